@@ -1,0 +1,85 @@
+"""Configuration, read from the environment once into a frozen object."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SECRET_ENV = "CLERK_WEBHOOK_SIGNING_SECRET"
+SECRET_PREFIX = "whsec_"
+
+DEFAULT_TABLES = {
+    "USERS_TABLE": "clerk-sync-users",
+    "ORGANIZATIONS_TABLE": "clerk-sync-organizations",
+    "MEMBERSHIPS_TABLE": "clerk-sync-memberships",
+    "SESSIONS_TABLE": "clerk-sync-sessions",
+    "IDEMPOTENCY_TABLE": "clerk-sync-idempotency",
+}
+DEFAULT_QUEUE_NAME = "clerk-sync-side-effects"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration (raised at start-up)."""
+
+
+@dataclass(frozen=True)
+class Tables:
+    """DynamoDB table names."""
+
+    users: str
+    organizations: str
+    memberships: str
+    sessions: str
+    idempotency: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the functions read from their environment."""
+
+    signing_keys: tuple[bytes, ...]
+    tables: Tables
+    side_effects_queue_url: str
+
+
+def parse_signing_secrets(raw: str) -> tuple[bytes, ...]:
+    """Decode one or more `whsec_…` secrets separated by spaces or commas into HMAC keys."""
+    parts = [p for p in re.split(r"[\s,]+", raw.strip()) if p]
+    if not parts:
+        raise ConfigError(f"{SECRET_ENV} is empty: set it to the signing secret from the Clerk Dashboard")
+    keys: list[bytes] = []
+    for index, part in enumerate(parts, start=1):
+        if not part.startswith(SECRET_PREFIX):
+            raise ConfigError(f"{SECRET_ENV}: secret #{index} does not start with '{SECRET_PREFIX}'")
+        encoded = part[len(SECRET_PREFIX) :]
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{SECRET_ENV}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'") from None
+        if not key:
+            raise ConfigError(f"{SECRET_ENV}: secret #{index} is empty after '{SECRET_PREFIX}'")
+        keys.append(key)
+    return tuple(keys)
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration; raises ConfigError with a readable reason."""
+    env = os.environ if environ is None else environ
+    raw_secret = env.get(SECRET_ENV)
+    if raw_secret is None:
+        raise ConfigError(f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard")
+    tables = Tables(
+        users=env.get("USERS_TABLE") or DEFAULT_TABLES["USERS_TABLE"],
+        organizations=env.get("ORGANIZATIONS_TABLE") or DEFAULT_TABLES["ORGANIZATIONS_TABLE"],
+        memberships=env.get("MEMBERSHIPS_TABLE") or DEFAULT_TABLES["MEMBERSHIPS_TABLE"],
+        sessions=env.get("SESSIONS_TABLE") or DEFAULT_TABLES["SESSIONS_TABLE"],
+        idempotency=env.get("IDEMPOTENCY_TABLE") or DEFAULT_TABLES["IDEMPOTENCY_TABLE"],
+    )
+    queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
+    if not queue_url:
+        raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the receiver hands slow work to that queue")
+    return Config(signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url)
