@@ -59,7 +59,9 @@ def parse_signing_secrets(raw: str) -> tuple[bytes, ...]:
         try:
             key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
-            raise ConfigError(f"{SECRET_ENV}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'") from None
+            raise ConfigError(
+                f"{SECRET_ENV}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'"
+            ) from None
         if not key:
             raise ConfigError(f"{SECRET_ENV}: secret #{index} is empty after '{SECRET_PREFIX}'")
         keys.append(key)
@@ -82,4 +84,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
     if not queue_url:
         raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the receiver hands slow work to that queue")
-    return Config(signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url)
+    return Config(
+        signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+    )

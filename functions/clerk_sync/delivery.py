@@ -1,0 +1,70 @@
+"""Processing a verified event exactly once per svix id (Powertools idempotency on DynamoDB)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clerk_sync.queue import SideEffectsQueue
+from clerk_sync.records import Plan
+from clerk_sync.store import Store
+
+# Svix retries for ~28 h and Dashboard replays come later: keep records for a week.
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+KEY_PREFIX = "clerk-sync.webhook"  # stable keys whatever the function or module is named
+
+Outcome = dict[str, Any]
+
+
+def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+    """A replayed delivery answers with the first outcome, marked as a duplicate."""
+    first = dict(response or {})
+    return {
+        "status": "duplicate",
+        "type": first.get("type"),
+        "id": first.get("id"),
+        "first": first.get("status"),
+    }
+
+
+class DeliveryProcessor:
+    """Applies a plan once per svix id: entity write first, then its side-effect messages."""
+
+    def __init__(self, store: Store, queue: SideEffectsQueue, persistence: BasePersistenceLayer) -> None:
+        self._store = store
+        self._queue = queue
+        self.config = IdempotencyConfig(
+            event_key_jmespath="svix_id",
+            payload_validation_jmespath="body_sha256",
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            use_local_cache=True,
+            response_hook=mark_duplicate,
+        )
+        self._once = idempotent_function(
+            data_keyword_argument="delivery",
+            persistence_store=persistence,
+            config=self.config,
+            key_prefix=KEY_PREFIX,
+        )(self._apply)
+
+    def process(
+        self, *, svix_id: str, body_sha256: str, plan: Plan, context: LambdaContext | None
+    ) -> Outcome:
+        """The outcome of the first processing of this svix id (raises Idempotency* errors)."""
+        if context is not None:
+            self.config.register_lambda_context(context)
+        result: Outcome = self._once(delivery={"svix_id": svix_id, "body_sha256": body_sha256}, plan=plan)
+        return result
+
+    def _apply(self, delivery: dict[str, str], plan: Plan) -> Outcome:
+        status = "applied" if plan.write is None else self._store.apply(plan.write)
+        for effect in plan.effects:
+            self._queue.send(effect)
+        return {"status": status, "type": plan.event_type, "id": plan.entity_id}

@@ -1,0 +1,61 @@
+"""The Clerk event envelope: parsing a verified body into an `Event`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Clerk documents envelope timestamps in milliseconds, but some examples carry seconds: any value
+# below this bound (a date in 1973 when read as ms, in year 5138 as seconds) is taken as seconds.
+SECONDS_BOUND = 100_000_000_000
+
+
+class MalformedEventError(Exception):
+    """A verified body that is not a Clerk event envelope (answer 400)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A verified Clerk event."""
+
+    svix_id: str
+    type: str
+    data: dict[str, Any]
+    occurred_at: int  # ms: the envelope timestamp, or the svix attempt time when absent
+
+    def field(self, name: str) -> Any:
+        """A top-level field of `data` (None when absent)."""
+        return self.data.get(name)
+
+
+def to_millis(value: object) -> int | None:
+    """Normalise a seconds-or-milliseconds number to ms; None when it is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value * 1000) if abs(value) < SECONDS_BOUND else int(value)
+
+
+def parse_event(body: bytes, svix_id: str, svix_timestamp: int) -> Event:
+    """Parse a verified body; raises MalformedEventError when it is not an event envelope."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, RecursionError):
+        raise MalformedEventError("body is not JSON") from None
+    if not isinstance(envelope, dict):
+        raise MalformedEventError("body is not a JSON object")
+    event_type = envelope.get("type")
+    data = envelope.get("data")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedEventError("missing string 'type'")
+    if not isinstance(data, dict):
+        raise MalformedEventError("missing object 'data'")
+    occurred_at = to_millis(envelope.get("timestamp"))
+    return Event(
+        svix_id=svix_id,
+        type=event_type,
+        data=data,
+        occurred_at=occurred_at if occurred_at is not None else svix_timestamp * 1000,
+    )

@@ -1,0 +1,32 @@
+"""The Logger and Metrics every module shares (Powertools: JSON logs, CloudWatch EMF metrics)."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "clerk-sync")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClerkSync")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def count_delivery(event_type: str, outcome: str) -> None:
+    """One `Deliveries` data point with `type` and `outcome` dimensions (for the dashboard)."""
+    with single_metric(
+        name="Deliveries",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        metric.add_dimension(name="type", value=event_type)
+        metric.add_dimension(name="outcome", value=outcome)
+
+
+def count(name: str) -> None:
+    """One data point of a service-level counter (alarms watch these), flushed with the invocation."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

@@ -1,0 +1,25 @@
+"""Handing side effects to the SideEffects queue."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from clerk_sync.effects import Effect
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class SideEffectsQueue:
+    """Sends effect messages; any failure raises, so the delivery answers 5xx and is retried."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def send(self, effect: Effect) -> None:
+        """Queue one effect message."""
+        self._client.send_message(
+            QueueUrl=self._queue_url, MessageBody=json.dumps(effect, separators=(",", ":"))
+        )

@@ -1,0 +1,45 @@
+"""Building the long-lived objects of a function (clients, bound models) from its configuration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.config import Config as BotocoreConfig
+
+from clerk_sync.config import Config
+from clerk_sync.delivery import DeliveryProcessor
+from clerk_sync.models import bind_models
+from clerk_sync.queue import SideEffectsQueue
+from clerk_sync.receiver import Receiver
+from clerk_sync.store import Store
+
+# Well inside Svix's 15 s and the function's timeout: fail fast, let Svix retry.
+CLIENT_CONFIG = BotocoreConfig(
+    connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
+)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Explicit AWS endpoints (local engines); None means the standard resolution (AWS_ENDPOINT_URL…)."""
+
+    dynamodb: str | None = None
+    sqs: str | None = None
+    region: str | None = None
+
+
+def build_receiver(config: Config, endpoints: Endpoints = Endpoints()) -> Receiver:
+    """The webhook receiver with its clients, created once per container."""
+    region = endpoints.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    session = boto3.session.Session(region_name=region)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb, config=CLIENT_CONFIG)
+    sqs = session.client("sqs", endpoint_url=endpoints.sqs, config=CLIENT_CONFIG)
+    models = bind_models(config.tables, region=session.region_name, host=endpoints.dynamodb)
+    persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
+    processor = DeliveryProcessor(
+        Store(models), SideEffectsQueue(sqs, config.side_effects_queue_url), persistence
+    )
+    return Receiver(signing_keys=config.signing_keys, processor=processor)

@@ -1,0 +1,71 @@
+"""Applying planned writes to DynamoDB with one conditional request each (never read-then-write)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from clerk_sync.models import Models, Versioned
+from clerk_sync.records import FINAL_TOMBSTONES, Write
+
+WriteOutcome = Literal["applied", "stale"]
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def version_guard(model: type[Versioned], write: Write) -> Condition:
+    """The stored record is absent, older, or this very delivery's version (a retry)."""
+    return (
+        model.version.does_not_exist()
+        | (model.version < write.version)
+        | ((model.version == write.version) & (model.svix_id == write.item["svix_id"]))
+    )
+
+
+def write_condition(model: type[Versioned], write: Write) -> Condition:
+    """The condition under which `write` may replace the stored record."""
+    if write.table not in FINAL_TOMBSTONES:
+        return version_guard(model, write)
+    if write.tombstone:  # deletion is final: it replaces any live version, and only the first one counts
+        return model.deleted.does_not_exist() | (model.svix_id == write.item["svix_id"])
+    return model.deleted.does_not_exist() & version_guard(model, write)
+
+
+class Store:
+    """Version-guarded writes to the synced tables."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        meta = models.users.Meta
+        self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
+
+    def apply(self, write: Write) -> WriteOutcome:
+        """Replace the record if the write is newer; 'stale' when a condition says otherwise."""
+        model = self.models.for_table(write.table)
+        record = model(**write.item)
+        condition = write_condition(model, write)
+        if not write.parents:
+            try:
+                record.save(condition=condition)
+            except PutError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    return "stale"
+                raise
+            return "applied"
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(record, condition=condition)
+                for parent in write.parents:
+                    parent_model = self.models.for_table(parent.table)
+                    transaction.condition_check(
+                        parent_model, parent.id, condition=parent_model.deleted.does_not_exist()
+                    )
+        except TransactWriteError as error:
+            reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
+            if reasons and all(code == CONDITION_FAILED for code in reasons):
+                return "stale"
+            raise
+        return "applied"
