@@ -169,7 +169,7 @@ def _bind(model: type[M], table_name: str, region: str | None, host: str | None)
     if host:
         settings["host"] = host
     meta = type("Meta", (), settings)
-    return type(model.__name__, (model,), {"Meta": meta})
+    return type(model.__name__, (model,), {"Meta": meta, "_connection": None})
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,10 @@ class Models:
     organizations: type[OrganizationRecord]
     memberships: type[MembershipRecord]
     sessions: type[SessionRecord]
+
+    def all(self) -> tuple[type[Versioned], ...]:
+        """Every bound model."""
+        return (self.users, self.organizations, self.memberships, self.sessions)
 
     def for_table(self, table: Table) -> type[Versioned]:
         """The model class of a synced table."""

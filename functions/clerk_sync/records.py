@@ -14,7 +14,7 @@ from typing import Any
 
 from clerk_sync import effects
 from clerk_sync.effects import Effect
-from clerk_sync.events import Event, to_millis
+from clerk_sync.events import Event
 
 
 class InvalidEventError(Exception):
@@ -76,8 +76,8 @@ def _required_id(value: object, what: str) -> str:
 
 
 def _version(event: Event) -> int:
-    version = to_millis(event.field("updated_at"))
-    if version is None:
+    version = event.field("updated_at")  # Clerk's `*_at` fields are milliseconds
+    if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidEventError("missing data.updated_at")
     return version
 

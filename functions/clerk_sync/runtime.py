@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -31,15 +33,25 @@ class Endpoints:
     region: str | None = None
 
 
-def build_receiver(config: Config, endpoints: Endpoints = Endpoints()) -> Receiver:
-    """The webhook receiver with its clients, created once per container."""
+EventHook = tuple[str, Callable[..., Any]]
+
+
+def build_receiver(
+    config: Config, endpoints: Endpoints = Endpoints(), hooks: Sequence[EventHook] = ()
+) -> Receiver:
+    """The webhook receiver with its clients, created once per container.
+
+    `hooks` are botocore event handlers registered on every client (tests count AWS calls with them).
+    """
     region = endpoints.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     session = boto3.session.Session(region_name=region)
     dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb, config=CLIENT_CONFIG)
     sqs = session.client("sqs", endpoint_url=endpoints.sqs, config=CLIENT_CONFIG)
     models = bind_models(config.tables, region=session.region_name, host=endpoints.dynamodb)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    processor = DeliveryProcessor(
-        Store(models), SideEffectsQueue(sqs, config.side_effects_queue_url), persistence
-    )
+    for client in (dynamodb, sqs):
+        for event_name, hook in hooks:
+            client.meta.events.register(event_name, hook)
+    store = Store(models, dynamodb)
+    processor = DeliveryProcessor(store, SideEffectsQueue(sqs, config.side_effects_queue_url), persistence)
     return Receiver(signing_keys=config.signing_keys, processor=processor)

@@ -81,7 +81,11 @@ def verify(keys: Sequence[bytes], headers: SvixHeaders, body: bytes, now: float 
     except UnicodeDecodeError:
         raise SignatureError("body is not UTF-8") from None
     timestamp = parse_timestamp(headers.timestamp, time.time() if now is None else now)
-    signed = f"{headers.msg_id}.{timestamp}.".encode() + body
+    try:
+        # svix encodes the message id strictly: an id with a lone surrogate can never verify
+        signed = f"{headers.msg_id}.{timestamp}.".encode() + body
+    except UnicodeEncodeError:
+        raise SignatureError("svix-id is not valid UTF-8") from None
     expected = [hmac.new(key, signed, hashlib.sha256).digest() for key in keys]
     for entry in headers.signature.split(" "):
         parts = entry.split(",")

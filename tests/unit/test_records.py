@@ -1,0 +1,138 @@
+"""What each event type means for the stored state (pure logic)."""
+
+import json
+
+import pytest
+from builders import envelope, membership, organization, session, user
+
+from clerk_sync.events import parse_event
+from clerk_sync.records import PLANNERS, InvalidEventError, Parent, Table, plan
+
+PERSONAL = ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Mozilla")
+
+
+def planned(event_type, data, timestamp=1_732_000_000_500):
+    body = json.dumps(envelope(event_type, data, timestamp)).encode()
+    return plan(parse_event(body, "msg_1", 1_732_000_000))
+
+
+def test_user_created_stores_the_primary_email_and_greets():
+    p = planned("user.created", user("user_1", 1_732_000_000_100))
+    assert p.write is not None and p.write.table is Table.USERS and p.write.key == {"id": "user_1"}
+    item = p.write.item
+    assert item["email"] == "ann@example.com" and item["phone_number"] == "+15550100"
+    assert item["email_addresses"] == [
+        {"id": "idn_user_1", "email_address": "ann@example.com", "verification_status": "verified"}
+    ]
+    assert item["version"] == 1_732_000_000_100 and item["svix_id"] == "msg_1"
+    assert "deleted" not in item and item["public_metadata"] == {"plan": "pro", "seats": 3}
+    assert [e["kind"] for e in p.effects] == ["welcome_email"]
+    assert p.effects[0]["user_id"] == "user_1" and p.effects[0]["svix_id"] == "msg_1"
+
+
+def test_user_without_email_has_no_email_attribute():
+    p = planned("user.updated", user("user_1", 1_732_000_000_100, email=None, phone=None))
+    assert p.write is not None
+    assert "email" not in p.write.item and "phone_number" not in p.write.item
+    assert p.effects == ()
+
+
+def test_user_deleted_is_a_tombstone_without_personal_data_and_a_cleanup():
+    p = planned("user.deleted", {"object": "user", "id": "user_1", "deleted": True})
+    assert p.write is not None and p.write.tombstone
+    assert p.write.item == {
+        "id": "user_1",
+        "deleted": True,
+        "deleted_at": 1_732_000_000_500,
+        "version": 1_732_000_000_500,
+        "svix_id": "msg_1",
+    }
+    assert p.effects[0] == {
+        "kind": "user_cleanup",
+        "svix_id": "msg_1",
+        "user_id": "user_1",
+        "deleted_at": 1_732_000_000_500,
+    }
+
+
+def test_organization_events():
+    p = planned("organization.updated", organization("org_1", 1_732_000_000_200))
+    assert p.write is not None and p.write.item["slug"] == "acme" and p.write.version == 1_732_000_000_200
+    d = planned("organization.deleted", {"object": "organization", "id": "org_1", "deleted": True})
+    assert d.write is not None and d.write.tombstone and d.effects[0]["kind"] == "organization_cleanup"
+
+
+def test_membership_is_keyed_by_organization_and_user_and_needs_both_alive():
+    p = planned("organizationMembership.created", membership("org_1", "user_1", 1_732_000_000_300))
+    assert p.write is not None
+    assert p.write.key == {"organization_id": "org_1", "user_id": "user_1"}
+    assert set(p.write.parents) == {Parent(Table.USERS, "user_1"), Parent(Table.ORGANIZATIONS, "org_1")}
+    assert not any(text in json.dumps(p.write.item) for text in PERSONAL)
+
+
+def test_membership_deleted_is_a_tombstone_versioned_by_the_envelope_time():
+    p = planned("organizationMembership.deleted", membership("org_1", "user_1", 1_732_000_000_000))
+    assert p.write is not None and p.write.tombstone and p.write.version == 1_732_000_000_500
+    assert p.write.parents == ()
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["session.created", "session.ended", "session.removed", "session.revoked", "session.pending"],
+)
+def test_sessions_keep_no_activity_data(event_type):
+    p = planned(event_type, session("sess_1", "user_1", 1_732_000_000_400, status="ended"))
+    assert p.write is not None and p.write.item["status"] == "ended"
+    assert p.write.parents == (Parent(Table.USERS, "user_1"),)
+    assert not any(text in json.dumps(p.write.item) for text in PERSONAL)
+
+
+def test_email_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored():
+    email = {
+        "object": "email",
+        "id": "ema_1",
+        "to_email_address": "ann@example.com",
+        "subject": "Hi",
+        "body": "<p>Hi</p>",
+        "body_plain": "Hi",
+        "delivered_by_clerk": False,
+        "slug": "magic_link",
+    }
+    assert [e["kind"] for e in planned("email.created", email).effects] == ["deliver_email"]
+    assert planned("email.created", {**email, "delivered_by_clerk": True}).ignored
+
+
+def test_unknown_types_are_ignored():
+    p = planned("waitlistEntry.created", {"id": "wle_1"})
+    assert p.ignored and p.entity_id == "wle_1"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("user.created", {"updated_at": 1}),
+        ("user.updated", {"id": "user_1"}),
+        ("user.updated", {"id": "user_1", "updated_at": "yesterday"}),
+        ("organizationMembership.created", {"id": "orgmem_1", "updated_at": 1, "organization": {}}),
+        ("session.created", {"id": "sess_1", "updated_at": 1}),
+        ("email.created", {"id": "ema_1", "delivered_by_clerk": False}),
+    ],
+)
+def test_known_types_missing_what_they_need_are_invalid(event_type, data):
+    with pytest.raises(InvalidEventError):
+        planned(event_type, data)
+
+
+def test_every_handled_type_has_a_planner():
+    assert {
+        "user.created",
+        "user.updated",
+        "user.deleted",
+        "organization.created",
+        "organization.updated",
+        "organization.deleted",
+        "organizationMembership.created",
+        "organizationMembership.updated",
+        "organizationMembership.deleted",
+        "email.created",
+    } <= set(PLANNERS)
