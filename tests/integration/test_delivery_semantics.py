@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from builders import answer, envelope, membership, organization, session, signed, user
 from clerk_sync.config import load_config
+from clerk_sync.observability import logger
 from clerk_sync.runtime import build_receiver
-
-from .conftest import environment
+from clerk_sync_local.context import LocalContext
+from stacks import environment
 
 T = 1_732_000_000_000
 
@@ -22,7 +24,7 @@ def test_concurrent_duplicates_apply_exactly_once(stack):
 
     def deliver(receiver):
         barrier.wait()
-        return answer(receiver.handle(event, None))
+        return answer(receiver.handle(event, LocalContext("WebhookFunction")))
 
     with ThreadPoolExecutor(len(receivers)) as pool:
         results = list(pool.map(deliver, receivers))
@@ -146,7 +148,7 @@ def test_queue_failure_answers_5xx_and_the_retry_completes(stack):
         "SIDE_EFFECTS_QUEUE_URL": stack.queue_url + "-missing",
     }
     broken = build_receiver(load_config(env), stack.endpoints)
-    status, body = answer(broken.handle(event, None))
+    status, body = answer(broken.handle(event, LocalContext("WebhookFunction")))
     assert status == 503 and body == {"error": "temporary failure; retry"}
     assert stack.items("IdempotencyTable") == [], "a failed attempt must not block the retry"
     status, body = stack.deliver(event)
@@ -158,7 +160,7 @@ def test_table_failure_answers_5xx_and_writes_nothing(stack):
     event = signed(envelope("user.created", user("user_1", T + 1)), svix_id="msg_ddb")
     env = {**environment(stack.tables, stack.queue_url), "USERS_TABLE": "no-such-table"}
     broken = build_receiver(load_config(env), stack.endpoints)
-    assert answer(broken.handle(event, None))[0] == 503
+    assert answer(broken.handle(event, LocalContext("WebhookFunction")))[0] == 503
     assert stack.nothing_written()
     assert stack.deliver(event)[1]["status"] == "applied"
 
@@ -182,7 +184,7 @@ def test_in_progress_duplicate_answers_409(stack):
             first = pool.submit(stack.deliver, event)
             assert entered.wait(10)
             store_module.Store.apply = original
-            status, body = answer(other.handle(event, None))
+            status, body = answer(other.handle(event, LocalContext("WebhookFunction")))
             release.set()
             assert first.result()[1]["status"] == "applied"
     finally:
@@ -191,11 +193,16 @@ def test_in_progress_duplicate_answers_409(stack):
     assert status == 409 and "error" in body
 
 
-def test_logs_carry_ids_and_outcomes_but_no_personal_data(stack, capsys):
-    stack.deliver(signed(envelope("user.created", user("user_1", T + 1)), svix_id="msg_logged"))
-    stack.deliver(signed(envelope("session.created", session("sess_1", "user_1", T + 2))))
-    stack.deliver(signed(b"not json"))
-    out = capsys.readouterr().out
+def test_logs_carry_ids_and_outcomes_but_no_personal_data(stack):
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)
+    try:
+        stack.deliver(signed(envelope("user.created", user("user_1", T + 1)), svix_id="msg_logged"))
+        stack.deliver(signed(envelope("session.created", session("sess_1", "user_1", T + 2))))
+        stack.deliver(signed(b"not json"))
+    finally:
+        logger.registered_handler.setStream(previous)
+    out = buffer.getvalue()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"level"' in line]
     delivery = next(line for line in lines if line.get("svix_id") == "msg_logged")
     assert delivery["type"] == "user.created" and delivery["outcome"] == "applied"

@@ -18,6 +18,7 @@ from builders import (
     user,
 )
 from clerk_sync.signature import sign
+from clerk_sync_local.context import LocalContext
 
 
 def created(user_id: str = "user_1", updated_at: int = 1_732_000_000_100) -> dict:
@@ -58,12 +59,12 @@ def test_mixed_case_header_names_are_accepted(stack):
 def test_rotation_accepts_either_secret(stack):
     receiver = stack.another_receiver(f"{SECRET}, {OTHER_SECRET}")
     for key, user_id in ((SECRET_KEY, "user_a"), (OTHER_KEY, "user_b")):
-        response = receiver.handle(signed(created(user_id), key=key), None)
+        response = receiver.handle(signed(created(user_id), key=key), LocalContext("WebhookFunction"))
         assert response["statusCode"] == 200
     payload = json.dumps(created("user_c")).encode()
     both = good_headers(payload, key=OTHER_KEY)
     both["svix-signature"] = "v1,AAAA " + both["svix-signature"]
-    assert receiver.handle(request_with(both, payload), None)["statusCode"] == 200
+    assert receiver.handle(request_with(both, payload), LocalContext("WebhookFunction"))["statusCode"] == 200
     assert {u["id"] for u in stack.items("UsersTable")} == {"user_a", "user_b", "user_c"}
 
 
@@ -184,7 +185,7 @@ def test_replay_answers_the_first_outcome_as_duplicate(stack):
 def test_replay_from_another_container_is_answered_from_the_table(stack):
     event = signed(created(), svix_id="msg_cold")
     assert stack.deliver(event)[1]["status"] == "applied"
-    response = stack.another_receiver().handle(event, None)
+    response = stack.another_receiver().handle(event, LocalContext("WebhookFunction"))
     assert json.loads(response["body"])["status"] == "duplicate"
     assert len(stack.queued()) == 1 and len(stack.items("UsersTable")) == 1
 
@@ -205,6 +206,6 @@ def test_base64_and_plain_copies_of_one_delivery_are_the_same_delivery(stack):
 
 
 def test_the_response_body_is_short_and_names_no_personal_data(stack):
-    response = stack.receiver.handle(signed(created()), None)
+    response = stack.receiver.handle(signed(created()), LocalContext("WebhookFunction"))
     assert "ann@example.com" not in response["body"] and len(response["body"]) < 200
     assert response["headers"]["content-type"] == "application/json"

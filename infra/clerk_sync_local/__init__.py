@@ -1,0 +1,1 @@
+"""Local tooling: the `clerk-sync` command, engines, provisioning from template.yaml."""

@@ -1,0 +1,85 @@
+"""Shared fixtures: local AWS engines (moto, DynamoDB Local) and freshly provisioned resources."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+from clerk_sync_local.engines import DynamoDBLocalEngine, MotoEngine, dynamodb_client, sqs_client
+from clerk_sync_local.provision import Provisioned, ResourceNames, provision
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+REGION = "us-east-1"
+MAX_PREFIX = 40
+
+# Dummy credentials for the whole session, set before any test module creates a client, so that no test
+# can ever reach a real AWS account (and a developer's AWS_PROFILE cannot break client creation).
+for _variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_variable, None)
+os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where tests talk to DynamoDB and SQS. SQS is always moto's: DynamoDB Local has none."""
+
+    name: str
+    dynamodb_endpoint: str
+    sqs_endpoint: str
+    region: str = REGION
+
+    def names(self, names_prefix: str) -> ResourceNames:
+        """The default resource names behind a unique prefix, so that tests never share data.
+
+        Any text will do as `names_prefix` (e.g. a test's node name): it is reduced to the characters
+        and length that queue names allow (at most 80 in all).
+        """
+        readable = re.sub(r"[^A-Za-z0-9_-]+", "-", names_prefix)[:MAX_PREFIX]
+        return ResourceNames.from_env({}).prefixed(f"{readable}-{uuid.uuid4().hex[:8]}-")
+
+    def provision(self, names: ResourceNames) -> Provisioned:
+        return provision(
+            dynamodb_endpoint=self.dynamodb_endpoint,
+            sqs_endpoint=self.sqs_endpoint,
+            names=names,
+            region=self.region,
+        )
+
+    def fresh(self, names_prefix: str = "test") -> Provisioned:
+        """A complete new set of the template's tables and queues."""
+        return self.provision(self.names(names_prefix))
+
+    def dynamodb(self) -> DynamoDBClient:
+        return dynamodb_client(self.dynamodb_endpoint, self.region)
+
+    def sqs(self) -> SQSClient:
+        return sqs_client(self.sqs_endpoint, self.region)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with MotoEngine() as engine:
+        yield engine.endpoint
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint() -> Iterator[str]:
+    with DynamoDBLocalEngine() as engine:
+        yield engine.endpoint
+
+
+@pytest.fixture(scope="session", params=["moto", "dynamodb-local"])
+def backend(request: pytest.FixtureRequest, moto_endpoint: str) -> Backend:
+    """Both DynamoDB engines in turn; DynamoDB Local only starts when a test asks for it."""
+    dynamodb_endpoint = (
+        moto_endpoint if request.param == "moto" else request.getfixturevalue("dynamodb_local_endpoint")
+    )
+    return Backend(name=request.param, dynamodb_endpoint=dynamodb_endpoint, sqs_endpoint=moto_endpoint)

@@ -1,0 +1,106 @@
+"""Receivers wired to freshly provisioned resources, with every AWS call counted by botocore hooks."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from builders import SECRET, answer
+from clerk_sync.config import load_config
+from clerk_sync.models import Models, bind_models
+from clerk_sync.receiver import Receiver
+from clerk_sync.runtime import Endpoints, build_receiver
+from clerk_sync_local.context import LocalContext
+
+SYNCED = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
+_deserialize = TypeDeserializer().deserialize
+
+
+def environment(tables: dict[str, str], queue_url: str, secret: str = SECRET) -> dict[str, str]:
+    """The function environment for a provisioned set of resources."""
+    return {
+        "CLERK_WEBHOOK_SIGNING_SECRET": secret,
+        "USERS_TABLE": tables["UsersTable"],
+        "ORGANIZATIONS_TABLE": tables["OrganizationsTable"],
+        "MEMBERSHIPS_TABLE": tables["MembershipsTable"],
+        "SESSIONS_TABLE": tables["SessionsTable"],
+        "IDEMPOTENCY_TABLE": tables["IdempotencyTable"],
+        "SIDE_EFFECTS_QUEUE_URL": queue_url,
+    }
+
+
+@dataclass
+class Stack:
+    """A receiver wired to its own tables and queue."""
+
+    receiver: Receiver
+    models: Models
+    tables: dict[str, str]
+    queue_url: str
+    dynamodb: Any
+    sqs: Any
+    endpoints: Endpoints
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def another_receiver(self, secret: str = SECRET) -> Receiver:
+        """A second container of the same function (its own clients and caches)."""
+        return build_receiver(load_config(environment(self.tables, self.queue_url, secret)), self.endpoints)
+
+    def deliver(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Call the handler flow with a Lambda event."""
+        return answer(self.receiver.handle(event, LocalContext("WebhookFunction")))
+
+    def items(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every item of a table, as plain Python values."""
+        out: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.tables[logical_id]):
+            out.extend({k: _deserialize(v) for k, v in item.items()} for item in page["Items"])
+        return out
+
+    def queued(self) -> list[dict[str, Any]]:
+        """Receive (and delete) every message on the side-effects queue."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def nothing_written(self) -> bool:
+        """No item in any table (idempotency included) and no queued message."""
+        tables_empty = all(not self.items(t) for t in (*SYNCED, "IdempotencyTable"))
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
+        in_queue = int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+        return tables_empty and in_queue == 0
+
+
+def make_stack(backend: Any, name: str) -> Stack:
+    """Provision fresh resources on the backend and build a receiver over them."""
+    provisioned = backend.fresh(name)
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    config = load_config(environment(provisioned.tables, provisioned.queue_url))
+    endpoints = Endpoints(dynamodb=backend.dynamodb_endpoint, sqs=backend.sqs_endpoint, region=backend.region)
+    receiver = build_receiver(config, endpoints, hooks=[("before-call", count)])
+    return Stack(
+        receiver=receiver,
+        models=bind_models(config.tables, region=backend.region, host=backend.dynamodb_endpoint),
+        tables=dict(provisioned.tables),
+        queue_url=provisioned.queue_url,
+        dynamodb=boto3.client("dynamodb", endpoint_url=backend.dynamodb_endpoint, region_name=backend.region),
+        sqs=boto3.client("sqs", endpoint_url=backend.sqs_endpoint, region_name=backend.region),
+        endpoints=endpoints,
+        calls=calls,
+    )
