@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.request
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,10 +12,11 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from builders import SECRET, answer
-from clerk_sync.config import load_config
+from clerk_sync.config import load_config, load_worker_config
 from clerk_sync.models import Models, bind_models
 from clerk_sync.receiver import Receiver
-from clerk_sync.runtime import Endpoints, build_receiver
+from clerk_sync.runtime import Endpoints, build_receiver, build_worker
+from clerk_sync.worker import Worker
 from clerk_sync_local.context import LocalContext
 
 SYNCED = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
@@ -104,3 +107,51 @@ def make_stack(backend: Any, name: str) -> Stack:
         endpoints=endpoints,
         calls=calls,
     )
+
+
+def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
+    """E-mails the moto server captured for one recipient (read over HTTP from its data API)."""
+    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=5) as response:
+        data = json.load(response)
+    messages = data.get("ses", {}).get("Message", [])
+    return [m for m in messages if to in m["destinations"].get("ToAddresses", [])]
+
+
+def make_worker(stack: Stack, sender: str | None = "welcome@example.com", hooks: Any = ()) -> Worker:
+    """A SideEffectsFunction container over the stack's tables, sending through moto's SES."""
+    if sender:
+        ses = boto3.client("sesv2", endpoint_url=stack.endpoints.sqs, region_name=stack.endpoints.region)
+        ses.create_email_identity(EmailIdentity=sender)
+    env = {**environment(stack.tables, stack.queue_url), "SENDER_EMAIL": sender or ""}
+    endpoints = Endpoints(
+        dynamodb=stack.endpoints.dynamodb,
+        sqs=stack.endpoints.sqs,
+        ses=stack.endpoints.sqs,
+        region=stack.endpoints.region,
+    )
+    return build_worker(load_worker_config(env), endpoints, hooks=hooks)
+
+
+def sqs_event(bodies: list[str], receive_count: int = 1) -> dict[str, Any]:
+    """A Lambda SQS event with one record per body."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{index}-{uuid.uuid4().hex[:8]}",
+                "receiptHandle": f"rh-{index}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1732000000000",
+                    "SenderId": "AIDA",
+                    "ApproximateFirstReceiveTimestamp": "1732000000000",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:clerk-sync-side-effects",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }

@@ -68,22 +68,47 @@ def parse_signing_secrets(raw: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
-def load_config(environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the configuration; raises ConfigError with a readable reason."""
-    env = os.environ if environ is None else environ
-    raw_secret = env.get(SECRET_ENV)
-    if raw_secret is None:
-        raise ConfigError(f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard")
-    tables = Tables(
+def read_tables(env: Mapping[str, str]) -> Tables:
+    """Table names from the environment, with the local defaults."""
+    return Tables(
         users=env.get("USERS_TABLE") or DEFAULT_TABLES["USERS_TABLE"],
         organizations=env.get("ORGANIZATIONS_TABLE") or DEFAULT_TABLES["ORGANIZATIONS_TABLE"],
         memberships=env.get("MEMBERSHIPS_TABLE") or DEFAULT_TABLES["MEMBERSHIPS_TABLE"],
         sessions=env.get("SESSIONS_TABLE") or DEFAULT_TABLES["SESSIONS_TABLE"],
         idempotency=env.get("IDEMPOTENCY_TABLE") or DEFAULT_TABLES["IDEMPOTENCY_TABLE"],
     )
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration; raises ConfigError with a readable reason."""
+    env = os.environ if environ is None else environ
+    raw_secret = env.get(SECRET_ENV)
+    if raw_secret is None:
+        raise ConfigError(f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard")
+    tables = read_tables(env)
     queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
     if not queue_url:
         raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the receiver hands slow work to that queue")
     return Config(
         signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+    )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the SideEffectsFunction reads from its environment."""
+
+    tables: Tables
+    sender_email: str | None
+    extension_modules: tuple[str, ...]
+
+
+def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
+    """The worker's configuration (no signing secret: it never sees HTTP)."""
+    env = os.environ if environ is None else environ
+    modules = tuple(m for m in re.split(r"[\s,]+", env.get("CLERK_SYNC_EXTENSIONS", "")) if m)
+    return WorkerConfig(
+        tables=read_tables(env),
+        sender_email=env.get("SENDER_EMAIL") or None,
+        extension_modules=modules,
     )

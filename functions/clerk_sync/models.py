@@ -195,11 +195,22 @@ class Models:
         }[table]
 
 
-def bind_models(tables: Tables, region: str | None = None, host: str | None = None) -> Models:
-    """Model classes for these table names (host None: the standard AWS endpoint resolution)."""
-    return Models(
+def bind_models(
+    tables: Tables, region: str | None = None, host: str | None = None, client: Any = None
+) -> Models:
+    """Model classes for these table names (host None: the standard AWS endpoint resolution).
+
+    `client`: a botocore DynamoDB client for every model to share. PynamoDB would otherwise create a
+    botocore session and client per model class, loading the DynamoDB service model each time: one
+    shared client, made at init, keeps that off the cold start and the first request.
+    """
+    models = Models(
         users=_bind(UserRecord, tables.users, region, host),
         organizations=_bind(OrganizationRecord, tables.organizations, region, host),
         memberships=_bind(MembershipRecord, tables.memberships, region, host),
         sessions=_bind(SessionRecord, tables.sessions, region, host),
     )
+    if client is not None:
+        for model in models.all():
+            model._get_connection().connection._client = client
+    return models

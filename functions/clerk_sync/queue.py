@@ -11,6 +11,12 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+# Clean-ups find children through global secondary indexes, which lag behind writes (usually well under a
+# second). Delaying clean-up messages lets a membership written just before the parent's deletion
+# reach the index before the clean-up reads it.
+DELAY_SECONDS = {"user_cleanup": 5, "organization_cleanup": 5}
+
+
 class SideEffectsQueue:
     """Sends effect messages; any failure raises, so the delivery answers 5xx and is retried."""
 
@@ -21,5 +27,7 @@ class SideEffectsQueue:
     def send(self, effect: Effect) -> None:
         """Queue one effect message."""
         self._client.send_message(
-            QueueUrl=self._queue_url, MessageBody=json.dumps(effect, separators=(",", ":"))
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps(effect, separators=(",", ":")),
+            DelaySeconds=DELAY_SECONDS.get(effect["kind"], 0),
         )

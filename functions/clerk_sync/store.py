@@ -38,18 +38,11 @@ class Store:
     """Version-guarded writes to the synced tables."""
 
     def __init__(self, models: Models, client: Any) -> None:
-        """`client`: the botocore DynamoDB client every model shares.
-
-        PynamoDB would create a botocore session and client per model class (and one more for
-        transactions), loading the DynamoDB service model each time: one shared client, made at init,
-        keeps that off the cold start and the first request.
-        """
+        """`client`: the botocore DynamoDB client the models share (see `bind_models`), for transactions."""
         self.models = models
         meta = models.users.Meta
         self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
         self._connection._client = client
-        for model in models.all():
-            model._get_connection().connection._client = client
 
     def apply(self, write: Write) -> WriteOutcome:
         """Replace the record if the write is newer; 'stale' when a condition says otherwise."""

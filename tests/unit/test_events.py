@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from clerk_sync.events import MalformedEventError, parse_event, to_millis
 
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from builders import envelope, membership, organization, session, user
-
 from clerk_sync.events import parse_event
 from clerk_sync.records import PLANNERS, InvalidEventError, Parent, Table, plan
 

@@ -1,0 +1,62 @@
+"""Side-effect messages as the worker reads them: validated, typed, or refused as poison."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class PoisonMessageError(Exception):
+    """A message that no retry can make valid (unknown kind, not JSON, missing fields)."""
+
+
+@dataclass(frozen=True)
+class EffectMessage:
+    """One queued effect: its kind, the delivery that caused it, its target and its fields."""
+
+    kind: str
+    svix_id: str
+    target: str
+    fields: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The effect's idempotency key: kind + svix id + target."""
+        return f"{self.kind}#{self.svix_id}#{self.target}"
+
+    def text(self, name: str) -> str | None:
+        """A string field, or None when absent or not a non-empty string."""
+        value = self.fields.get(name)
+        return value if isinstance(value, str) and value else None
+
+
+# kind -> (field naming the target, fields that must be non-empty strings)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "welcome_email": ("user_id", ()),
+    "user_cleanup": ("user_id", ()),
+    "organization_cleanup": ("organization_id", ()),
+    "deliver_email": ("email_id", ("to_email_address", "subject")),
+}
+
+
+def parse_message(body: str) -> EffectMessage:
+    """Validate a message body; raises PoisonMessageError with a reason that names no personal data."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise PoisonMessageError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise PoisonMessageError("body is not a JSON object")
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise PoisonMessageError(f"unknown kind {kind!r}"[:80])
+    target_field, required = KINDS[kind]
+    missing = [
+        name
+        for name in ("svix_id", target_field, *required)
+        if not isinstance(data.get(name), str) or not data.get(name)
+    ]
+    if missing:
+        raise PoisonMessageError(f"{kind} without {', '.join(missing)}")
+    return EffectMessage(kind=kind, svix_id=data["svix_id"], target=data[target_field], fields=data)

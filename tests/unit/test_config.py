@@ -1,0 +1,267 @@
+"""Configuration: signing secrets, table names and the side-effects queue, read from the environment."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+from clerk_sync.config import (
+    DEFAULT_TABLES,
+    SECRET_ENV,
+    ConfigError,
+    Tables,
+    load_config,
+    parse_signing_secrets,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/clerk-sync-side-effects"
+VECTOR_SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
+VECTOR_KEY = base64.b64decode("plJ3nmyCDGBKInavdOK15jsl")
+OTHER_KEY = b"the rotated secret"
+OTHER_SECRET = "whsec_" + base64.b64encode(OTHER_KEY).decode()
+THIRD_KEY = b"\x00\xff third"
+THIRD_SECRET = "whsec_" + base64.b64encode(THIRD_KEY).decode()
+
+# Distinctive, so that we can tell whether an error message echoes it.
+SECRET_MATERIAL = "Zm9vYmFyU2VjcmV0TWF0ZXJpYWw"
+
+
+def env(**overrides: str) -> dict[str, str]:
+    base = {SECRET_ENV: VECTOR_SECRET, "SIDE_EFFECTS_QUEUE_URL": QUEUE_URL}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def config_error(raw: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_signing_secrets(raw)
+    return info.value
+
+
+def assert_no_secret_material(error: ConfigError, *material: str) -> None:
+    """Neither the message nor a chained exception (shown in tracebacks) may carry the secret."""
+    text = str(error) + repr(error.args)
+    for m in material:
+        assert m not in text
+    assert error.__cause__ is None
+    assert error.__context__ is None or error.__suppress_context__
+
+
+# --------------------------------------------------------------------------------------------------
+# Signing secrets
+
+
+def test_one_secret():
+    assert parse_signing_secrets(VECTOR_SECRET) == (VECTOR_KEY,)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"{VECTOR_SECRET} {OTHER_SECRET} {THIRD_SECRET}",
+        f"{VECTOR_SECRET},{OTHER_SECRET},{THIRD_SECRET}",
+        f"{VECTOR_SECRET}, {OTHER_SECRET} ,{THIRD_SECRET}",
+        f"  {VECTOR_SECRET}\n{OTHER_SECRET}\t,, {THIRD_SECRET} ,",
+        f",{VECTOR_SECRET}   {OTHER_SECRET},\n{THIRD_SECRET}\n",
+    ],
+)
+def test_several_secrets_keep_their_order(raw):
+    assert parse_signing_secrets(raw) == (VECTOR_KEY, OTHER_KEY, THIRD_KEY)
+
+
+def test_surrounding_whitespace_and_separators_are_ignored():
+    assert parse_signing_secrets(f"\n  {VECTOR_SECRET} , \n") == (VECTOR_KEY,)
+
+
+@pytest.mark.parametrize("raw", ["whsec_YQ==", "whsec_YQ=", "whsec_YQ"])
+def test_padding_is_optional(raw):
+    assert parse_signing_secrets(raw) == (b"a",)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", " , ,\n", ","])
+def test_empty_secret_variable(raw):
+    error = config_error(raw)
+    assert SECRET_ENV in str(error) and "empty" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("raw", "index"),
+    [
+        (SECRET_MATERIAL, 1),
+        ("WHSEC_" + SECRET_MATERIAL, 1),
+        ("whsec" + SECRET_MATERIAL, 1),
+        (f"{VECTOR_SECRET} {SECRET_MATERIAL}", 2),
+        (f"{VECTOR_SECRET},{OTHER_SECRET},sk_{SECRET_MATERIAL}", 3),
+    ],
+)
+def test_secret_without_prefix(raw, index):
+    error = config_error(raw)
+    message = str(error)
+    assert SECRET_ENV in message and "whsec_" in message and f"#{index}" in message
+    assert_no_secret_material(error, SECRET_MATERIAL)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        SECRET_MATERIAL + "!",  # not in the alphabet
+        SECRET_MATERIAL + "-_",  # URL-safe alphabet
+        SECRET_MATERIAL[:5],  # 5 characters: one more than a multiple of 4
+        "YQ==" + SECRET_MATERIAL[:4],  # data after padding
+        SECRET_MATERIAL[:2] + "=" + SECRET_MATERIAL[2:5],  # padding in the middle
+        SECRET_MATERIAL[:4] + "é",
+    ],
+)
+def test_secret_with_bad_base64(encoded):
+    error = config_error(f"{VECTOR_SECRET} whsec_{encoded}")
+    message = str(error)
+    assert SECRET_ENV in message and "base64" in message and "#2" in message
+    assert_no_secret_material(error, encoded, SECRET_MATERIAL[:4])
+
+
+@pytest.mark.parametrize("raw", ["whsec_", "whsec_==", f"{VECTOR_SECRET} whsec_"])
+def test_secret_with_nothing_after_prefix(raw):
+    error = config_error(raw)
+    assert SECRET_ENV in str(error)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.binary(min_size=1, max_size=48), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_keys_are_what_svix_derives_from_each_secret(keys, data):
+    secrets = []
+    for key in keys:
+        encoded = base64.b64encode(key).decode()
+        if data.draw(st.booleans(), label="unpadded"):
+            encoded = encoded.rstrip("=")
+        secrets.append("whsec_" + encoded)
+    separators = data.draw(
+        st.lists(
+            st.sampled_from([" ", ",", ", ", " ,", "\n", "\t", "  ,,"]),
+            min_size=len(keys) + 1,
+            max_size=len(keys) + 1,
+        ),
+        label="separators",
+    )
+    raw = separators[0] + "".join(s + sep for s, sep in zip(secrets, separators[1:], strict=True))
+    parsed = parse_signing_secrets(raw)
+    assert parsed == tuple(keys)
+    assert parsed == tuple(StandardWebhook(s)._whsecret for s in secrets)
+
+
+# --------------------------------------------------------------------------------------------------
+# load_config
+
+
+def test_minimal_environment_uses_default_tables():
+    config = load_config(env())
+    assert config.signing_keys == (VECTOR_KEY,)
+    assert config.side_effects_queue_url == QUEUE_URL
+    assert config.tables == Tables(
+        users="clerk-sync-users",
+        organizations="clerk-sync-organizations",
+        memberships="clerk-sync-memberships",
+        sessions="clerk-sync-sessions",
+        idempotency="clerk-sync-idempotency",
+    )
+    assert set(DEFAULT_TABLES) == {
+        "USERS_TABLE",
+        "ORGANIZATIONS_TABLE",
+        "MEMBERSHIPS_TABLE",
+        "SESSIONS_TABLE",
+        "IDEMPOTENCY_TABLE",
+    }
+
+
+def test_table_overrides():
+    config = load_config(
+        env(
+            USERS_TABLE="u",
+            ORGANIZATIONS_TABLE="o",
+            MEMBERSHIPS_TABLE="m",
+            SESSIONS_TABLE="s",
+            IDEMPOTENCY_TABLE="i",
+        )
+    )
+    assert config.tables == Tables(
+        users="u", organizations="o", memberships="m", sessions="s", idempotency="i"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("USERS_TABLE", "users"),
+        ("ORGANIZATIONS_TABLE", "organizations"),
+        ("MEMBERSHIPS_TABLE", "memberships"),
+        ("SESSIONS_TABLE", "sessions"),
+        ("IDEMPOTENCY_TABLE", "idempotency"),
+    ],
+)
+def test_each_table_override_alone(variable, field):
+    tables = load_config(env(**{variable: "custom-name"})).tables
+    for other in dataclasses.fields(Tables):
+        expected = "custom-name" if other.name == field else DEFAULT_TABLES[other.name.upper() + "_TABLE"]
+        assert getattr(tables, other.name) == expected
+
+
+def test_empty_table_override_falls_back_to_the_default():
+    assert load_config(env(USERS_TABLE="")).tables.users == "clerk-sync-users"
+
+
+def test_several_secrets_from_the_environment():
+    config = load_config(env(**{SECRET_ENV: f"{VECTOR_SECRET} {OTHER_SECRET}"}))
+    assert config.signing_keys == (VECTOR_KEY, OTHER_KEY)
+
+
+def test_missing_secret_variable():
+    environ = env()
+    del environ[SECRET_ENV]
+    with pytest.raises(ConfigError, match=SECRET_ENV) as info:
+        load_config(environ)
+    assert "not set" in str(info.value)
+
+
+def test_empty_secret_variable_in_environment():
+    with pytest.raises(ConfigError, match=SECRET_ENV):
+        load_config(env(**{SECRET_ENV: ""}))
+
+
+def test_bad_secret_in_environment_is_not_echoed():
+    with pytest.raises(ConfigError, match=SECRET_ENV) as info:
+        load_config(env(**{SECRET_ENV: f"whsec_{SECRET_MATERIAL}!"}))
+    assert_no_secret_material(info.value, SECRET_MATERIAL)
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_side_effects_queue_url_required(value):
+    environ = env()
+    if value is None:
+        del environ["SIDE_EFFECTS_QUEUE_URL"]
+    else:
+        environ["SIDE_EFFECTS_QUEUE_URL"] = value
+    with pytest.raises(ConfigError, match="SIDE_EFFECTS_QUEUE_URL"):
+        load_config(environ)
+
+
+def test_reads_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, OTHER_SECRET)
+    monkeypatch.setenv("SIDE_EFFECTS_QUEUE_URL", QUEUE_URL)
+    monkeypatch.setenv("SESSIONS_TABLE", "from-os-environ")
+    config = load_config()
+    assert config.signing_keys == (OTHER_KEY,)
+    assert config.tables.sessions == "from-os-environ"
+
+
+def test_config_is_frozen():
+    config = load_config(env())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.side_effects_queue_url = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.tables.users = "x"  # type: ignore[misc]
