@@ -45,7 +45,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
-	$(PY) -m benchmarks
+	$(PY) -m clerk_sync_local.bench
 
 clean:
 	rm -rf $(VENV) $(LOCAL) .aws-sam

@@ -6,6 +6,7 @@ import os
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "clerk-sync")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClerkSync")
@@ -16,6 +17,8 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 def count_delivery(event_type: str, outcome: str) -> None:
     """One `Deliveries` data point with `type` and `outcome` dimensions (for the dashboard)."""
+    if is_metrics_disabled():  # single_metric itself ignores POWERTOOLS_METRICS_DISABLED
+        return
     with single_metric(
         name="Deliveries",
         unit=MetricUnit.Count,

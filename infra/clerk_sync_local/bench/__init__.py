@@ -1,0 +1,1 @@
+"""`make bench`: measurements behind docs/performance.md (never timed tests)."""
