@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from clerk_sync_local.engines import DynamoDBLocalEngine, MotoEngine, dynamodb_client, sqs_client
 from clerk_sync_local.provision import Provisioned, ResourceNames, provision
+from stacks import Stack, make_stack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -83,3 +84,9 @@ def backend(request: pytest.FixtureRequest, moto_endpoint: str) -> Backend:
         moto_endpoint if request.param == "moto" else request.getfixturevalue("dynamodb_local_endpoint")
     )
     return Backend(name=request.param, dynamodb_endpoint=dynamodb_endpoint, sqs_endpoint=moto_endpoint)
+
+
+@pytest.fixture
+def stack(backend: Backend, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A webhook receiver with its own fresh tables and queue, on each backend."""
+    yield make_stack(backend, request.node.name)
