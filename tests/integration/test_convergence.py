@@ -4,87 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from builders import envelope, membership, organization, session, signed, user
+from builders import signed
 from clerk_sync.events import parse_event
 from clerk_sync.records import Table, plan
+from histories import ACTIONS, Clerk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-T0 = 1_732_000_000_000
-ACTIONS = ("user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session")
 _runs = itertools.count()
 _deserialize = TypeDeserializer().deserialize
-
-
-@dataclass
-class Clerk:
-    """A tiny Clerk: applies actions in time order and records the webhook events it would send."""
-
-    ns: str
-    now: int = T0
-    users: dict[int, str] = field(default_factory=dict)  # index -> "live" | "deleted"
-    orgs: dict[int, str] = field(default_factory=dict)
-    members: dict[tuple[int, int], bool] = field(default_factory=dict)
-    sessions: dict[int, list[int]] = field(default_factory=dict)  # user -> open session numbers
-    session_count: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def uid(self, i: int) -> str:
-        return f"user_{self.ns}{i}"
-
-    def oid(self, j: int) -> str:
-        return f"org_{self.ns}{j}"
-
-    def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append(envelope(event_type, data, self.now))
-
-    def act(self, action: str, i: int, j: int) -> None:
-        self.now += 1000
-        alive_user, alive_org = self.users.get(i) == "live", self.orgs.get(j) == "live"
-        if action == "user" and self.users.get(i) != "deleted":
-            self.emit(
-                "user.updated" if alive_user else "user.created",
-                user(self.uid(i), self.now, first_name=f"v{self.now}"),
-            )
-            self.users[i] = "live"
-        elif action == "delete_user" and alive_user:
-            self.emit("user.deleted", {"object": "user", "id": self.uid(i), "deleted": True})
-            self.users[i] = "deleted"
-        elif action == "org" and self.orgs.get(j) != "deleted":
-            self.emit(
-                "organization.updated" if alive_org else "organization.created",
-                organization(self.oid(j), self.now, name=f"n{self.now}"),
-            )
-            self.orgs[j] = "live"
-        elif action == "delete_org" and alive_org:
-            self.emit("organization.deleted", {"object": "organization", "id": self.oid(j), "deleted": True})
-            self.orgs[j] = "deleted"
-        elif action == "join" and alive_user and alive_org:
-            kind = "updated" if self.members.get((j, i)) else "created"
-            role = "org:admin" if self.now % 3000 == 0 else "org:member"
-            self.emit(
-                f"organizationMembership.{kind}", membership(self.oid(j), self.uid(i), self.now, role=role)
-            )
-            self.members[(j, i)] = True
-        elif action == "leave" and alive_user and alive_org and self.members.get((j, i)):
-            self.emit("organizationMembership.deleted", membership(self.oid(j), self.uid(i), self.now - 500))
-            self.members[(j, i)] = False
-        elif action == "session" and alive_user:
-            self.session_count += 1
-            self.sessions.setdefault(i, []).append(self.session_count)
-            self.emit(
-                "session.created", session(f"sess_{self.ns}{self.session_count}", self.uid(i), self.now)
-            )
-        elif action == "end_session" and alive_user and self.sessions.get(i):
-            number = self.sessions[i].pop(0)
-            self.emit(
-                "session.ended", session(f"sess_{self.ns}{number}", self.uid(i), self.now, status="ended")
-            )
 
 
 def expected_state(events: list[dict[str, Any]], svix_ids: list[str]) -> dict[tuple[str, str], Any]:
