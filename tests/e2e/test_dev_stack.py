@@ -1,0 +1,387 @@
+"""`clerk-sync dev` end to end, on each backend: a subprocess on a free port, every bundled event type
+posted with `clerk-sync send`, the tables read back with `clerk-sync dump --json`, then a Ctrl-C that
+must stop everything (no Java or other child process left behind).
+
+Below that, the stack's pieces in-process: the Function URL event, and the SQS event source mapping
+(batches, partial failures, redrive to the dead-letter queue) with a stand-in handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clerk_sync_local.dev import (
+    BatchResult,
+    EventSourceMapping,
+    FunctionLogs,
+    FunctionSpec,
+    LocalFunction,
+    QueueWorker,
+    function_url_event,
+    function_url_response,
+)
+from clerk_sync_local.engines import sqs_client
+from clerk_sync_local.provision import ResourceNames, provision
+from clerk_sync_local.send import SAMPLES_DIR, freshen, sample_types
+
+CLI = str(Path(sys.executable).with_name("clerk-sync"))
+TYPES = sample_types()
+SESSION_STATUS = {
+    "session.created": "active",
+    "session.ended": "ended",
+    "session.removed": "removed",
+    "session.revoked": "revoked",
+    "session.pending": "pending",
+}
+STARTUP_SECONDS = 90
+
+
+@dataclass
+class DevStack:
+    """A running `clerk-sync dev` and the lines it printed so far."""
+
+    process: subprocess.Popen[str]
+    state_dir: Path
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args], capture_output=True, text=True, env=self.env, timeout=60, check=False
+        )
+
+    def send(self, *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+        """`clerk-sync send …`: it prints `POST URL TYPE MSG_ID` then `STATUS BODY` per event."""
+        result = self.cli("send", *args)
+        assert "Traceback" not in result.stderr, result.stderr
+        answers = []
+        for line in result.stdout.splitlines()[1::2]:
+            status, _, body = line.partition(" ")
+            answers.append({"http": int(status), **json.loads(body)})
+        return result, answers
+
+    def wait_for_line(self, text: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if text in line]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no line with {text!r} in:\n{self.output}")
+
+
+def start(tmp_path: Path, backend: str) -> DevStack:
+    state_dir = tmp_path / "state"
+    env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
+    env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
+    process = subprocess.Popen(
+        [CLI, "dev", "--port", "0", "--backend", backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    stack = DevStack(process, state_dir, env)
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            stack.lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not (state_dir / "dev.json").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"clerk-sync dev did not start:\n{stack.output}")
+        time.sleep(0.1)
+    stack.wait_for_line("One line per delivery follows")
+    return stack
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process, from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rpartition(")")[2].split()[:2]
+            table[int(entry.name)] = (int(ppid), state)
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table = process_table()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    entry = process_table().get(pid)
+    return entry is not None and entry[1] != "Z"
+
+
+@pytest.fixture(params=["moto", "dynamodb-local"])
+def dev(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
+    stack = start(tmp_path, request.param)
+    yield stack
+    if stack.process.poll() is None:  # the test failed before its own Ctrl-C
+        stack.process.kill()
+        stack.process.wait()
+
+
+def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: DevStack, tmp_path: Path):
+    info = json.loads((dev.state_dir / "dev.json").read_text())
+    assert info["url"] in dev.output and info["secret"] in dev.output
+    assert "clerk-sync send user.created" in dev.output and "clerk-sync dump" in dev.output
+
+    # every bundled type with one `clerk-sync send`, fresh ids each
+    result, answers = dev.send(*TYPES)
+    assert result.returncode == 0, result.stderr
+    sent = {answer["type"]: answer for answer in answers}
+    for kind in TYPES:
+        assert sent[kind] == {"http": 200, "status": "applied", "type": kind, "id": sent[kind]["id"]}, kind
+
+    # one event referring to another through --set; a replay of the same svix id and body
+    user_id = sent["user.created"]["id"]
+    _, [updated] = dev.send(
+        "user.updated", "--set", f"data.id={user_id}", "--set", "data.first_name=Ann-Marie"
+    )
+    assert (updated["status"], updated["id"]) == ("applied", user_id)
+    event_file = tmp_path / "organization.json"
+    event_file.write_text((SAMPLES_DIR / "organization.created.json").read_text())
+    _, replayed = dev.send(str(event_file), str(event_file), "--id", "msg_replayed")
+    assert [answer["status"] for answer in replayed] == ["applied", "duplicate"]
+
+    # a wrong secret is refused, and `send` says so with its exit code
+    refused, [answer] = dev.send("user.created", "--secret", "whsec_" + base64.b64encode(b"x" * 24).decode())
+    assert (refused.returncode, answer["http"]) == (1, 401)
+
+    # the receiver's answers are in the tables
+    dump = dev.cli("dump", "--json")
+    assert dump.returncode == 0, dump.stderr
+    tables = json.loads(dump.stdout)
+    assert sorted(tables) == ["memberships", "organizations", "sessions", "users"]
+    users = {item["id"]: item for item in tables["users"]}
+    assert users[user_id]["first_name"] == "Ann-Marie"
+    assert users[user_id]["last_name"] == "Stone"  # the whole record is the update's
+    assert sent["user.updated"]["id"] in users
+    assert users[sent["user.deleted"]["id"]]["deleted"] is True
+    organizations = {item["id"]: item for item in tables["organizations"]}
+    assert organizations[sent["organization.created"]["id"]]["slug"] == "acme-inc"
+    assert organizations[sent["organization.updated"]["id"]]["name"] == "Globex Corporation"
+    assert organizations[sent["organization.deleted"]["id"]]["deleted"] is True
+    assert json.loads(event_file.read_text())["data"]["id"] in organizations
+    memberships = {item.get("id"): item for item in tables["memberships"]}
+    assert memberships[sent["organizationMembership.created"]["id"]]["role"] == "org:member"
+    assert memberships[sent["organizationMembership.updated"]["id"]]["role"] == "org:admin"
+    assert [item["deleted"] for item in tables["memberships"] if "id" not in item] == [True]
+    sessions = {item["id"]: item for item in tables["sessions"]}
+    for kind, status in SESSION_STATUS.items():
+        assert sessions[sent[kind]["id"]]["status"] == status
+    text = dev.cli("dump", "users")
+    assert text.returncode == 0 and text.stdout.startswith("users (") and user_id in text.stdout
+
+    # one line per delivery, and the worker took the side effects off the queue
+    for kind in sent:
+        line = dev.wait_for_line(f"  {kind} ")
+        assert " 200  applied " in line
+    assert "welcome_email" in dev.wait_for_line("welcome_email")
+
+    # Ctrl-C: a clean exit, and nothing it started is left running
+    children = descendants(dev.process.pid)
+    if "dynamodb-local" in dev.output:
+        assert children, "DynamoDB Local should run as a child process"
+    dev.process.send_signal(signal.SIGINT)
+    assert dev.process.wait(timeout=30) == 0, dev.output
+    assert [pid for pid in children if alive(pid)] == []
+    assert dev.wait_for_line("stopped")
+    assert not (dev.state_dir / "dev.json").exists()
+    assert "Traceback" not in dev.output
+
+
+# --- the pieces, in-process -------------------------------------------------------------------------
+
+
+def test_function_url_event_has_the_payload_v2_shape():
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Svix-Id", "msg_1"),
+        ("X-Many", "a"),
+        ("x-many", "b"),
+        ("Cookie", "a=1; b=2"),
+        ("Host", "127.0.0.1:3000"),
+    ]
+    event = function_url_event("post", "/webhooks/clerk?x=1&x=2&y=", headers, b'{"type":"ping"}', "127.0.0.1")
+    assert event["version"] == "2.0" and event["routeKey"] == "$default"
+    assert (event["rawPath"], event["rawQueryString"]) == ("/webhooks/clerk", "x=1&x=2&y=")
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["headers"]["svix-id"] == "msg_1" and event["headers"]["x-many"] == "a,b"
+    assert "cookie" not in event["headers"] and event["cookies"] == ["a=1", "b=2"]
+    http = event["requestContext"]["http"]
+    assert (http["method"], http["path"], http["sourceIp"]) == ("POST", "/webhooks/clerk", "127.0.0.1")
+    assert (event["body"], event["isBase64Encoded"]) == ('{"type":"ping"}', False)
+
+    binary = function_url_event("POST", "/", [("content-type", "application/json")], b"\xff\x00", "::1")
+    assert binary["isBase64Encoded"] is True and base64.b64decode(binary["body"]) == b"\xff\x00"
+    empty = function_url_event("GET", "/", [], b"", "127.0.0.1")
+    assert "body" not in empty and "queryStringParameters" not in empty
+
+
+def test_function_url_response_passes_the_handler_answer_through():
+    answer = {"statusCode": 401, "headers": {"content-type": "application/json"}, "body": '{"error":"x"}'}
+    assert function_url_response(answer) == (401, [("content-type", "application/json")], b'{"error":"x"}')
+    encoded = {"statusCode": 200, "body": base64.b64encode(b"\x00").decode(), "isBase64Encoded": True}
+    assert function_url_response(encoded)[2] == b"\x00"
+    assert function_url_response({"ok": True}) == (
+        200,
+        [("content-type", "application/json")],
+        b'{"ok": true}',
+    )
+
+
+def test_samples_get_fresh_ids_consistently_and_shifted_timestamps():
+    original = json.loads((SAMPLES_DIR / "session.created.json").read_text())
+    fresh = freshen(original, now_ms=original["timestamp"] + 1_000)
+    data, before = fresh["data"], original["data"]
+    assert (
+        data["id"] != before["id"]
+        and data["id"].startswith("sess_2")
+        and len(data["id"]) == len(before["id"])
+    )
+    assert data["user_id"] == data["user"]["id"] != before["user_id"]  # one new id wherever the old one was
+    assert fresh["instance_id"] == original["instance_id"]
+    assert fresh["timestamp"] == original["timestamp"] + 1_000
+    assert data["expire_at"] - data["created_at"] == before["expire_at"] - before["created_at"]
+    assert freshen(original, 0)["data"]["id"] != freshen(original, 0)["data"]["id"]
+
+
+STAND_IN = """
+import json, time
+
+def handler(event, context):
+    print("EVENT", json.dumps(event))
+    bodies = {r["messageId"]: json.loads(r["body"]) for r in event["Records"]}
+    print("batch", sorted(b["n"] for b in bodies.values()), context.get_remaining_time_in_millis() > 0)
+    if any(b.get("raise") for b in bodies.values()):
+        raise RuntimeError("boom")
+    if any(b.get("sleep") for b in bodies.values()):
+        time.sleep(0.2)
+    if any(b.get("bogus") for b in bodies.values()):
+        return {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]}
+    return {"batchItemFailures": [{"itemIdentifier": i} for i, b in bodies.items() if b.get("fail")]}
+"""
+
+
+@dataclass
+class WorkerRig:
+    worker: QueueWorker
+    logs: FunctionLogs
+    sqs: Any
+    queue_url: str
+    dead_letter_queue_url: str
+
+    @property
+    def log(self) -> str:
+        return (self.logs.directory / "StandIn.log").read_text()
+
+    def send(self, **body: Any) -> str:
+        return self.sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps(body),
+            MessageAttributes={"origin": {"DataType": "String", "StringValue": "test"}},
+        )["MessageId"]
+
+    def poll(self) -> BatchResult | None:
+        # routed here, not in the fixture: pytest re-assigns sys.stdout between setup and call
+        with self.logs.installed():
+            return self.worker.poll(wait_seconds=0)
+
+    def waiting(self, url: str | None = None) -> int:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url or self.queue_url, AttributeNames=["All"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+@pytest.fixture
+def rig(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorkerRig:
+    """A worker over a fresh copy of the template's queues (no visibility timeout, to retry at once)."""
+    names = ResourceNames.from_env({}).prefixed(f"worker-{uuid.uuid4().hex[:8]}-")
+    provisioned = provision(dynamodb_endpoint=moto_endpoint, sqs_endpoint=moto_endpoint, names=names)
+    sqs = sqs_client(moto_endpoint)
+    sqs.set_queue_attributes(QueueUrl=provisioned.queue_url, Attributes={"VisibilityTimeout": "0"})
+    module = f"stand_in_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(STAND_IN)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = FunctionSpec("StandIn", f"{module}.handler", tmp_path, 0.1, 128, {}, {}, False)
+    logs = FunctionLogs(tmp_path / "logs")
+    mapping = EventSourceMapping("StandIn", "SideEffectsQueue", 10, 0, True)
+    worker = QueueWorker(sqs, provisioned.queue_url, mapping, LocalFunction(spec, logs), "us-east-1")
+    return WorkerRig(worker, logs, sqs, provisioned.queue_url, provisioned.dead_letter_queue_url)
+
+
+def test_worker_deletes_what_succeeded_and_redrive_moves_failures_to_the_dlq(rig: WorkerRig):
+    ok, failing = rig.send(n=1), rig.send(n=2, fail=True)
+    result = rig.poll()
+    assert result is not None and (result.received, result.failed) == (2, frozenset({failing}))
+    assert "1 done, 1 left on the queue (dead-letter queue after 5 receives)" in rig.worker.describe(result)
+    assert rig.waiting() == 1
+    assert "batch [1, 2] True" in rig.log  # the handler's output went to its log
+
+    receives = 1
+    while rig.waiting(rig.dead_letter_queue_url) == 0 and receives < 10:
+        rig.poll()
+        receives += 1
+    assert receives == 6  # received 5 times, then moved by SQS on the next receive
+    moved = rig.sqs.receive_message(QueueUrl=rig.dead_letter_queue_url)["Messages"]
+    assert [m["MessageId"] for m in moved] == [failing] and ok != failing
+
+
+def test_worker_builds_lambda_sqs_records(rig: WorkerRig):
+    message_id = rig.send(n=1)
+    rig.poll()
+    [logged] = [line for line in rig.log.splitlines() if line.startswith("EVENT ")]
+    [record] = json.loads(logged.removeprefix("EVENT "))["Records"]
+    assert record["messageId"] == message_id and json.loads(record["body"]) == {"n": 1}
+    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == rig.worker.queue_arn
+    assert record["awsRegion"] == "us-east-1" and record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["origin"]["stringValue"] == "test"
+    assert record["messageAttributes"]["origin"]["dataType"] == "String"
+    assert {"receiptHandle", "md5OfBody"} <= set(record)
+
+
+@pytest.mark.parametrize("body", [{"raise": True}, {"bogus": True}, {"sleep": True}])
+def test_a_failed_invocation_deletes_nothing(rig: WorkerRig, body: dict[str, Any]):
+    """The handler raised, answered an id not in the batch, or overran its Timeout."""
+    rig.send(n=1)
+    rig.send(n=2, **body)
+    result = rig.poll()
+    assert result is not None and len(result.failed) == 2
+    assert rig.waiting() == 2
+    if "raise" in body:
+        assert "RuntimeError: boom" in (result.invocation.error or "")
+        assert "Traceback" in rig.log
+    if "sleep" in body:
+        assert (result.invocation.error or "").startswith("Task timed out after")
