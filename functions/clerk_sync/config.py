@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 SECRET_ENV = "CLERK_WEBHOOK_SIGNING_SECRET"
+SECRET_ARN_ENV = "CLERK_WEBHOOK_SIGNING_SECRET_ARN"
 SECRET_PREFIX = "whsec_"
 
 DEFAULT_TABLES = {
@@ -42,28 +43,34 @@ class Config:
     """Everything the functions read from their environment."""
 
     signing_keys: tuple[bytes, ...]
+    """Keys from CLERK_WEBHOOK_SIGNING_SECRET; empty when they are read from Secrets Manager instead."""
     tables: Tables
     side_effects_queue_url: str
+    signing_secret_arn: str | None = None
+    """CLERK_WEBHOOK_SIGNING_SECRET_ARN, used only when CLERK_WEBHOOK_SIGNING_SECRET is not set."""
 
 
-def parse_signing_secrets(raw: str) -> tuple[bytes, ...]:
-    """Decode one or more `whsec_…` secrets separated by spaces or commas into HMAC keys."""
+def parse_signing_secrets(raw: str, source: str = SECRET_ENV) -> tuple[bytes, ...]:
+    """Decode one or more `whsec_…` secrets separated by spaces or commas into HMAC keys.
+
+    `source` names where `raw` came from in error messages (which never contain the material).
+    """
     parts = [p for p in re.split(r"[\s,]+", raw.strip()) if p]
     if not parts:
-        raise ConfigError(f"{SECRET_ENV} is empty: set it to the signing secret from the Clerk Dashboard")
+        raise ConfigError(f"{source} is empty: set it to the signing secret from the Clerk Dashboard")
     keys: list[bytes] = []
     for index, part in enumerate(parts, start=1):
         if not part.startswith(SECRET_PREFIX):
-            raise ConfigError(f"{SECRET_ENV}: secret #{index} does not start with '{SECRET_PREFIX}'")
+            raise ConfigError(f"{source}: secret #{index} does not start with '{SECRET_PREFIX}'")
         encoded = part[len(SECRET_PREFIX) :]
         try:
             key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(
-                f"{SECRET_ENV}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'"
+                f"{source}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'"
             ) from None
         if not key:
-            raise ConfigError(f"{SECRET_ENV}: secret #{index} is empty after '{SECRET_PREFIX}'")
+            raise ConfigError(f"{source}: secret #{index} is empty after '{SECRET_PREFIX}'")
         keys.append(key)
     return tuple(keys)
 
@@ -83,14 +90,22 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate the configuration; raises ConfigError with a readable reason."""
     env = os.environ if environ is None else environ
     raw_secret = env.get(SECRET_ENV)
-    if raw_secret is None:
-        raise ConfigError(f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard")
+    secret_arn = env.get(SECRET_ARN_ENV) or None
+    if raw_secret is None and secret_arn is None:
+        raise ConfigError(
+            f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard "
+            f"(or set {SECRET_ARN_ENV} to a Secrets Manager secret holding it)"
+        )
     tables = read_tables(env)
     queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
     if not queue_url:
         raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the receiver hands slow work to that queue")
+    if raw_secret is not None:  # the local/dev source wins over the secret
+        return Config(
+            signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+        )
     return Config(
-        signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+        signing_keys=(), tables=tables, side_effects_queue_url=queue_url, signing_secret_arn=secret_arn
     )
 
 

@@ -21,6 +21,7 @@ from clerk_sync import records
 from clerk_sync.delivery import DeliveryProcessor
 from clerk_sync.events import MalformedEventError, parse_event
 from clerk_sync.observability import count, count_delivery, logger
+from clerk_sync.secrets import SigningKeys, SigningKeysUnavailable
 from clerk_sync.signature import MissingHeadersError, SignatureError, SvixHeaders, read_headers, verify
 
 ROUTE_PATH = "/webhooks/clerk"
@@ -76,7 +77,8 @@ def route(event: Mapping[str, Any]) -> None:
 class Receiver:
     """Everything a delivery needs, created once per container."""
 
-    signing_keys: tuple[bytes, ...]
+    signing_keys: SigningKeys
+    """The current keys (fixed, or cached from Secrets Manager); may raise SigningKeysUnavailable."""
     processor: DeliveryProcessor
     clock: Callable[[], float] = time.time
 
@@ -87,7 +89,10 @@ class Receiver:
             route(event)
             body = raw_body(event)
             headers = read_svix_headers(event)
-            svix_timestamp = verify(self.signing_keys, headers, body, now=self.clock())
+            keys = self.signing_keys()
+            svix_timestamp = verify(keys, headers, body, now=self.clock())
+        except SigningKeysUnavailable as error:
+            return self._keys_unavailable(error.reason, started)
         except Rejection as rejection:
             return self._rejected(rejection.status, rejection.reason, started)
         except MissingHeadersError as error:
@@ -140,6 +145,15 @@ class Receiver:
             },
         )
         return respond(status, outcome)
+
+    def _keys_unavailable(self, reason: str, started: float) -> dict[str, Any]:
+        """503 without details (Svix retries); the reason goes to the log and a metric to the alarms."""
+        logger.error(
+            "signing keys unavailable", extra={"status_code": 503, "reason": reason, "ms": _ms(started)}
+        )
+        count("SigningKeysUnavailable")
+        count_delivery("-", "keys_unavailable")
+        return respond(503, {"error": "signing keys unavailable; retry later"})
 
     def _rejected(
         self, status: int, reason: str, started: float, log: dict[str, str] | None = None

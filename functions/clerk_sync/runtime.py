@@ -2,78 +2,60 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from botocore.config import Config as BotocoreConfig
 
 from clerk_sync import extensions
 from clerk_sync.cleanup import Cleaner
+from clerk_sync.clients import Clients, Endpoints, EventHook
 from clerk_sync.config import Config, WorkerConfig
 from clerk_sync.delivery import DeliveryProcessor
 from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.receiver import Receiver
+from clerk_sync.secrets import DEFAULT_MAX_AGE_SECONDS, SecretsManagerKeys, SigningKeys, static_keys
 from clerk_sync.store import Store
 from clerk_sync.worker import Worker
 
-# Well inside Svix's 15 s and the function's timeout: fail fast, let Svix retry.
-CLIENT_CONFIG = BotocoreConfig(
-    connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
-)
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Explicit AWS endpoints (local engines); None means the standard resolution (AWS_ENDPOINT_URL…)."""
-
-    dynamodb: str | None = None
-    sqs: str | None = None
-    ses: str | None = None
-    region: str | None = None
-
-
-EventHook = tuple[str, Callable[..., Any]]
-
 
 def build_receiver(
-    config: Config, endpoints: Endpoints = Endpoints(), hooks: Sequence[EventHook] = ()
+    config: Config,
+    endpoints: Endpoints | None = None,
+    hooks: Sequence[EventHook] = (),
+    secret_max_age: int = DEFAULT_MAX_AGE_SECONDS,
 ) -> Receiver:
     """The webhook receiver with its clients, created once per container.
 
     `hooks` are botocore event handlers registered on every client (tests count AWS calls with them).
+    `secret_max_age`: seconds a Secrets Manager value is cached (when the keys come from there).
     """
-    region = endpoints.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    session = boto3.session.Session(region_name=region)
-    dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb, config=CLIENT_CONFIG)
-    sqs = session.client("sqs", endpoint_url=endpoints.sqs, config=CLIENT_CONFIG)
-    models = bind_models(config.tables, region=session.region_name, host=endpoints.dynamodb, client=dynamodb)
+    endpoints = endpoints or Endpoints()
+    clients = Clients(endpoints, hooks)
+    dynamodb, sqs = clients.client("dynamodb"), clients.client("sqs")
+    models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    for client in (dynamodb, sqs):
-        for event_name, hook in hooks:
-            client.meta.events.register(event_name, hook)
     store = Store(models, dynamodb)
     processor = DeliveryProcessor(store, SideEffectsQueue(sqs, config.side_effects_queue_url), persistence)
-    return Receiver(signing_keys=config.signing_keys, processor=processor)
+    return Receiver(signing_keys=signing_keys(config, clients, secret_max_age), processor=processor)
+
+
+def signing_keys(config: Config, clients: Clients, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> SigningKeys:
+    """The configured keys, or (no CLERK_WEBHOOK_SIGNING_SECRET) the secret, read on first use."""
+    if config.signing_keys or config.signing_secret_arn is None:
+        return static_keys(config.signing_keys)
+    return SecretsManagerKeys(config.signing_secret_arn, clients.client("secretsmanager"), max_age=max_age)
 
 
 def build_worker(
-    config: WorkerConfig, endpoints: Endpoints = Endpoints(), hooks: Sequence[EventHook] = ()
+    config: WorkerConfig, endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
 ) -> Worker:
     """The side-effects worker with its clients, created once per container."""
-    region = endpoints.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    session = boto3.session.Session(region_name=region)
-    dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb, config=CLIENT_CONFIG)
-    ses = session.client("sesv2", endpoint_url=endpoints.ses, config=CLIENT_CONFIG)
-    for client in (dynamodb, ses):
-        for event_name, hook in hooks:
-            client.meta.events.register(event_name, hook)
-    models = bind_models(config.tables, region=session.region_name, host=endpoints.dynamodb, client=dynamodb)
+    endpoints = endpoints or Endpoints()
+    clients = Clients(endpoints, hooks)
+    dynamodb, ses = clients.client("dynamodb"), clients.client("sesv2")
+    models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
     mailer = (
         Mailer(ses, dynamodb, config.tables.idempotency, config.sender_email) if config.sender_email else None
     )
