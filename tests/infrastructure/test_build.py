@@ -1,0 +1,252 @@
+"""`sam build` without Docker (arm64, Python 3.13 on PATH), then the built artifact, on its own.
+
+The build always starts clean (CI does too): ≈15–25 s, wheels fetched by pip from the package index.
+The artifact is then imported by a fresh interpreter that sees only the artifact and the standard
+library (`-S`, PYTHONPATH = the artifact) and answers a signed delivery against moto: secret from
+Secrets Manager, item in DynamoDB, message on SQS. Every bundled dependency is pure Python, so the
+arm64 artifact runs on this x86 machine too (the test checks that no compiled module sneaks in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from builders import SECRET
+from clerk_sync_local.provision import ResourceNames, provision
+from clerk_sync_local.template import TEMPLATE_PATH
+
+ROOT = TEMPLATE_PATH.parent
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+MB = 1_000_000
+
+# Budgets (docs/deployment.md, "Package size"): measured 27.9 MB unzipped / 18.7 MB zipped (file bytes,
+# 10^6 per MB) with Powertools 3.37 and botocore 1.44, whose service models (≈22 MB, already gzipped,
+# hence the poor zip ratio) grow by about 1 MB a quarter: about 25 % head-room.
+UNZIPPED_BUDGET = 35 * MB
+ZIPPED_BUDGET = 24 * MB
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+
+BUNDLED = ("clerk_sync", "aws_lambda_powertools", "boto3", "botocore", "pynamodb")
+NOT_BUNDLED = ("svix", "moto", "pytest", "clerk_sync_local", "yaml", "samtranslator", "checkov")
+ELF_MACHINE_AARCH64 = 183
+
+
+def python313_dir() -> Path:
+    """A directory whose python3.13 is a real 3.13 (pyenv's, as in aws-notes, else the PATH's)."""
+    candidates = sorted(
+        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.13.*/bin")
+    )
+    found = shutil.which("python3.13")
+    candidates += [Path(found).parent] if found else []
+    for directory in candidates:
+        if (directory / "python3.13").exists():
+            return directory
+    pytest.fail("sam build needs python3.13 on PATH (pyenv install 3.13): no Docker here")
+
+
+@dataclass(frozen=True)
+class Build:
+    dir: Path
+    python: Path
+
+    def artifact(self, function: str) -> Path:
+        return self.dir / function
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    out = tmp_path_factory.mktemp("sam")
+    python_dir = python313_dir()
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "PATH": f"{python_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        [
+            str(BIN / "sam"),
+            "build",
+            "--template-file",
+            str(TEMPLATE_PATH),
+            "--build-dir",
+            str(out / "build"),
+            "--cache-dir",
+            str(out / "cache"),
+            "--no-cached",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Build(dir=out / "build", python=python_dir / "python3.13")
+
+
+def files(directory: Path) -> Iterator[Path]:
+    return (p for p in directory.rglob("*") if p.is_file())
+
+
+def unzipped_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in files(directory))
+
+
+def zipped_size(directory: Path, into: Path) -> int:
+    with zipfile.ZipFile(into, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files(directory):
+            archive.write(path, path.relative_to(directory))
+    return into.stat().st_size
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "SideEffectsFunction"])
+def test_artifact_contents(build, function):
+    artifact = build.artifact(function)
+    top = {p.name for p in artifact.iterdir()}
+    assert set(BUNDLED) <= top, sorted(top)
+    assert not set(NOT_BUNDLED) & top, "dev-only packages in the bundle"
+    built = json.dumps(build.dir.joinpath("template.yaml").read_text())
+    assert function in built
+    for library in artifact.rglob("*.so*"):
+        header = library.read_bytes()[:20]
+        machine = int.from_bytes(header[18:20], "little")
+        assert machine == ELF_MACHINE_AARCH64, f"{library} is not an arm64 library"
+
+
+def test_size_budget(build, tmp_path):
+    artifact = build.artifact("WebhookFunction")
+    unzipped = unzipped_size(artifact)
+    zipped = zipped_size(artifact, tmp_path / "webhook.zip")
+    print(f"\nWebhookFunction: {unzipped / MB:.1f} MB unzipped, {zipped / MB:.1f} MB zipped")
+    assert unzipped <= UNZIPPED_BUDGET, f"{unzipped / MB:.1f} MB > budget {UNZIPPED_BUDGET / MB:.0f} MB"
+    assert zipped <= ZIPPED_BUDGET, f"{zipped / MB:.1f} MB zipped > budget {ZIPPED_BUDGET / MB:.0f} MB"
+    assert unzipped < LAMBDA_UNZIPPED_LIMIT
+
+
+# --- the artifact, alone, in a fresh interpreter ---------------------------------------------------
+
+CHILD = r"""
+import json, os, sys, time
+
+
+def peak_rss_mb():  # VmHWM: this process image only (getrusage's maxrss counts the forking parent too)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+started = time.perf_counter()
+import clerk_sync.handlers.webhook as webhook
+import_seconds = time.perf_counter() - started
+import_rss_mb = peak_rss_mb()
+import clerk_sync.handlers.side_effects as side_effects
+import botocore, boto3, pynamodb, aws_lambda_powertools
+from clerk_sync.signature import sign
+
+artifact = os.environ["ARTIFACT"]
+for module in (webhook, side_effects, botocore, boto3, pynamodb, aws_lambda_powertools):
+    assert module.__file__.startswith(artifact), module.__file__
+assert not any("site-packages" in p for p in sys.path), sys.path
+
+class Context:
+    function_name = "WebhookFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"
+    aws_request_id = "req-1"
+    log_group_name = log_stream_name = "local"
+    def get_remaining_time_in_millis(self):
+        return 8000
+
+def request(body, headers, path="/webhooks/clerk"):
+    return {"version": "2.0", "rawPath": path, "headers": headers, "body": body.decode(),
+            "isBase64Encoded": False, "requestContext": {"http": {"method": "POST", "path": path}}}
+
+key = __import__("base64").b64decode(os.environ["KEY"])
+answers = []
+payload = {"type": "user.created", "object": "event", "timestamp": 1732000000100,
+           "data": {"object": "user", "id": os.environ["USER_ID"], "first_name": "Ann",
+                    "email_addresses": [], "created_at": 1732000000000, "updated_at": 1732000000100}}
+body = json.dumps(payload).encode()
+now = int(time.time())
+signature = sign(key, "msg_built", now, body)
+headers = {"svix-id": "msg_built", "svix-timestamp": str(now), "svix-signature": signature}
+handled = time.perf_counter()
+answers.append(webhook.handler(request(body, headers), Context()))
+first_request_seconds = time.perf_counter() - handled
+answers.append(webhook.handler(request(body, {**headers, "svix-signature": "v1,AAAA"}), Context()))
+answers.append(webhook.handler(request(b"{}", {}, path="/other"), Context()))
+print("RESULT " + json.dumps({
+    "import_seconds": import_seconds,
+    "first_request_seconds": first_request_seconds,
+    "import_rss_mb": import_rss_mb,
+    "max_rss_mb": peak_rss_mb(),
+    "answers": [[a["statusCode"], json.loads(a["body"])] for a in answers],
+}))
+"""
+
+
+def run_artifact(build: Build, moto_endpoint: str) -> tuple[dict[str, Any], dict[str, str]]:
+    names = ResourceNames.from_env({}).prefixed(f"built-{uuid.uuid4().hex[:8]}-")
+    provisioned = provision(dynamodb_endpoint=moto_endpoint, sqs_endpoint=moto_endpoint, names=names)
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name=REGION)
+    arn = secrets.create_secret(Name=f"built-{uuid.uuid4().hex[:8]}", SecretString=SECRET)["ARN"]
+    artifact = build.artifact("WebhookFunction")
+    tables = dict(provisioned.tables)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(artifact),
+        "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda: the code directory is read-only
+        "ARTIFACT": str(artifact),
+        "KEY": SECRET.removeprefix("whsec_"),
+        "USER_ID": f"user_{uuid.uuid4().hex[:8]}",
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "POWERTOOLS_SERVICE_NAME": "clerk-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClerkSync",
+        "CLERK_WEBHOOK_SIGNING_SECRET_ARN": arn,
+        "SIDE_EFFECTS_QUEUE_URL": provisioned.queue_url,
+        "USERS_TABLE": tables["UsersTable"],
+        "ORGANIZATIONS_TABLE": tables["OrganizationsTable"],
+        "MEMBERSHIPS_TABLE": tables["MembershipsTable"],
+        "SESSIONS_TABLE": tables["SessionsTable"],
+        "IDEMPOTENCY_TABLE": tables["IdempotencyTable"],
+        "SENDER_EMAIL": "",
+    }
+    result = subprocess.run(
+        [str(build.python), "-S", "-c", CHILD], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line.removeprefix("RESULT ")), {**tables, "user_id": env["USER_ID"]}
+
+
+def test_built_webhook_runs_alone(build, moto_endpoint):
+    outcome, where = run_artifact(build, moto_endpoint)
+    print(
+        f"\ncold import {outcome['import_seconds'] * 1000:.0f} ms, first request "
+        f"{outcome['first_request_seconds'] * 1000:.0f} ms, peak RSS {outcome['import_rss_mb']:.0f} MB "
+        f"after the import, {outcome['max_rss_mb']:.0f} MB after the requests"
+    )
+    applied, forged, elsewhere = outcome["answers"]
+    assert applied == [200, {"status": "applied", "type": "user.created", "id": where["user_id"]}]
+    assert forged == [401, {"error": "invalid signature: no matching signature"}]
+    assert elsewhere == [404, {"error": "not found"}]
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
+    item = dynamodb.get_item(TableName=where["UsersTable"], Key={"id": {"S": where["user_id"]}})["Item"]
+    assert item["first_name"] == {"S": "Ann"}
+    assert outcome["import_seconds"] < 10 and outcome["max_rss_mb"] < 256
