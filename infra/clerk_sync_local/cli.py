@@ -1,4 +1,5 @@
-"""The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables.
+"""The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables
+and e-mails.
 
 Every failure ends in one line on stderr, `clerk-sync: error: …`, with exit code 2 for bad usage or
 input and 1 when something could not be done. Sub-commands load their modules only when chosen, so
@@ -33,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
-    from clerk_sync_local.dev import BACKENDS, STATE_DIR_ENV
+    from clerk_sync_local.dev import BACKENDS
+    from clerk_sync_local.state import STATE_DIR_ENV
 
     parser = _Parser(prog=PROG, description="Clerk webhooks -> DynamoDB, run and poked locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,15 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     dump = commands.add_parser(
         "dump",
         parents=[state],
-        help="print the synced tables",
-        description="Print users, organizations, memberships and sessions from the running `clerk-sync dev`.",
+        help="print the synced tables, or the e-mails sent locally",
+        description="Print users, organizations, memberships and sessions from the running `clerk-sync dev`; "
+        "`emails`: the e-mails its functions sent, as its embedded moto captured them.",
     )
     dump.add_argument(
-        "tables", nargs="*", metavar="TABLE", help="users, organizations, memberships, sessions"
+        "tables",
+        nargs="*",
+        metavar="TABLE",
+        help="users, organizations, memberships, sessions (the default: all four), emails",
     )
     dump.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
     dump.add_argument(
-        "--endpoint", metavar="URL", help="DynamoDB endpoint (default: the running `clerk-sync dev`)"
+        "--endpoint",
+        metavar="URL",
+        help="DynamoDB endpoint, and moto's for emails (default: the running `clerk-sync dev`'s)",
     )
     dump.add_argument("--region", help="AWS region (default: the running `clerk-sync dev`'s)")
     return parser
@@ -112,7 +120,7 @@ def _sample_types() -> list[str]:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from clerk_sync_local import dev
+    from clerk_sync_local import dev, state
 
     if args.aws_endpoint and args.backend:
         raise UsageError("--backend and --aws-endpoint exclude each other: the endpoint serves every table")
@@ -123,31 +131,31 @@ def _dev(args: argparse.Namespace) -> int:
         port=args.port,
         aws_endpoint=args.aws_endpoint,
         backend=args.backend or "moto",
-        state_dir=dev.state_dir(args.state_dir),
+        state_dir=state.state_dir(args.state_dir),
     )
     return dev.run(options)
 
 
 def _send(args: argparse.Namespace) -> int:
-    from clerk_sync_local import dev, send
+    from clerk_sync_local import send, state
 
     return send.run(
         args.events,
         url=args.url,
         secret=args.secret,
-        state_dir=dev.state_dir(args.state_dir),
+        state_dir=state.state_dir(args.state_dir),
         msg_id=args.msg_id,
         overrides=args.overrides,
     )
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from clerk_sync_local import dev, dump
+    from clerk_sync_local import dump, state
 
-    unknown = [table for table in args.tables if table not in dump.TABLES]
+    unknown = [table for table in args.tables if table not in dump.CHOICES]
     if unknown:
-        raise UsageError(f"unknown table {unknown[0]!r}: choose from {', '.join(dump.TABLES)}")
-    where = dump.source(args.endpoint, args.region, dev.state_dir(args.state_dir), os.environ)
+        raise UsageError(f"unknown table {unknown[0]!r}: choose from {', '.join(dump.CHOICES)}")
+    where = dump.source(args.endpoint, args.region, state.state_dir(args.state_dir), os.environ)
     return dump.run(args.tables, where, as_json=args.json)
 
 

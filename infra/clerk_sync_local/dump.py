@@ -1,9 +1,13 @@
 """`clerk-sync dump`: the synced tables (users, organizations, memberships, sessions) as text tables,
-or as one JSON object keyed by table name."""
+or as one JSON object keyed by table name; `emails`: the e-mails the functions sent, as moto captured them."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,15 +21,21 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from clerk_sync.config import DEFAULT_TABLES
 
-from clerk_sync_local.dev import DEFAULT_REGION, ConnectionInfo
+from clerk_sync_local.state import DEFAULT_REGION, ConnectionInfo
 
 TABLES = ("users", "organizations", "memberships", "sessions")
+EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
+CHOICES = (*TABLES, EMAILS)
+MOTO_DATA_PATH = "/moto-api/data.json"  # moto's own API: every resource of its backends, as JSON
+BODY_PREVIEW = 60  # characters of an e-mail's first line in the text view
+_BLOCK_TAG = re.compile(r"</?(?:p|div|br|h[1-6]|li|tr|table|title|head|body|html)\b[^>]*>", re.IGNORECASE)
 # What the text view shows (everything is in --json); `version` is shown as a UTC time.
 COLUMNS = {
     "users": ("id", "email", "first_name", "last_name", "username", "deleted", "version"),
     "organizations": ("id", "name", "slug", "members_count", "deleted", "version"),
     "memberships": ("organization_id", "user_id", "role", "deleted", "version"),
     "sessions": ("id", "user_id", "status", "deleted", "version"),
+    EMAILS: ("to", "from", "subject", "body"),
 }
 _deserialize = TypeDeserializer().deserialize
 # A client of its own rather than clerk_sync_local.engines': that module loads moto (≈0.5 s).
@@ -40,17 +50,24 @@ class DumpError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """Where the tables are: a DynamoDB endpoint, a region, and table names keyed by short name."""
+    """Where the tables are (a DynamoDB endpoint, a region, table names keyed by short name) and the
+    AWS endpoint whose SES captured the e-mails (moto's)."""
 
     endpoint: str
     region: str
     tables: Mapping[str, str]
+    aws_endpoint: str
 
 
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
     """--endpoint/--region, else the running `clerk-sync dev` (its dev.json), else the environment
-    (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION, USERS_TABLE, …)."""
+    (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION, USERS_TABLE, …).
+
+    E-mails are read from --endpoint, else the stack's AWS endpoint (moto's even when the tables are in
+    DynamoDB Local), else AWS_ENDPOINT_URL.
+    """
     info = ConnectionInfo.load(state_dir)
+    aws_endpoint = endpoint or (info.aws_endpoint if info else None) or environ.get("AWS_ENDPOINT_URL")
     endpoint = (
         endpoint
         or (info.dynamodb_endpoint if info else None)
@@ -74,7 +91,7 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
     for table in TABLES:
         variable = f"{table.upper()}_TABLE"
         names[table] = published.get(variable) or environ.get(variable) or DEFAULT_TABLES[variable]
-    return Source(endpoint=endpoint, region=region, tables=names)
+    return Source(endpoint=endpoint, region=region, tables=names, aws_endpoint=aws_endpoint or endpoint)
 
 
 def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -106,6 +123,30 @@ def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str
     return out
 
 
+def read_emails(aws_endpoint: str) -> list[dict[str, Any]]:
+    """The e-mails moto's SES has accepted, oldest first, as moto keeps them: `id`, `source`,
+    `destinations` (ToAddresses, CcAddresses, BccAddresses), `subject` and `body` (the HTML part
+    when an e-mail has both). Read over HTTP from moto's data API, so from another process too."""
+    url = aws_endpoint.rstrip("/") + MOTO_DATA_PATH
+    not_moto = (
+        f"{aws_endpoint} is not a moto server (no {MOTO_DATA_PATH}): e-mails are captured only when "
+        "`clerk-sync dev` runs on its embedded moto, or on a moto_server given with --aws-endpoint"
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            data = json.load(response)
+    except urllib.error.HTTPError:
+        raise DumpError(not_moto) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DumpError(f"cannot reach {aws_endpoint}: {reason} (is `clerk-sync dev` running?)") from None
+    except ValueError:
+        raise DumpError(not_moto) from None
+    ses = data.get("ses") if isinstance(data, dict) else None
+    messages = ses.get("Message") if isinstance(ses, dict) else None  # no "ses": nothing sent yet
+    return [dict(message) for message in messages or [] if isinstance(message, dict)]
+
+
 def _plain(value: Any) -> Any:
     """DynamoDB values as JSON values: Decimal -> int or float, sets -> sorted lists."""
     if isinstance(value, Decimal):
@@ -120,12 +161,16 @@ def _plain(value: Any) -> Any:
 
 
 def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
-    """Aligned text tables, one per synced table."""
+    """Aligned text tables, one per synced table (and one for the e-mails)."""
     blocks = []
     for table, items in data.items():
         columns = COLUMNS[table]
-        header = ["version (UTC)" if column == "version" else column for column in columns]
-        rows = [[_cell(column, item.get(column)) for column in columns] for item in items]
+        if table == EMAILS:
+            header = ["to", "from", "subject", "body (first line)"]
+            rows = [_email_row(item) for item in items]
+        else:
+            header = ["version (UTC)" if column == "version" else column for column in columns]
+            rows = [[_cell(column, item.get(column)) for column in columns] for item in items]
         widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=False)]
         lines = [f"{table} ({len(items)})"]
         lines += [
@@ -146,8 +191,29 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def run(tables: Sequence[str], where: Source, *, as_json: bool = False) -> int:
-    """Print the tables (all four when none is named)."""
-    data = read_tables(where, tables or TABLES)
+def _email_row(message: Mapping[str, Any]) -> list[str]:
+    destinations = message.get("destinations") or {}
+    to = ", ".join(str(address) for address in destinations.get("ToAddresses") or [])
+    return [to, str(message.get("source") or ""), str(message.get("subject") or ""), _first_line(message)]
+
+
+def _first_line(message: Mapping[str, Any]) -> str:
+    """The first line of text of an e-mail's body (tags dropped from HTML), shortened."""
+    body = str(message.get("body") or "")
+    if re.search(r"<[A-Za-z!/][^>]*>", body):
+        body = _BLOCK_TAG.sub("\n", body)  # a paragraph, heading or break ends a line
+        body = html.unescape(re.sub(r"<[^>]*>", "", body))
+    line = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    return line if len(line) <= BODY_PREVIEW else line[: BODY_PREVIEW - 1] + "…"
+
+
+def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:
+    """Print the named tables and/or the e-mails, in the order named (all four tables when none is)."""
+    names = list(dict.fromkeys(names)) or list(TABLES)
+    tables = [name for name in names if name in TABLES]
+    read = read_tables(where, tables) if tables else {}
+    if EMAILS in names:
+        read[EMAILS] = read_emails(where.aws_endpoint)
+    data = {name: read[name] for name in names}
     print(json.dumps(data, indent=2, default=str) if as_json else render_text(data), flush=True)
     return 0

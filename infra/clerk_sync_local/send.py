@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from clerk_sync.config import SECRET_ENV, ConfigError, parse_signing_secrets
 
-from clerk_sync_local.dev import ConnectionInfo
+from clerk_sync_local.state import ConnectionInfo
 
 SAMPLES_DIR = Path(__file__).with_name("samples")
 TIMEOUT_SECONDS = 15.0  # Svix gives up on an attempt after 15 s

@@ -23,18 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clerk_sync_local.dev import (
-    BatchResult,
-    EventSourceMapping,
-    FunctionLogs,
-    FunctionSpec,
-    LocalFunction,
-    QueueWorker,
-    function_url_event,
-    function_url_response,
-)
 from clerk_sync_local.engines import sqs_client
+from clerk_sync_local.function_url import function_url_event, function_url_response
+from clerk_sync_local.functions import FunctionLogs, FunctionSpec, LocalFunction
 from clerk_sync_local.provision import ResourceNames, provision
+from clerk_sync_local.queue_worker import BatchResult, EventSourceMapping, QueueWorker
 from clerk_sync_local.send import SAMPLES_DIR, freshen, sample_types
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
@@ -47,6 +40,7 @@ SESSION_STATUS = {
     "session.pending": "pending",
 }
 STARTUP_SECONDS = 90
+SENDER = "welcome@example.com"  # the worker sends e-mails (through moto's SES) only with a sender
 
 
 @dataclass
@@ -89,7 +83,7 @@ class DevStack:
 
 def start(tmp_path: Path, backend: str) -> DevStack:
     state_dir = tmp_path / "state"
-    env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
+    env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir), "SENDER_EMAIL": SENDER}
     env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
     process = subprocess.Popen(
         [CLI, "dev", "--port", "0", "--backend", backend],
@@ -210,6 +204,19 @@ def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: 
         line = dev.wait_for_line(f"  {kind} ")
         assert " 200  applied " in line
     assert "welcome_email" in dev.wait_for_line("welcome_email")
+
+    # the worker's e-mails, as moto's SES captured them: user.created's welcome, email.created's delivery
+    dev.wait_for_line("deliver_email")
+    dumped = dev.cli("dump", "emails", "--json")
+    assert dumped.returncode == 0, dumped.stderr
+    emails = json.loads(dumped.stdout)["emails"]
+    delegated = json.loads((SAMPLES_DIR / "email.created.json").read_text())["data"]
+    assert sorted((m["subject"], m["source"]) for m in emails) == sorted(
+        [("Welcome!", SENDER), (delegated["subject"], SENDER)]
+    )
+    listed = dev.cli("dump", "emails")
+    assert listed.returncode == 0 and listed.stdout.startswith("emails (2)")
+    assert "Hi Ann," in listed.stdout and delegated["to_email_address"] in listed.stdout
 
     # Ctrl-C: a clean exit, and nothing it started is left running
     children = descendants(dev.process.pid)
