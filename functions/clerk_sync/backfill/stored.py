@@ -1,0 +1,104 @@
+"""Reading what is stored: versions by key (BatchGetItem) and the live keys of a table (Scan).
+
+Only the attributes planning needs are projected, so that reads stay cheap (a 2,500-user page set is
+25 BatchGetItem calls of 100 keys).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+from clerk_sync.backfill.failures import StorageError
+from clerk_sync.backfill.planning import KEY_NAMES, Key, Stored, key_dict
+from clerk_sync.config import Tables
+from clerk_sync.records import Table
+
+BATCH_GET_LIMIT = 100
+UNPROCESSED_ATTEMPTS = 8
+
+
+def table_names(tables: Tables) -> dict[Table, str]:
+    """Physical table names of the synced kinds."""
+    return {
+        Table.USERS: tables.users,
+        Table.ORGANIZATIONS: tables.organizations,
+        Table.MEMBERSHIPS: tables.memberships,
+        Table.SESSIONS: tables.sessions,
+    }
+
+
+def _string(value: dict[str, Any]) -> str:
+    return str(value["S"])
+
+
+class StoredRecords:
+    """Reads of the synced tables through a botocore DynamoDB client."""
+
+    def __init__(self, client: Any, tables: Tables, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._names = table_names(tables)
+        self._sleep = sleep
+
+    def get(self, table: Table, keys: Iterable[Key], pool: Executor | None = None) -> dict[Key, Stored]:
+        """The stored version and tombstone mark of each key that has a record (chunks read in `pool`)."""
+        unique = list(dict.fromkeys(keys))
+        chunks = [unique[start : start + BATCH_GET_LIMIT] for start in range(0, len(unique), BATCH_GET_LIMIT)]
+        answers = (
+            pool.map(lambda c: self._batch_get(table, c), chunks)
+            if pool
+            else map(lambda c: self._batch_get(table, c), chunks)
+        )
+        found: dict[Key, Stored] = {}
+        for items in answers:
+            for item in items:
+                key = tuple(_string(item[name]) for name in KEY_NAMES[table])
+                found[key] = Stored(version=int(item["version"]["N"]), deleted=_is_deleted(item))
+        return found
+
+    def _batch_get(self, table: Table, keys: list[Key]) -> list[dict[str, Any]]:
+        name = self._names[table]
+        names = KEY_NAMES[table]
+        request: dict[str, Any] = {
+            name: {
+                "Keys": [{k: {"S": v} for k, v in key_dict(table, key).items()} for key in keys],
+                "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(names))) + ", #v, #d",
+                "ExpressionAttributeNames": {
+                    **{f"#k{i}": n for i, n in enumerate(names)},
+                    "#v": "version",
+                    "#d": "deleted",
+                },
+                "ConsistentRead": True,
+            }
+        }
+        items: list[dict[str, Any]] = []
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self._client.batch_get_item(RequestItems=request)
+            items.extend(answer.get("Responses", {}).get(name, []))
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            self._sleep(min(2.0, 0.05 * 2**attempt))
+        raise StorageError(f"DynamoDB: keys of {name} left unprocessed {UNPROCESSED_ATTEMPTS} times")
+
+    def live_keys(self, table: Table) -> Iterator[Key]:
+        """Every key of the table whose record is not a tombstone."""
+        names = KEY_NAMES[table]
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self._names[table],
+            ProjectionExpression=", ".join(f"#k{i}" for i in range(len(names))),
+            FilterExpression="attribute_not_exists(#d) OR #d = :false",
+            ExpressionAttributeNames={**{f"#k{i}": n for i, n in enumerate(names)}, "#d": "deleted"},
+            ExpressionAttributeValues={":false": {"BOOL": False}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield tuple(_string(item[name]) for name in names)
+
+
+def _is_deleted(item: dict[str, Any]) -> bool:
+    return bool(item.get("deleted", {}).get("BOOL", False))

@@ -1,0 +1,144 @@
+"""ReconcileFunction (optional, scheduled): `clerk-sync backfill --reconcile`, run in Lambda.
+
+Not in template.yaml by default: docs/backfill.md has the resources to add (a schedule parameter that
+is off by default, a least-privilege role, the Clerk secret key in Secrets Manager) and explains why
+`clerk-backend-api` comes from a layer of this function only (the webhook bundle must not carry it).
+
+Environment: CLERK_SECRET_KEY_ARN (Secrets Manager secret holding `sk_live_…`; CLERK_SECRET_KEY
+instead, for local runs), USERS_TABLE / ORGANIZATIONS_TABLE / MEMBERSHIPS_TABLE, optional CLERK_API_URL,
+RECONCILE_DRY_RUN=true (report only), RECONCILE_WORKERS (concurrent writes, default 8).
+A run that stops early (bad key, Clerk unreachable, DynamoDB) fails the invocation after logging what
+it did, so that the function's Errors metric can alarm; the next scheduled run continues the work.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clerk_sync.backfill import API_URL_ENV, DEFAULT_API_URL, DEFAULT_WORKERS, SECRET_KEY_ENV
+from clerk_sync.backfill.planning import Action
+from clerk_sync.backfill.report import KindCounts, Summary
+from clerk_sync.backfill.run import Options
+from clerk_sync.backfill.runtime import Settings, build_backfill
+from clerk_sync.clients import Clients, Endpoints, EventHook
+from clerk_sync.config import ConfigError, read_tables
+from clerk_sync.observability import logger, metrics
+
+SECRET_KEY_ARN_ENV = "CLERK_SECRET_KEY_ARN"
+DRY_RUN_ENV = "RECONCILE_DRY_RUN"
+WORKERS_ENV = "RECONCILE_WORKERS"
+SECRET_MAX_AGE_SECONDS = 300
+LOG_INTERVAL_SECONDS = 30.0
+REPORTED_KEYS = 100
+
+
+class ReconcileFailed(Exception):
+    """The run stopped early; the message is the one-line reason (never the secret key)."""
+
+
+def secret_key(env: Mapping[str, str], clients: Clients) -> str:
+    """CLERK_SECRET_KEY, else the value of the secret CLERK_SECRET_KEY_ARN names."""
+    direct = env.get(SECRET_KEY_ENV, "").strip()
+    if direct:
+        return direct
+    secret_id = env.get(SECRET_KEY_ARN_ENV)
+    if not secret_id:
+        raise ConfigError(f"set {SECRET_KEY_ARN_ENV} (Secrets Manager) or {SECRET_KEY_ENV}")
+    provider = SecretsProvider(boto3_client=clients.client("secretsmanager"))
+    value = provider.get(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
+    if not text.strip():
+        raise ConfigError(f"secret {secret_id} is empty: put the Clerk secret key (sk_live_…) in it")
+    return text.strip()
+
+
+class LogProgress:
+    """Progress as structured log lines: a kind's start and end, waits, notes, every 30 s otherwise."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def started(self, counts: KindCounts) -> None:
+        self.last = time.monotonic()
+        logger.info("reconcile kind started", extra={"kind": counts.table.value, "total": counts.total})
+
+    def advanced(self, counts: KindCounts) -> None:
+        if time.monotonic() - self.last >= LOG_INTERVAL_SECONDS:
+            self.last = time.monotonic()
+            logger.info("reconcile progress", extra=kind_report(counts))
+
+    def finished(self, counts: KindCounts) -> None:
+        logger.info("reconcile kind finished", extra=kind_report(counts))
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        logger.warning("reconcile waiting", extra={"reason": reason, "seconds": round(seconds, 3)})
+
+    def note(self, message: str) -> None:
+        logger.warning(message)
+
+
+def kind_report(counts: KindCounts) -> dict[str, Any]:
+    """One kind's counts as JSON values."""
+    return {
+        "kind": counts.table.value,
+        "read": counts.read,
+        "complete": counts.complete,
+        "reconciled": counts.reconciled,
+        **{action.value: n for action, n in counts.actions.items()},
+        "raced": counts.raced,
+        "malformed": counts.malformed,
+        "tombstoned_keys": ["/".join(key) for key in counts.tombstoned[:REPORTED_KEYS]],
+    }
+
+
+def report(summary: Summary) -> dict[str, Any]:
+    """The invocation's result."""
+    return {
+        "run_id": summary.run_id,
+        "dry_run": summary.dry_run,
+        "complete": summary.complete,
+        "failure": summary.failure,
+        "seconds": round(summary.seconds, 3),
+        "api_requests": summary.api_requests,
+        "kinds": {counts.table.value: kind_report(counts) for counts in summary.kinds.values()},
+        "notes": summary.notes,
+    }
+
+
+def reconcile(
+    env: Mapping[str, str], endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
+) -> dict[str, Any]:
+    """One reconcile run with this environment; raises ReconcileFailed when it stops early."""
+    endpoints = endpoints or Endpoints()
+    settings = Settings(
+        secret_key=secret_key(env, Clients(endpoints)),
+        tables=read_tables(env),
+        api_url=env.get(API_URL_ENV) or DEFAULT_API_URL,
+        endpoints=endpoints,
+        workers=int(env.get(WORKERS_ENV) or DEFAULT_WORKERS),
+    )
+    dry_run = env.get(DRY_RUN_ENV, "").lower() in ("1", "true", "yes")
+    summary = build_backfill(settings, LogProgress(), hooks).run(Options(dry_run=dry_run, reconcile=True))
+    result = report(summary)
+    if summary.failure:
+        logger.error("reconcile stopped early", extra=result)
+        raise ReconcileFailed(summary.failure)
+    logger.info("reconcile finished", extra=result)
+    if not dry_run:  # lost deletions found: worth a look (and an alarm) when it is not zero
+        tombstoned = sum(counts.actions[Action.TOMBSTONE] for counts in summary.kinds.values())
+        metrics.add_metric(name="ReconcileTombstoned", unit=MetricUnit.Count, value=tombstoned)
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (a schedule's event carries nothing this function needs)."""
+    return reconcile(os.environ)

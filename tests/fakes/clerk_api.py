@@ -1,0 +1,408 @@
+"""A fake Clerk Backend API: real HTTP on 127.0.0.1, Clerk's documented shapes, paging and failures.
+
+Serves what backfill reads (GET only), under `/v1`:
+- `/users` (bare array; `limit` 1..500, `offset`, `order_by` ±created_at/±updated_at), `/users/count`,
+  `/users/{id}`;
+- `/organizations` and `/organization_memberships` (`{data, total_count}`), `/organizations/{id}`,
+  `/organizations/{id}/memberships` (`user_id` filter, repeated).
+Objects carry every key `clerk-backend-api` 7.0.0 requires (it validates responses strictly).
+`Authorization: Bearer <secret>` is checked; `fail(...)` injects 429s (with Retry-After) and 5xx;
+`before_request` lets a test change the data between requests (drift); `requests` logs every call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SECRET_KEY = "sk_test_fake_backend_api_key"
+BASE_MS = 1_700_000_000_000
+MAX_LIMIT = 500
+
+
+def clerk_user(user_id: str, created_at: int, updated_at: int, *, email: str | None = None) -> dict[str, Any]:
+    """A complete User object as `GET /v1/users` returns it."""
+    address = email if email is not None else f"{user_id}@example.com"
+    email_id = f"idn_{user_id}"
+    phone_id = f"idn_p_{user_id}"
+    return {
+        "id": user_id,
+        "object": "user",
+        "external_id": None,
+        "primary_email_address_id": email_id,
+        "primary_phone_number_id": phone_id,
+        "primary_web3_wallet_id": None,
+        "username": None,
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "profile_image_url": "https://www.gravatar.com/avatar?d=mp",
+        "image_url": "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCJ9",
+        "has_image": False,
+        "public_metadata": {"plan": "pro"},
+        "private_metadata": {"crm_id": user_id},
+        "unsafe_metadata": {},
+        "email_addresses": [
+            {
+                "id": email_id,
+                "object": "email_address",
+                "email_address": address,
+                "reserved": False,
+                "verification": {
+                    "object": "verification_otp",
+                    "status": "verified",
+                    "strategy": "email_code",
+                    "attempts": 1,
+                    "expire_at": created_at + 600_000,
+                },
+                "linked_to": [],
+                "matches_sso_connection": False,
+                "created_at": created_at,
+                "updated_at": created_at,
+            }
+        ],
+        "phone_numbers": [
+            {
+                "id": phone_id,
+                "object": "phone_number",
+                "phone_number": "+15555550100",
+                "reserved_for_second_factor": False,
+                "default_second_factor": False,
+                "reserved": False,
+                "verification": {
+                    "object": "verification_otp",
+                    "status": "verified",
+                    "strategy": "phone_code",
+                    "attempts": 1,
+                    "expire_at": created_at + 600_000,
+                },
+                "linked_to": [],
+                "backup_codes": None,
+                "created_at": created_at,
+                "updated_at": created_at,
+            }
+        ],
+        "web3_wallets": [],
+        "passkeys": [],
+        "password_enabled": True,
+        "two_factor_enabled": False,
+        "totp_enabled": False,
+        "backup_code_enabled": False,
+        "mfa_enabled_at": None,
+        "mfa_disabled_at": None,
+        "external_accounts": [],
+        "saml_accounts": [],
+        "enterprise_accounts": [],
+        "last_sign_in_at": updated_at,
+        "banned": False,
+        "locked": False,
+        "lockout_expires_in_seconds": None,
+        "verification_attempts_remaining": 100,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "delete_self_enabled": True,
+        "create_organization_enabled": True,
+        "create_organizations_limit": None,
+        "last_active_at": updated_at,
+        "legal_accepted_at": None,
+        "password_last_updated_at": created_at,
+        "locale": None,
+    }
+
+
+def clerk_organization(org_id: str, created_at: int, updated_at: int, members: int = 0) -> dict[str, Any]:
+    """A complete Organization object."""
+    return {
+        "object": "organization",
+        "id": org_id,
+        "name": f"Org {org_id}",
+        "slug": org_id.replace("_", "-"),
+        "image_url": "https://img.clerk.com/org",
+        "has_image": False,
+        "members_count": members,
+        "pending_invitations_count": 0,
+        "max_allowed_memberships": 0,
+        "admin_delete_enabled": True,
+        "public_metadata": {},
+        "private_metadata": {},
+        "created_by": "user_creator",
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_membership(
+    organization: dict[str, Any], user_id: str, created_at: int, updated_at: int, role: str = "org:member"
+) -> dict[str, Any]:
+    """A complete OrganizationMembership object (with its organization and public user data)."""
+    return {
+        "id": f"orgmem_{organization['id']}_{user_id}",
+        "object": "organization_membership",
+        "role": role,
+        "role_name": role.split(":")[-1].capitalize(),
+        "permissions": ["org:sys_memberships:read", "org:sys_profile:read"],
+        "public_metadata": {},
+        "private_metadata": {},
+        "organization": organization,
+        "public_user_data": {
+            "user_id": user_id,
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "profile_image_url": "https://www.gravatar.com/avatar?d=mp",
+            "image_url": "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCJ9",
+            "has_image": False,
+            "identifier": f"{user_id}@example.com",
+            "username": None,
+        },
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_errors(message: str, code: str, status: int) -> dict[str, Any]:
+    """Clerk's error body."""
+    return {
+        "errors": [{"message": message, "long_message": f"{message} ({status})", "code": code}],
+        "clerk_trace_id": "trace_fake",
+    }
+
+
+@dataclass
+class Fault:
+    """After `skip` requests under `path` pass, the next `times` get `status` (429: with Retry-After)."""
+
+    status: int
+    times: int
+    path: str = "/v1/"
+    retry_after: str | None = None
+    skip: int = 0
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One request as the fake answered it."""
+
+    path: str
+    query: dict[str, list[str]]
+    status: int
+
+
+@dataclass
+class ClerkData:
+    """The instance's data; objects kept as JSON-ready dicts, keyed by id."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (org id, user id)
+
+    def add_user(self, user_id: str, created_at: int, updated_at: int | None = None) -> dict[str, Any]:
+        self.users[user_id] = clerk_user(user_id, created_at, updated_at or created_at)
+        return self.users[user_id]
+
+    def add_organization(self, org_id: str, created_at: int, updated_at: int | None = None) -> dict[str, Any]:
+        self.organizations[org_id] = clerk_organization(org_id, created_at, updated_at or created_at)
+        return self.organizations[org_id]
+
+    def add_membership(
+        self, org_id: str, user_id: str, created_at: int, updated_at: int | None = None
+    ) -> None:
+        organization = self.organizations[org_id]
+        organization["members_count"] = organization.get("members_count", 0) + 1
+        self.memberships[(org_id, user_id)] = clerk_membership(
+            organization, user_id, created_at, updated_at or created_at
+        )
+
+    def remove_user(self, user_id: str) -> None:
+        """Clerk deletes a user's memberships with it."""
+        del self.users[user_id]
+        for key in [k for k in self.memberships if k[1] == user_id]:
+            del self.memberships[key]
+
+    def remove_organization(self, org_id: str) -> None:
+        del self.organizations[org_id]
+        for key in [k for k in self.memberships if k[0] == org_id]:
+            del self.memberships[key]
+
+
+def populate(data: ClerkData, users: int, organizations: int, members_per_org: int) -> None:
+    """`users` users, `organizations` organizations, each with `members_per_org` distinct members."""
+    for i in range(users):
+        data.add_user(f"user_{i:06d}", BASE_MS + i * 1000, BASE_MS + i * 1000 + 500)
+    for j in range(organizations):
+        data.add_organization(f"org_{j:04d}", BASE_MS + j * 7000, BASE_MS + j * 7000 + 100)
+    for j in range(organizations):
+        for k in range(members_per_org):
+            user_index = (j * members_per_org + k) % max(users, 1)
+            data.add_membership(f"org_{j:04d}", f"user_{user_index:06d}", BASE_MS + j * 7000 + k, None)
+
+
+class FakeClerkApi:
+    """The server; use as a context manager. `url` is the value for `--api-url`."""
+
+    def __init__(self, secret_key: str = SECRET_KEY, data: ClerkData | None = None) -> None:
+        self.secret_key = secret_key
+        self.data = data or ClerkData()
+        self.faults: list[Fault] = []
+        self.requests: list[Logged] = []
+        self.before_request: Callable[[str, dict[str, list[str]]], None] | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-clerk", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def __enter__(self) -> FakeClerkApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def fail(
+        self, status: int, times: int = 1, path: str = "/v1/", retry_after: str | None = None, skip: int = 0
+    ) -> None:
+        """Answer `times` requests under `path` with `status`, after letting `skip` of them through."""
+        with self._lock:
+            self.faults.append(Fault(status, times, path, retry_after, skip))
+
+    def heal(self) -> None:
+        """Drop every injected fault."""
+        with self._lock:
+            self.faults.clear()
+
+    def count(self, path_prefix: str = "/v1/", status: int | None = None) -> int:
+        """How many requests under a path (with a given answer status) were served."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.path.startswith(path_prefix) and (status is None or r.status == status)
+            )
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- answering -----------------------------------------------------------------------------
+
+    def answer(
+        self, path: str, query: dict[str, list[str]], authorization: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Status, JSON body and extra headers for one GET."""
+        if authorization != f"Bearer {self.secret_key}":
+            return 401, clerk_errors("Invalid authentication", "authentication_invalid", 401), {}
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and path.startswith(fault.path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
+                    fault.times -= 1
+                    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    code = "too_many_requests" if fault.status == 429 else "internal_clerk_error"
+                    return fault.status, clerk_errors("Request failed", code, fault.status), headers
+        if self.before_request is not None:
+            self.before_request(path, query)
+        with self._lock:
+            return self._route(path, query)
+
+    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        parts = [p for p in path.split("/") if p][1:]  # drop "v1"
+        try:
+            limit, offset = _paging(query)
+        except ValueError as error:
+            return 422, clerk_errors(str(error), "form_param_value_invalid", 422), {}
+        match parts:
+            case ["users"]:
+                users = _ordered(self.data.users.values(), query, "-created_at")
+                return 200, users[offset : offset + limit], {}
+            case ["users", "count"]:
+                return 200, {"object": "total_count", "total_count": len(self.data.users)}, {}
+            case ["users", user_id] if user_id in self.data.users:
+                return 200, self.data.users[user_id], {}
+            case ["organizations"]:
+                organizations = _ordered(self.data.organizations.values(), query, "-created_at")
+                return 200, _listing(organizations, limit, offset), {}
+            case ["organizations", org_id] if org_id in self.data.organizations:
+                return 200, self.data.organizations[org_id], {}
+            case ["organizations", org_id, "memberships"] if org_id in self.data.organizations:
+                wanted = set(query.get("user_id", []))
+                members = [
+                    m
+                    for (o, u), m in self.data.memberships.items()
+                    if o == org_id and (not wanted or u in wanted)
+                ]
+                return 200, _listing(_ordered(members, query, "-created_at"), limit, offset), {}
+            case ["organization_memberships"]:
+                members = _ordered(self.data.memberships.values(), query, "-created_at")
+                return 200, _listing(members, limit, offset), {}
+        return 404, clerk_errors("Resource not found", "resource_not_found", 404), {}
+
+    def log(self, path: str, query: dict[str, list[str]], status: int) -> None:
+        with self._lock:
+            self.requests.append(Logged(path, query, status))
+
+
+def _paging(query: dict[str, list[str]]) -> tuple[int, int]:
+    limit = int(query.get("limit", ["10"])[0])
+    offset = int(query.get("offset", ["0"])[0])
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise ValueError("offset must be >= 0")
+    return limit, offset
+
+
+def _ordered(items: Any, query: dict[str, list[str]], default: str) -> list[dict[str, Any]]:
+    order = query.get("order_by", [default])[0]
+    descending = order.startswith("-")
+    name = order.lstrip("+-") or "created_at"
+    if name not in ("created_at", "updated_at"):
+        name = "created_at"
+    return sorted(items, key=lambda o: (o[name], o["id"]), reverse=descending)
+
+
+def _listing(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
+    return {"data": items[offset : offset + limit], "total_count": len(items)}
+
+
+def _handler_for(api: FakeClerkApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            status, body, headers = api.answer(url.path, query, self.headers.get("Authorization"))
+            api.log(url.path, query, status)
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def running(data: ClerkData | None = None, secret_key: str = SECRET_KEY) -> Iterator[FakeClerkApi]:
+    """A started fake, stopped on exit."""
+    with FakeClerkApi(secret_key, data) as api:
+        yield api

@@ -1,0 +1,466 @@
+"""Backfill and reconcile against a fake Clerk Backend API (real HTTP) and both DynamoDB engines."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import socket
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from builders import envelope, membership, signed, user
+from clerk_sync.backfill.report import Summary
+from clerk_sync.backfill.retry import RetryPolicy
+from clerk_sync.backfill.run import Backfill, Options
+from clerk_sync.backfill.runtime import Settings, build_backfill
+from clerk_sync.clients import Endpoints
+from clerk_sync.config import read_tables
+from clerk_sync.records import Table
+from clerk_sync_local import backfill_cli
+from fakes.clerk_api import SECRET_KEY, ClerkData, FakeClerkApi, clerk_user, populate
+from stacks import Stack, environment
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:clerk_backend_api.*")
+WRITES = ("PutItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "BatchWriteItem")
+QUICK = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2)
+USERS, ORGANIZATIONS, MEMBERS_PER_ORG = 2_500, 60, 5
+_deserialize = TypeDeserializer().deserialize
+
+
+@pytest.fixture(scope="module", autouse=True)
+def moto_transactions_copy_only_items() -> Iterator[None]:
+    """moto deep-copies every table a TransactWriteItems touches, for its rollback: O(table) per call.
+
+    A membership write is a transaction (ConditionChecks on its user and organization), so with 2,500
+    users each one cost ≈0.3 s on moto (540 memberships: minutes). For this module, that snapshot copies
+    the item maps only (items are replaced, never changed in place, by the Put and ConditionCheck
+    operations used here), which keeps moto's rollback semantics at a fraction of the cost.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models import table as moto_table
+
+    real = copy
+
+    class ItemsOnly:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, moto_table.Table):
+                clone = real.copy(value)
+                clone.items = defaultdict(
+                    dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()}
+                )
+                return clone
+            return real.deepcopy(value, memo)
+
+    module = __import__(DynamoDBBackend.__module__, fromlist=["copy"])
+    saved = module.copy
+    module.copy = ItemsOnly()
+    try:
+        yield
+    finally:
+        module.copy = saved
+
+
+@dataclass
+class Rig:
+    """A receiver stack, a fake Clerk API, and backfills over the stack's tables with counted writes."""
+
+    stack: Stack
+    api: FakeClerkApi
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def settings(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Settings:
+        return Settings(
+            secret_key=secret_key,
+            tables=read_tables(environment(self.stack.tables, self.stack.queue_url)),
+            api_url=api_url or self.api.url,
+            endpoints=Endpoints(dynamodb=self.stack.endpoints.dynamodb, region=self.stack.endpoints.region),
+            retry=QUICK,
+        )
+
+    def backfill(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Backfill:
+        return build_backfill(self.settings(secret_key, api_url), hooks=[("before-call", self._count)])
+
+    def run(self, **options: Any) -> Summary:
+        self.calls.clear()
+        return self.backfill().run(Options(**options))
+
+    def writes(self) -> int:
+        return sum(self.calls[name] for name in WRITES)
+
+    def stored(self, logical_id: str) -> dict[tuple[str, ...], dict[str, Any]]:
+        """Key → {version, deleted} of every record (a projected scan: moto's full scans are slow)."""
+        names = ("organization_id", "user_id") if logical_id == "MembershipsTable" else ("id",)
+        projection = {f"#a{i}": n for i, n in enumerate((*names, "version", "deleted"))}
+        pages = self.stack.dynamodb.get_paginator("scan").paginate(
+            TableName=self.stack.tables[logical_id],
+            ProjectionExpression=", ".join(projection),
+            ExpressionAttributeNames=projection,
+        )
+        out: dict[tuple[str, ...], dict[str, Any]] = {}
+        for page in pages:
+            for item in page["Items"]:
+                out[tuple(item[n]["S"] for n in names)] = {
+                    "version": int(item["version"]["N"]),
+                    "deleted": item.get("deleted", {}).get("BOOL", False),
+                }
+        return out
+
+    def item(self, logical_id: str, key: tuple[str, ...]) -> dict[str, Any]:
+        """One whole record."""
+        names = ("organization_id", "user_id") if logical_id == "MembershipsTable" else ("id",)
+        answer = self.stack.dynamodb.get_item(
+            TableName=self.stack.tables[logical_id],
+            Key={n: {"S": v} for n, v in zip(names, key, strict=True)},
+            ConsistentRead=True,
+        )
+        return {k: _deserialize(v) for k, v in answer["Item"].items()}
+
+
+@pytest.fixture
+def rig(stack: Stack) -> Iterator[Rig]:
+    with FakeClerkApi() as api:
+        yield Rig(stack, api)
+
+
+def counts(summary: Summary, table: Table) -> dict[str, int]:
+    return {action.value: n for action, n in summary.kinds[table].actions.items() if n}
+
+
+def expected_keys(data: ClerkData) -> dict[Table, set[tuple[str, ...]]]:
+    return {
+        Table.USERS: {(u,) for u in data.users},
+        Table.ORGANIZATIONS: {(o,) for o in data.organizations},
+        Table.MEMBERSHIPS: set(data.memberships),
+    }
+
+
+def live(stored: dict[tuple[str, ...], dict[str, Any]]) -> set[tuple[str, ...]]:
+    return {key for key, item in stored.items() if not item.get("deleted")}
+
+
+def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(rig: Rig) -> None:
+    populate(rig.api.data, USERS, ORGANIZATIONS, MEMBERS_PER_ORG)
+    data = rig.api.data
+    memberships = ORGANIZATIONS * MEMBERS_PER_ORG
+    rig.api.fail(429, path="/v1/users", retry_after="1", skip=1)  # the first users page is rate limited
+    rig.api.fail(503, path="/v1/organization_memberships")
+
+    first = rig.run()
+
+    assert first.failure is None and first.complete, first
+    assert counts(first, Table.USERS) == {"create": USERS}
+    assert counts(first, Table.ORGANIZATIONS) == {"create": ORGANIZATIONS}
+    assert counts(first, Table.MEMBERSHIPS) == {"create": memberships}
+    users = rig.stored("UsersTable")
+    assert {k: u["version"] for k, u in users.items()} == {
+        (i,): u["updated_at"] for i, u in data.users.items()
+    }
+    assert rig.item("UsersTable", ("user_000007",))["email"] == "user_000007@example.com"
+    assert live(rig.stored("OrganizationsTable")) == expected_keys(data)[Table.ORGANIZATIONS]
+    before = rig.stored("MembershipsTable")
+    assert live(before) == expected_keys(data)[Table.MEMBERSHIPS]
+    assert rig.api.count("/v1/users", status=429) == 1 and rig.api.count(status=503) == 1
+    assert first.waits == 2 and first.waited_seconds >= 1.0  # Retry-After: 1 was honoured
+    assert rig.calls["PutItem"] == USERS + ORGANIZATIONS  # one write per object, none repeated
+    assert rig.calls["TransactWriteItems"] == memberships
+    assert first.api_requests == 1 + 6 + 1 + 1 + 2  # count, 6 user pages, organizations, members, 2 retries
+
+    second = rig.run()
+
+    assert rig.writes() == 0
+    assert counts(second, Table.USERS) == {"unchanged": USERS}
+    assert counts(second, Table.MEMBERSHIPS) == {"unchanged": memberships}
+    assert rig.calls["BatchGetItem"] <= 45  # 100 keys per read (memberships also read their parents)
+
+    # Webhooks bring newer data and deletions; other deletions' webhooks were lost.
+    later = int(time.time() * 1000)
+    newer = user("user_000010", later, first_name="FromWebhook", email="new@example.com")
+    assert rig.stack.deliver(signed(envelope("user.updated", newer, later)))[0] == 200
+    gone = {"object": "user", "id": "user_000011", "deleted": True}
+    assert rig.stack.deliver(signed(envelope("user.deleted", gone, later)))[0] == 200
+    left = membership("org_0001", "user_000006", later)
+    assert rig.stack.deliver(signed(envelope("organizationMembership.deleted", left, later)))[0] == 200
+    blocked = sum(1 for _, u in data.memberships if u == "user_000011")  # their user is tombstoned
+    for user_id in ("user_000020", "user_000021", "user_000022"):
+        data.remove_user(user_id)
+    for org_id in ("org_0050", "org_0051"):
+        data.remove_organization(org_id)
+    del data.memberships[("org_0005", "user_000029")]
+    lost = live(before) - set(data.memberships) - {("org_0001", "user_000006")}
+
+    third = rig.run(reconcile=True)
+
+    assert third.failure is None and third.complete
+    assert counts(third, Table.USERS) == {"unchanged": USERS - 5, "stale": 2, "tombstone": 3}
+    assert counts(third, Table.MEMBERSHIPS)["stale"] == 1 + blocked
+    assert set(third.kinds[Table.USERS].tombstoned) == {("user_000020",), ("user_000021",), ("user_000022",)}
+    assert set(third.kinds[Table.ORGANIZATIONS].tombstoned) == {("org_0050",), ("org_0051",)}
+    assert set(third.kinds[Table.MEMBERSHIPS].tombstoned) == lost
+    assert len(lost) == 3 + 2 * MEMBERS_PER_ORG + 1
+    assert rig.writes() == rig.calls["PutItem"] == 3 + 2 + len(lost)  # the tombstones, nothing else
+    assert rig.item("UsersTable", ("user_000010",))["first_name"] == "FromWebhook"
+    users = rig.stored("UsersTable")
+    assert users[("user_000010",)]["version"] == later
+    assert users[("user_000011",)]["deleted"] is True
+    assert live(users) == {(u,) for u in data.users} - {("user_000011",)}
+    assert live(rig.stored("OrganizationsTable")) == expected_keys(data)[Table.ORGANIZATIONS]
+    after = rig.stored("MembershipsTable")
+    assert after[("org_0001", "user_000006")]["deleted"] is True
+    assert live(after) == live(before) - lost - {("org_0001", "user_000006")}
+
+
+def test_dry_run_plans_without_writing(rig: Rig) -> None:
+    populate(rig.api.data, 40, 3, 2)
+
+    plan = rig.run(dry_run=True)
+
+    assert rig.writes() == 0 and all(not rig.stack.items(t) for t in ("UsersTable", "MembershipsTable"))
+    assert counts(plan, Table.USERS) == {"create": 40} and counts(plan, Table.MEMBERSHIPS) == {"create": 6}
+
+    rig.run()
+    rig.api.data.remove_user("user_000003")
+    rig.api.data.users["user_000004"]["updated_at"] += 1
+
+    plan = rig.run(dry_run=True, reconcile=True)
+
+    assert rig.writes() == 0
+    assert counts(plan, Table.USERS) == {"update": 1, "unchanged": 38, "tombstone": 1}
+    assert plan.kinds[Table.USERS].tombstoned == [("user_000003",)]
+    assert not rig.stored("UsersTable")[("user_000003",)].get("deleted")
+
+
+def test_bad_credentials_and_a_wrong_url_stop_at_once_with_a_clear_reason(rig: Rig) -> None:
+    populate(rig.api.data, 5, 1, 1)
+
+    summary = rig.backfill(secret_key="sk_test_wrong").run(Options())
+
+    assert summary.failure is not None
+    assert summary.failure.startswith("Clerk rejected the secret key (401 authentication_invalid")
+    assert rig.api.count() == 1 and rig.writes() == 0
+
+    wrong = rig.backfill(api_url=rig.api.url.removesuffix("/v1")).run(Options())  # /users: 404
+
+    assert wrong.failure == "Clerk API answered 404 to list users at offset 0: is the API URL right (…/v1)?"
+
+
+def test_unreachable_api_fails_fast(rig: Rig) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+
+    summary = rig.backfill(api_url=f"http://127.0.0.1:{port}/v1").run(Options())
+
+    assert summary.failure is not None and summary.failure.startswith("Clerk API unreachable")
+    assert time.monotonic() - started < 5
+
+
+def test_a_failed_run_keeps_its_writes_and_a_rerun_finishes(rig: Rig) -> None:
+    populate(rig.api.data, 30, 1, 1)
+    rig.api.fail(500, times=10, path="/v1/users", skip=2)  # /users/count and the first page pass
+
+    stopped = rig.run(page_size=10)
+
+    assert stopped.failure is not None and "kept failing" in stopped.failure
+    assert len(rig.stack.items("UsersTable")) == 10
+
+    rig.api.heal()
+    resumed = rig.run(page_size=10)
+
+    assert resumed.failure is None and resumed.complete
+    assert counts(resumed, Table.USERS) == {"create": 20, "unchanged": 10}
+    assert len(rig.stack.items("UsersTable")) == 30
+
+
+def test_pages_the_sdk_rejects_are_read_from_raw_json(rig: Rig) -> None:
+    populate(rig.api.data, 5, 1, 1)
+    odd = rig.api.data.users["user_000002"]
+    odd["email_addresses"][0]["verification"]["status"] = "transferable"  # not in the SDK's enum
+    del odd["web3_wallets"]  # required by the SDK's User model
+
+    summary = rig.run()
+
+    assert summary.failure is None and summary.complete and summary.lenient_pages == 1
+    assert any("SDK rejected" in note for note in summary.notes)
+    assert rig.item("UsersTable", ("user_000002",))["email"] == "user_000002@example.com"
+
+
+def test_malformed_objects_make_the_read_incomplete_and_block_reconcile(rig: Rig) -> None:
+    populate(rig.api.data, 6, 2, 1)
+    rig.run()
+    rig.api.data.remove_user("user_000000")
+    rig.api.data.remove_organization("org_0001")
+    del rig.api.data.users["user_000001"]["updated_at"]
+
+    summary = rig.run(reconcile=True)
+
+    assert summary.failure is None and not summary.complete
+    users = summary.kinds[Table.USERS]
+    assert users.malformed == 1 and not users.complete and not users.reconciled and not users.tombstoned
+    assert summary.kinds[Table.ORGANIZATIONS].tombstoned == [("org_0001",)]
+    assert not rig.stored("UsersTable")[("user_000000",)].get("deleted")
+
+
+def test_deletions_during_the_walk_skip_nobody(rig: Rig) -> None:
+    populate(rig.api.data, 120, 1, 1)
+    deleted = [f"user_{i:06d}" for i in range(3, 9)]  # 6 > the 1 object pages of 20 overlap by
+    users_pages = iter(range(1_000))
+
+    def delete_before_third_page(path: str, query: dict[str, list[str]]) -> None:
+        if path == "/v1/users" and next(users_pages) == 2:
+            for user_id in deleted:
+                rig.api.data.users.pop(user_id)
+
+    rig.api.before_request = delete_before_third_page
+
+    summary = rig.run(page_size=20, reconcile=True, kinds=(Table.USERS,))
+
+    users = summary.kinds[Table.USERS]
+    assert users.backtracks >= 1 and users.complete
+    stored = live(rig.stored("UsersTable"))
+    assert stored == {(u,) for u in rig.api.data.users} | {(u,) for u in deleted}  # read before deletion
+    assert users.tombstoned == []  # seen in this walk: the next reconcile decides
+
+    rig.api.before_request = None
+    again = rig.run(page_size=20, reconcile=True, kinds=(Table.USERS,))
+
+    assert again.kinds[Table.USERS].tombstoned == [(u,) for u in deleted]
+
+
+def test_reconcile_keeps_records_created_during_the_walk(rig: Rig) -> None:
+    populate(rig.api.data, 4, 1, 1)
+    newcomer = "user_new"
+    now = int(time.time() * 1000)
+    assert rig.stack.deliver(signed(envelope("user.created", user(newcomer, now), now)))[0] == 200
+
+    def created_meanwhile(path: str, query: dict[str, list[str]]) -> None:
+        if path == f"/v1/users/{newcomer}" and newcomer not in rig.api.data.users:
+            rig.api.data.users[newcomer] = clerk_user(newcomer, now, now)
+
+    rig.api.before_request = created_meanwhile
+
+    summary = rig.run(reconcile=True)
+
+    assert summary.kinds[Table.USERS].reconciled and summary.kinds[Table.USERS].tombstoned == []
+    assert not rig.stored("UsersTable")[(newcomer,)].get("deleted")
+    assert "users: 1 stored records missing from the list still exist in Clerk" in " ".join(summary.notes)
+
+
+def test_reconcile_function_reads_its_key_from_secrets_manager(rig: Rig, moto_endpoint: str) -> None:
+    import boto3
+    from clerk_sync.handlers.reconcile import ReconcileFailed, reconcile
+
+    populate(rig.api.data, 3, 1, 1)
+    rig.run()
+    rig.api.data.remove_user("user_000001")
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = secrets.create_secret(Name=f"clerk-key-{time.time_ns()}", SecretString=SECRET_KEY)["ARN"]
+    env = {
+        **environment(rig.stack.tables, rig.stack.queue_url),
+        "CLERK_SECRET_KEY_ARN": arn,
+        "CLERK_API_URL": rig.api.url,
+    }
+    endpoints = Endpoints(
+        dynamodb=rig.stack.endpoints.dynamodb, secretsmanager=moto_endpoint, region="us-east-1"
+    )
+
+    result = reconcile(env, endpoints)
+
+    assert result["complete"] and result["kinds"]["users"]["tombstoned_keys"] == ["user_000001"]
+    assert json.dumps(result)  # a JSON-serialisable invocation result
+
+    revoked = secrets.create_secret(Name=f"clerk-key-{time.time_ns()}", SecretString="sk_test_revoked")
+    with pytest.raises(ReconcileFailed, match="Clerk rejected the secret key"):
+        reconcile({**env, "CLERK_SECRET_KEY_ARN": revoked["ARN"]}, endpoints)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def cli_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="clerk-sync")
+    backfill_cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["backfill", *argv])
+
+
+def dev_state(rig: Rig, directory: Path) -> Path:
+    """A dev.json as a running `clerk-sync dev` publishes it (this process plays the running stack)."""
+    env = environment(rig.stack.tables, rig.stack.queue_url)
+    info = {
+        "url": "http://127.0.0.1:3000/webhooks/clerk",
+        "secret": "whsec_x",
+        "region": rig.stack.endpoints.region,
+        "aws_endpoint": rig.stack.endpoints.sqs,
+        "dynamodb_endpoint": rig.stack.endpoints.dynamodb,
+        "tables": {k: v for k, v in env.items() if k.endswith("_TABLE")},
+        "queue_url": rig.stack.queue_url,
+        "dead_letter_queue_url": "",
+        "pid": os.getpid(),
+    }
+    (directory / "dev.json").write_text(json.dumps(info))
+    return directory
+
+
+def test_cli_runs_against_the_running_dev_stack(rig: Rig, tmp_path: Path, capsys) -> None:
+    populate(rig.api.data, 12, 2, 2)
+    state = dev_state(rig, tmp_path)
+
+    code = backfill_cli.run(
+        cli_args("--api-url", rig.api.url, "--state-dir", str(state)), {"CLERK_SECRET_KEY": SECRET_KEY}
+    )
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "users         read      12: created 12" in out
+    assert "backfill users: done: 12/12 read" in err  # plain lines: stderr is not a terminal
+    assert len(rig.stack.items("MembershipsTable")) == 4
+
+
+def test_cli_failures_are_one_line_without_traceback(tmp_path: Path, capsys) -> None:
+    nowhere = ("--endpoint", "http://127.0.0.1:9", "--region", "us-east-1")  # never reached
+    with FakeClerkApi() as api:
+        populate(api.data, 2, 1, 1)
+        args = cli_args("--api-url", api.url, "--state-dir", str(tmp_path), *nowhere)
+
+        assert backfill_cli.run(args, {}) == 2
+        assert capsys.readouterr().err.strip() == (
+            "clerk-sync: error: CLERK_SECRET_KEY is not set: export the instance's secret key "
+            "(sk_live_… or sk_test_…)"
+        )
+
+        assert backfill_cli.run(args, {"CLERK_SECRET_KEY": "sk_test_wrong"}, QUICK) == 1
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err + out and api.count() == 1
+        assert err.splitlines()[-1].startswith("clerk-sync: error: Clerk rejected the secret key (401")
+
+    closed = cli_args("--api-url", api.url, "--state-dir", str(tmp_path), *nowhere)  # the server is gone
+    assert backfill_cli.run(closed, {"CLERK_SECRET_KEY": SECRET_KEY}, QUICK) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    assert err.splitlines()[-1].startswith("clerk-sync: error: Clerk API unreachable (count users)")
+    assert "stopped early" in out
+
+
+def test_users_are_read_oldest_first_500_at_a_time(rig: Rig) -> None:
+    populate(rig.api.data, 1_000, 0, 0)
+
+    rig.run(dry_run=True, kinds=(Table.USERS,))
+
+    pages = [r.query for r in rig.api.requests if r.path == "/v1/users"]
+    assert {q["limit"][0] for q in pages} == {"500"} and {q["order_by"][0] for q in pages} == {"+created_at"}
+    assert [int(q["offset"][0]) for q in pages] == [0, 475, 950]
