@@ -12,10 +12,11 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from builders import SECRET, answer
+from clerk_sync.clients import Endpoints
 from clerk_sync.config import load_config, load_worker_config
 from clerk_sync.models import Models, bind_models
 from clerk_sync.receiver import Receiver
-from clerk_sync.runtime import Endpoints, build_receiver, build_worker
+from clerk_sync.runtime import build_receiver, build_worker
 from clerk_sync.worker import Worker
 from clerk_sync_local.context import LocalContext
 
@@ -49,9 +50,11 @@ class Stack:
     endpoints: Endpoints
     calls: Counter[str] = field(default_factory=Counter)
 
-    def another_receiver(self, secret: str = SECRET) -> Receiver:
+    def another_receiver(self, secret: str = SECRET, hooks: Any = ()) -> Receiver:
         """A second container of the same function (its own clients and caches)."""
-        return build_receiver(load_config(environment(self.tables, self.queue_url, secret)), self.endpoints)
+        return build_receiver(
+            load_config(environment(self.tables, self.queue_url, secret)), self.endpoints, hooks=hooks
+        )
 
     def deliver(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Call the handler flow with a Lambda event."""
@@ -109,12 +112,16 @@ def make_stack(backend: Any, name: str) -> Stack:
     )
 
 
-def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
-    """E-mails the moto server captured for one recipient (read over HTTP from its data API)."""
-    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=5) as response:
+def captured_emails(moto_endpoint: str) -> list[dict[str, Any]]:
+    """Every e-mail the moto server captured (read over HTTP from its data API)."""
+    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=60) as response:
         data = json.load(response)
-    messages = data.get("ses", {}).get("Message", [])
-    return [m for m in messages if to in m["destinations"].get("ToAddresses", [])]
+    return list(data.get("ses", {}).get("Message", []))
+
+
+def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
+    """E-mails the moto server captured for one recipient."""
+    return [m for m in captured_emails(moto_endpoint) if to in m["destinations"].get("ToAddresses", [])]
 
 
 def make_worker(stack: Stack, sender: str | None = "welcome@example.com", hooks: Any = ()) -> Worker:

@@ -20,12 +20,14 @@ from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -137,6 +139,39 @@ class _Engine(ABC):
         self.stop()
 
 
+class _OneDynamoDBRequestAtATime:
+    """WSGI wrapper that runs moto's DynamoDB requests one at a time.
+
+    moto checks a write's condition and then stores the item without a lock, so two concurrent
+    conditional writes to one item can both pass their checks (seen in the chaos test: a tombstone
+    overwritten by an older update). DynamoDB applies each request atomically; serialising DynamoDB
+    requests gives moto that property. Other services are left concurrent: SQS long polls wait
+    inside a request.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+class _AtomicMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose DynamoDB requests are atomic with respect to each other."""
+
+    def _server_entry(self) -> None:
+        app = _OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoEngine(_Engine):
     """moto's server in a thread of this process (DynamoDB, SQS, SES, Secrets Manager, …)."""
 
@@ -147,7 +182,7 @@ class MotoEngine(_Engine):
         if self._server is None:
             # Port 0: the kernel picks a free port at bind time, so no other process can take it
             # between choosing and binding (ThreadedMotoServer.start() would hang on a failed bind).
-            server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+            server = _AtomicMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
             server.start()
             host, port = server.get_host_and_port()
             self._server, self._endpoint = server, f"http://{host}:{port}"

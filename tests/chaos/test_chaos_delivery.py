@@ -1,0 +1,251 @@
+"""Chaos delivery: a Svix-like sender, faults in every AWS call path, and the state still converges.
+
+A seeded Clerk history is delivered through a local Function URL endpoint in random order, with
+duplicates and concurrent repeats, retried on a compressed Svix schedule, while DynamoDB throttles
+and times out, SQS refuses sends, the webhook handler dies between its entity write and its
+idempotency record, and the worker dies mid-batch. At the end every table equals the in-order model,
+every welcome e-mail went out exactly once, and every clean-up ran exactly once.
+
+`CHAOS_EVENTS` (default 2,000) sets the size, `CHAOS_SEED` replays a run; `make chaos` runs 50,000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from builders import SECRET_KEY
+from clerk_sync import extensions
+from clerk_sync.batch import run_batch
+from clerk_sync.records import Table
+from clerk_sync_local.context import LocalContext
+from clerk_sync_local.function_url import function_url_event
+from clerk_sync_local.functions import Invocation, LocalResources, function_specs
+from clerk_sync_local.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
+from clerk_sync_local.template import TEMPLATE_PATH, load_template
+from faults import Crash, Faults
+from histories import Clerk, expected_state, stored_state
+from stacks import Stack, captured_emails, make_worker
+from svix_simulator import Message, deliver_all
+
+EVENTS = int(os.environ.get("CHAOS_EVENTS", "2000"))
+CONTAINERS = 4  # concurrent "Lambda containers" of each function
+HANDLER_TIMEOUT = 1.0  # s: how long a crashed delivery's in-progress record blocks its retries
+
+
+class ChaosEndpoint(ThreadingHTTPServer):
+    """A Function URL in front of a pool of receiver containers built with fault hooks."""
+
+    daemon_threads = True
+
+    def __init__(self, containers: list[Any]) -> None:
+        super().__init__(("127.0.0.1", 0), _Request)
+        self.pool: queue.Queue[Any] = queue.Queue()
+        for container in containers:
+            self.pool.put(container)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/webhooks/clerk"
+
+
+class _Request(BaseHTTPRequestHandler):
+    server: ChaosEndpoint
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        event = function_url_event("POST", self.path, self.headers.items(), body, self.client_address[0])
+        receiver = self.server.pool.get()
+        try:
+            response = receiver.handle(event, LocalContext("WebhookFunction", HANDLER_TIMEOUT))
+            status, payload = response["statusCode"], response["body"].encode()
+        except Crash:
+            status, payload = 502, b"Internal Server Error"  # what a Function URL answers for a dead runtime
+        finally:
+            self.server.pool.put(receiver)
+        self.send_response(status)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+class CrashingWorker:
+    """The SideEffectsFunction as the local event-source loop invokes it; a crash fails the batch."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        started = time.perf_counter()
+        try:
+            result, error = run_batch(self.worker, event, LocalContext("SideEffectsFunction", 5.0)), None
+        except Crash:
+            result, error = None, "Runtime exited (injected crash)"
+        return Invocation(result=result, error=error, ms=(time.perf_counter() - started) * 1000)
+
+
+def history(seed: int, size: int) -> list[dict[str, Any]]:
+    """A Clerk history of about `size` events; users and organizations keep arriving, some leave."""
+    rng = random.Random(seed)
+    clerk = Clerk(ns=f"c{seed % 100000}x")
+    weights = {
+        "user": 6,
+        "delete_user": 1,
+        "org": 2,
+        "delete_org": 1,
+        "join": 6,
+        "leave": 2,
+        "session": 4,
+        "end_session": 3,
+    }
+    actions = list(weights)
+
+    def pick(existing: dict[int, str], fresh_chance: float) -> int:
+        live = [k for k, state in existing.items() if state == "live"]
+        return len(existing) if not live or rng.random() < fresh_chance else rng.choice(live)
+
+    while len(clerk.events) < size:
+        action = rng.choices(actions, [weights[a] for a in actions])[0]
+        clerk.act(action, pick(clerk.users, 0.08), pick(clerk.orgs, 0.03))
+    return clerk.events
+
+
+def drain(workers: list[QueueWorker], stack: Stack, deliveries_done: threading.Event) -> None:
+    """Poll until the deliveries are over and the queue has nothing visible, in flight or delayed."""
+    while True:
+        results = [w.poll(wait_seconds=1) for w in workers]
+        if any(results) or not deliveries_done.is_set():
+            continue
+        attrs = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
+        pending = sum(
+            int(attrs[k])
+            for k in (
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            )
+        )
+        if pending == 0:
+            return
+
+
+def test_chaos_delivery_converges(stack: Stack, moto_endpoint: str) -> None:
+    seed = int(os.environ.get("CHAOS_SEED") or random.randrange(2**32))
+    print(f"chaos seed {seed} ({EVENTS} events): replay with CHAOS_SEED={seed}")
+    faults = Faults(seed)
+    events = history(seed, EVENTS)
+    messages = [Message(f"msg_{seed}_{n}", json.dumps(e).encode()) for n, e in enumerate(events)]
+
+    cleanups: Counter[str] = Counter()
+    extensions.register("user_cleanup")(lambda m: cleanups.update([f"user:{m.target}"]))
+    extensions.register("organization_cleanup")(lambda m: cleanups.update([f"org:{m.target}"]))
+    stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "2"})
+    endpoint = ChaosEndpoint(
+        [stack.another_receiver(hooks=faults.receiver_hooks()) for _ in range(CONTAINERS)]
+    )
+    server = threading.Thread(target=endpoint.serve_forever, daemon=True)
+    server.start()
+    mapping = _side_effects_mapping(stack)
+    loops = [
+        QueueWorker(
+            stack.sqs,
+            stack.queue_url,
+            mapping,
+            CrashingWorker(make_worker(stack, hooks=faults.worker_hooks())),
+            stack.endpoints.region,
+        )
+        for _ in range(2)
+    ]
+    done = threading.Event()
+    drainer = threading.Thread(target=drain, args=(loops, stack, done), daemon=True)
+    try:
+        drainer.start()
+        report = deliver_all(endpoint.url, SECRET_KEY, messages, seed)
+        done.set()
+        drainer.join(timeout=600)
+    finally:
+        endpoint.shutdown()
+        extensions.clear()
+    context = f"seed {seed}: {dict(faults.injected)}, statuses {Counter(report.statuses)}"
+    assert not report.failed, f"never acknowledged: {report.failed[:5]} ({context})"
+    assert not drainer.is_alive(), f"the queue never drained ({context})"
+    assert sum(faults.injected.values()) > 0, context
+
+    svix_ids = [m.svix_id for m in messages]
+    expected = expected_state(events, svix_ids)
+    stored = stored_state(stack, set(expected))
+    deleted = {key for key, item in expected.items() if item.get("deleted")}
+    for key, item in expected.items():
+        table, _ = key
+        parents = _parents(table, item)
+        if any(p in deleted for p in parents):  # children of deleted users/organizations: gone for good
+            got = stored.get(key)
+            assert got is None or got.get("deleted") is True, (
+                f"live child of a deleted parent {key}: {got} ({context})\n"
+                + _timeline(events, messages, report.by_message, [key[1], item.get("user_id", "")])
+            )
+            continue
+        want = {k: v for k, v in item.items() if k != "svix_id"}
+        have = {k: v for k, v in (stored.get(key) or {}).items() if k != "svix_id"}
+        assert have == want, (
+            f"{key} differs: stored {have.get('version')}, expected {want.get('version')} ({context})\n"
+            + _timeline(events, messages, report.by_message, [key[1]])
+        )
+
+    created = {
+        e["data"]["email_addresses"][0]["email_address"] for e in events if e["type"] == "user.created"
+    }
+    welcomes = Counter(to for m in captured_emails(moto_endpoint) for to in m["destinations"]["ToAddresses"])
+    for address in created:
+        assert welcomes[address] == 1, f"{welcomes[address]} welcome e-mails to {address} ({context})"
+    deletions = Counter(
+        f"user:{e['data']['id']}" if e["type"] == "user.deleted" else f"org:{e['data']['id']}"
+        for e in events
+        if e["type"] in ("user.deleted", "organization.deleted")
+    )
+    assert cleanups == deletions, (
+        f"clean-ups {cleanups - deletions} / missing {deletions - cleanups} ({context})"
+    )
+
+
+def _timeline(
+    events: list[dict[str, Any]],
+    messages: list[Message],
+    by_message: dict[str, list[tuple[float, int]]],
+    ids: list[str],
+) -> str:
+    """Every delivery of the events that touch these ids, with its answers in time order."""
+    lines = []
+    for event, message in zip(events, messages, strict=True):
+        text = json.dumps(event["data"])
+        if any(f'"{i}"' in text for i in ids if i):
+            answers = ", ".join(f"{t:.3f}:{s}" for t, s in by_message.get(message.svix_id, []))
+            lines.append(f"{message.svix_id} {event['type']} {event.get('timestamp')} -> {answers}")
+    return "\n".join(lines)
+
+
+def _parents(table: str, item: dict[str, Any]) -> list[tuple[str, str]]:
+    if table == Table.MEMBERSHIPS:
+        return [(Table.USERS, item["user_id"]), (Table.ORGANIZATIONS, item["organization_id"])]
+    if table == Table.SESSIONS and "user_id" in item:
+        return [(Table.USERS, item["user_id"])]
+    return []
+
+
+def _side_effects_mapping(stack: Stack) -> EventSourceMapping:
+    """The SideEffectsFunction's SQS event as template.yaml configures it (batch size, window)."""
+    template = load_template()
+    spec = function_specs(template, TEMPLATE_PATH.parent)["SideEffectsFunction"]
+    local = LocalResources(template=template, environ={}, refs={"SideEffectsQueue": stack.queue_url})
+    [mapping] = event_source_mappings(spec, local)
+    return mapping
