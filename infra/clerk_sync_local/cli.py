@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from clerk_sync_local import backfill_cli
+
 PROG = "clerk-sync"
 DEBUG_ENV = "CLERK_SYNC_DEBUG"  # set to get the traceback of an unexpected error
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DynamoDB endpoint, and moto's for emails (default: the running `clerk-sync dev`'s)",
     )
     dump.add_argument("--region", help="AWS region (default: the running `clerk-sync dev`'s)")
+    backfill_cli.add_parser(commands)
     return parser
 
 
@@ -159,7 +162,11 @@ def _dump(args: argparse.Namespace) -> int:
     return dump.run(args.tables, where, as_json=args.json)
 
 
-COMMANDS = {"dev": _dev, "send": _send, "dump": _dump}
+def _backfill(args: argparse.Namespace) -> int:
+    return backfill_cli.run(args)
+
+
+COMMANDS = {"dev": _dev, "send": _send, "dump": _dump, "backfill": _backfill}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

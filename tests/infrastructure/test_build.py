@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from clerk_sync_local.provision import ResourceNames, provision
 from clerk_sync_local.template import TEMPLATE_PATH
 
 ROOT = TEMPLATE_PATH.parent
-BIN = Path(sys.executable).parent
+BIN = Path(os.environ.get("CLERK_SYNC_TOOLS_BIN", TEMPLATE_PATH.parent / ".local" / "tools" / "bin"))
 REGION = "us-east-1"
 MB = 1_000_000
 

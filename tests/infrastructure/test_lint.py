@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from clerk_sync_local.template import TEMPLATE_PATH
 
 ROOT = TEMPLATE_PATH.parent
-BIN = Path(sys.executable).parent
+BIN = Path(os.environ.get("CLERK_SYNC_TOOLS_BIN", TEMPLATE_PATH.parent / ".local" / "tools" / "bin"))
 TIMEOUT_SECONDS = 240
 
 # Findings of any level that are accepted, each with the reason. Empty: none is.
@@ -28,10 +27,10 @@ ACCEPTED_CFN_LINT: dict[str, str] = {}
 SUPPRESSED_CHECKOV = {
     "CKV_AWS_26": {"AlarmTopic"},  # SNS encryption: CloudWatch cannot publish with the AWS managed key
     "CKV_AWS_27": {"SideEffectsQueue", "SideEffectsDeadLetterQueue"},  # sees KMS only, not SQS-managed SSE
-    "CKV_AWS_111": {"WebhookFunctionRole", "SideEffectsFunctionRole"},  # X-Ray needs "*"
+    "CKV_AWS_111": {"WebhookFunctionRole", "SideEffectsFunctionRole", "ReconcileFunctionRole"},  # X-Ray: "*"
     "CKV_AWS_115": {"SideEffectsFunction"},  # capped by the event source's MaximumConcurrency instead
-    "CKV_AWS_116": {"WebhookFunction", "SideEffectsFunction"},  # no async invocations
-    "CKV_AWS_117": {"WebhookFunction", "SideEffectsFunction"},  # no VPC
+    "CKV_AWS_116": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no async invocations
+    "CKV_AWS_117": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no VPC
     "CKV_AWS_119": {
         "UsersTable",
         "OrganizationsTable",
@@ -39,9 +38,9 @@ SUPPRESSED_CHECKOV = {
         "SessionsTable",
         "IdempotencyTable",
     },
-    "CKV_AWS_149": {"SigningSecret"},  # AWS managed key
-    "CKV_AWS_158": {"WebhookLogGroup", "SideEffectsLogGroup", "HttpApiAccessLogGroup"},
-    "CKV_AWS_173": {"WebhookFunction", "SideEffectsFunction"},  # no secrets in the environment
+    "CKV_AWS_149": {"SigningSecret", "ClerkSecretKey"},  # AWS managed key
+    "CKV_AWS_158": {"WebhookLogGroup", "SideEffectsLogGroup", "HttpApiAccessLogGroup", "ReconcileLogGroup"},
+    "CKV_AWS_173": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no secrets in env
 }
 
 

@@ -46,6 +46,9 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
     """The SAM transform, as `sam deploy` has CloudFormation run it (after packaging the code)."""
     template = copy.deepcopy(template)
     template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
     translator = Translator({}, Parser(), boto_session=boto3.session.Session(region_name=REGION))
     return translator.translate(template, parameter_values={})
 
@@ -353,6 +356,18 @@ EXPECTED_GRANTS = {
             "Sub(arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Domain}, ['Domain'])",
         ),
     },
+    "ReconcileFunctionRole": {
+        ("logs:CreateLogStream", "ReconcileLogGroup.Arn"),
+        ("logs:PutLogEvents", "ReconcileLogGroup.Arn"),
+        *XRAY,
+        ("secretsmanager:GetSecretValue", "ClerkSecretKey"),
+        *table_grants(
+            ("UsersTable", "OrganizationsTable", "MembershipsTable"), ("BatchGetItem", "Scan", "PutItem")
+        ),
+        *table_grants(("UsersTable", "OrganizationsTable"), ("ConditionCheckItem",)),
+    },
+    # made by SAM for the ScheduleV2 event: EventBridge Scheduler may invoke the function, nothing else
+    "ReconcileFunctionScheduleRole": {("lambda:InvokeFunction", "ReconcileFunction.Arn")},
 }
 
 
