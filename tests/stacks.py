@@ -16,8 +16,9 @@ from clerk_sync.clients import Endpoints
 from clerk_sync.config import load_config, load_worker_config
 from clerk_sync.models import Models, bind_models
 from clerk_sync.receiver import Receiver
-from clerk_sync.runtime import build_receiver, build_worker
+from clerk_sync.runtime import build_receiver
 from clerk_sync.worker import Worker
+from clerk_sync.worker_runtime import build_worker
 from clerk_sync_local.context import LocalContext
 
 SYNCED = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")

@@ -1,4 +1,4 @@
-"""Building the long-lived objects of a function (clients, bound models) from its configuration."""
+"""Building the WebhookFunction's long-lived objects (clients, bound models) from its configuration."""
 
 from __future__ import annotations
 
@@ -6,18 +6,14 @@ from collections.abc import Sequence
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from clerk_sync import extensions
-from clerk_sync.cleanup import Cleaner
 from clerk_sync.clients import Clients, Endpoints, EventHook
-from clerk_sync.config import Config, WorkerConfig
+from clerk_sync.config import Config
 from clerk_sync.delivery import DeliveryProcessor
-from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.receiver import Receiver
 from clerk_sync.secrets import DEFAULT_MAX_AGE_SECONDS, SecretsManagerKeys, SigningKeys, static_keys
 from clerk_sync.store import Store
-from clerk_sync.worker import Worker
 
 
 def build_receiver(
@@ -46,19 +42,3 @@ def signing_keys(config: Config, clients: Clients, max_age: int = DEFAULT_MAX_AG
     if config.signing_keys or config.signing_secret_arn is None:
         return static_keys(config.signing_keys)
     return SecretsManagerKeys(config.signing_secret_arn, clients.client("secretsmanager"), max_age=max_age)
-
-
-def build_worker(
-    config: WorkerConfig, endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
-) -> Worker:
-    """The side-effects worker with its clients, created once per container."""
-    endpoints = endpoints or Endpoints()
-    clients = Clients(endpoints, hooks)
-    dynamodb, ses = clients.client("dynamodb"), clients.client("sesv2")
-    models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
-    mailer = (
-        Mailer(ses, dynamodb, config.tables.idempotency, config.sender_email) if config.sender_email else None
-    )
-    extensions.load(config.extension_modules)
-    persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    return Worker(Cleaner(models), mailer, persistence)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from clerk_sync.batch import run_batch
 from clerk_sync.config import load_worker_config
 from clerk_sync.observability import logger, metrics
-from clerk_sync.runtime import build_worker
+from clerk_sync.worker_runtime import build_worker
 
 worker = build_worker(load_worker_config())
 
