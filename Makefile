@@ -64,3 +64,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(LOCAL) .aws-sam
+
+load: install
+	$(PY) -m clerk_sync_local.bench.load

@@ -101,7 +101,9 @@ def run(options: DevOptions) -> int:
             f"{shown(directory)}: stop it first, or give this one another --state-dir"
         )
     template = load_template(options.template_path)
-    specs = function_specs(template, options.template_path.parent)
+    every = function_specs(template, options.template_path.parent)
+    specs = {k: spec for k, spec in every.items() if _runs_locally(spec)}
+    not_run = sorted(set(every) - set(specs))
     http_specs = [spec for spec in specs.values() if spec.has_function_url]
     if len(http_specs) != 1:
         raise DevError(
@@ -128,6 +130,9 @@ def run(options: DevOptions) -> int:
         server.function = _load_http_function(http_specs[0], logs)
         stop = threading.Event()
         workers, skipped = _workers(specs.values(), local, logs, endpoints, region)
+        skipped += [
+            f"{name} not run locally (scheduled): clerk-sync backfill runs its code" for name in not_run
+        ]
         info = ConnectionInfo(
             url=server.url,
             secret=secret,
@@ -341,6 +346,12 @@ def _load_http_function(spec: FunctionSpec, logs: FunctionLogs) -> LocalFunction
         raise DevError(
             f"{spec.logical_id} ({spec.handler}) failed to load: {type(error).__name__}: {error}"
         ) from None
+
+
+def _runs_locally(spec: FunctionSpec) -> bool:
+    """dev serves the Function URL and runs SQS event sources; scheduled functions (ReconcileFunction,
+    conditional and off by default) are left out, with their environment unresolved."""
+    return spec.has_function_url or any(event.get("Type") == "SQS" for event in spec.events.values())
 
 
 def _workers(

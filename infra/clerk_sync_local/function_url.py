@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from clerk_sync_local.functions import LocalFunction
+from clerk_sync_local.functions import Invoker
 from clerk_sync_local.state import DevError
 
 WEBHOOK_PATH = "/webhooks/clerk"
@@ -148,7 +148,7 @@ class FunctionUrlServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], say: Callable[[str], None]) -> None:
         super().__init__(address, _FunctionUrlRequest)
         self.say = say
-        self.function: LocalFunction | None = None  # set before serving starts
+        self.function: Invoker | None = None  # set before serving starts
 
     @property
     def url(self) -> str:
@@ -186,7 +186,7 @@ class _FunctionUrlRequest(BaseHTTPRequestHandler):
         if invocation.error is not None:
             line += f"  ({invocation.error})"
         if status >= 500:
-            line += f"  see {self.server.function.spec.logical_id}.log"
+            line += f"  see {self.server.function.logical_id}.log"
         self.server.say(line)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from clerk_sync_local.context import LocalContext
 from clerk_sync_local.state import DevError
@@ -169,6 +169,19 @@ class Invocation:
     ms: float
 
 
+class Invoker(Protocol):
+    """Something invoked like a Lambda function: a LocalFunction, a ContainerPool, a test stand-in."""
+
+    @property
+    def logical_id(self) -> str:
+        """The function's logical id in template.yaml (names its log)."""
+        ...
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        """Handle one event; an error (as Lambda would report it) goes in `Invocation.error`."""
+        ...
+
+
 class LocalFunction:
     """A function's handler imported in this process, called with a LocalContext carrying the
     template's Timeout; its output goes to the function's log.
@@ -191,6 +204,11 @@ class LocalFunction:
         if not callable(handler):
             raise DevError(f"{spec.logical_id}: {module_name} has no function {attribute!r}")
         self._handler: Callable[[dict[str, Any], LocalContext], Any] = handler
+
+    @property
+    def logical_id(self) -> str:
+        """The function's logical id in template.yaml."""
+        return self.spec.logical_id
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         """Call the handler; an exception or an overrun of the Timeout becomes `error`."""

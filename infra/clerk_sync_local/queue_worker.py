@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from clerk_sync_local.functions import FunctionSpec, Invocation, LocalResources
+from clerk_sync_local.functions import FunctionSpec, Invocation, Invoker, LocalResources
 from clerk_sync_local.state import DevError
 from clerk_sync_local.template import references
 
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 
 POLL_WAIT_SECONDS = 1  # each long poll: short, so that Ctrl-C stops a worker within a second
 SQS_MAX_MESSAGES = 10  # per ReceiveMessage call
-
-
-class Invoker(Protocol):
-    """What a QueueWorker invokes: a LocalFunction, or any object answering like one."""
-
-    def invoke(self, event: dict[str, Any]) -> Invocation:
-        """Handle one SQS event; an error (as Lambda would report it) goes in `Invocation.error`."""
-        ...
 
 
 @dataclass(frozen=True)

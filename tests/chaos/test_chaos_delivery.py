@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
 import threading
-import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from builders import SECRET_KEY
 from clerk_sync import extensions
 from clerk_sync.batch import run_batch
 from clerk_sync.records import Table
-from clerk_sync_local.context import LocalContext
-from clerk_sync_local.function_url import function_url_event
-from clerk_sync_local.functions import Invocation, LocalResources, function_specs
+from clerk_sync_local.function_url import bind_server
+from clerk_sync_local.functions import LocalResources, function_specs
+from clerk_sync_local.pool import ContainerPool
 from clerk_sync_local.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
 from clerk_sync_local.template import TEMPLATE_PATH, load_template
-from faults import Crash, Faults
+from faults import Faults
 from histories import Clerk, expected_state, stored_state
 from stacks import Stack, captured_emails, make_worker
 from svix_simulator import Message, deliver_all
@@ -40,58 +37,12 @@ CONTAINERS = 4  # concurrent "Lambda containers" of each function
 HANDLER_TIMEOUT = 1.0  # s: how long a crashed delivery's in-progress record blocks its retries
 
 
-class ChaosEndpoint(ThreadingHTTPServer):
-    """A Function URL in front of a pool of receiver containers built with fault hooks."""
-
-    daemon_threads = True
-
-    def __init__(self, containers: list[Any]) -> None:
-        super().__init__(("127.0.0.1", 0), _Request)
-        self.pool: queue.Queue[Any] = queue.Queue()
-        for container in containers:
-            self.pool.put(container)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/webhooks/clerk"
-
-
-class _Request(BaseHTTPRequestHandler):
-    server: ChaosEndpoint
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        event = function_url_event("POST", self.path, self.headers.items(), body, self.client_address[0])
-        receiver = self.server.pool.get()
-        try:
-            response = receiver.handle(event, LocalContext("WebhookFunction", HANDLER_TIMEOUT))
-            status, payload = response["statusCode"], response["body"].encode()
-        except Crash:
-            status, payload = 502, b"Internal Server Error"  # what a Function URL answers for a dead runtime
-        finally:
-            self.server.pool.put(receiver)
-        self.send_response(status)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-class CrashingWorker:
-    """The SideEffectsFunction as the local event-source loop invokes it; a crash fails the batch."""
-
-    def __init__(self, worker: Any) -> None:
-        self.worker = worker
-
-    def invoke(self, event: dict[str, Any]) -> Invocation:
-        started = time.perf_counter()
-        try:
-            result, error = run_batch(self.worker, event, LocalContext("SideEffectsFunction", 5.0)), None
-        except Crash:
-            result, error = None, "Runtime exited (injected crash)"
-        return Invocation(result=result, error=error, ms=(time.perf_counter() - started) * 1000)
+def worker_container(stack: Stack, faults: Faults) -> ContainerPool:
+    """A SideEffectsFunction container that dies mid-batch now and then (its batch then fails whole)."""
+    worker = make_worker(stack, hooks=faults.worker_hooks())
+    return ContainerPool(
+        "SideEffectsFunction", [lambda event, context: run_batch(worker, event, context)], 5.0
+    )
 
 
 def history(seed: int, size: int) -> list[dict[str, Any]]:
@@ -150,19 +101,15 @@ def test_chaos_delivery_converges(stack: Stack, moto_endpoint: str) -> None:
     extensions.register("user_cleanup")(lambda m: cleanups.update([f"user:{m.target}"]))
     extensions.register("organization_cleanup")(lambda m: cleanups.update([f"org:{m.target}"]))
     stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "2"})
-    endpoint = ChaosEndpoint(
-        [stack.another_receiver(hooks=faults.receiver_hooks()) for _ in range(CONTAINERS)]
-    )
+    receivers = [stack.another_receiver(hooks=faults.receiver_hooks()).handle for _ in range(CONTAINERS)]
+    endpoint = bind_server("127.0.0.1", 0, say=lambda line: None)
+    endpoint.function = ContainerPool("WebhookFunction", receivers, HANDLER_TIMEOUT)
     server = threading.Thread(target=endpoint.serve_forever, daemon=True)
     server.start()
     mapping = _side_effects_mapping(stack)
     loops = [
         QueueWorker(
-            stack.sqs,
-            stack.queue_url,
-            mapping,
-            CrashingWorker(make_worker(stack, hooks=faults.worker_hooks())),
-            stack.endpoints.region,
+            stack.sqs, stack.queue_url, mapping, worker_container(stack, faults), stack.endpoints.region
         )
         for _ in range(2)
     ]

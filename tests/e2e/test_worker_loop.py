@@ -86,7 +86,6 @@ def in_flight(stack: Stack, url: str) -> int:
 def test_a_poisoned_message_reaches_the_dlq_after_5_receives_and_the_other_nine_are_done_once(
     stack: Stack, backend: Any, moto_endpoint: str
 ):
-    started = time.monotonic()
     # redelivery after 1 s instead of the template's 180 s: this test's queue only
     stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "1"})
     dead_letters = dead_letter_queue_url(stack)
@@ -127,4 +126,3 @@ def test_a_poisoned_message_reaches_the_dlq_after_5_receives_and_the_other_nine_
 
     # each of the nine welcome e-mails went out exactly once
     assert [len(sent_emails(moto_endpoint, to)) for to in recipients] == [1] * 9
-    assert time.monotonic() - started < 20

@@ -10,6 +10,7 @@ import copy
 import importlib.util
 import json
 import re
+import shlex
 import tomllib
 from collections.abc import Iterator
 from typing import Any
@@ -561,8 +562,6 @@ SAMCONFIG = TEMPLATE_PATH.parent / "samconfig.toml"
 
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_samconfig_environment(source, env):
-    from samcli.cli.types import CfnParameterOverridesType
-
     config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
     assert config["version"] == 0.1
     assert config[env]["validate"]["parameters"]["lint"] is True
@@ -570,7 +569,9 @@ def test_samconfig_environment(source, env):
     assert deploy["stack_name"] == f"clerk-sync-{'dev' if env == 'default' else env}"
     assert deploy["resolve_s3"] is True and deploy["capabilities"] == "CAPABILITY_IAM"
     assert isinstance(deploy["confirm_changeset"], bool) and deploy["region"]
-    overrides = CfnParameterOverridesType().convert(deploy["parameter_overrides"], None, None)
+    raw = deploy["parameter_overrides"]
+    items = raw if isinstance(raw, list) else shlex.split(raw)
+    overrides = dict(shlex.split(item)[0].split("=", 1) for item in items)
     parameters = source["Parameters"]
     for name, value in overrides.items():
         assert name in parameters, name
