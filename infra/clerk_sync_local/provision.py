@@ -115,6 +115,11 @@ class Provisioned:
     dead_letter_queue_url: str
     tables: Mapping[str, str]
 
+    def environment(self) -> dict[str, str]:
+        """The functions' environment variables that name these tables and the queue."""
+        tables = {variable: self.tables[logical_id] for logical_id, variable in TABLE_ENV_VARS.items()}
+        return {**tables, "SIDE_EFFECTS_QUEUE_URL": self.queue_url}
+
 
 def provision(
     *,

@@ -129,11 +129,10 @@ def main() -> int:
             if backend == "DynamoDB Local":
                 env = {
                     "CLERK_WEBHOOK_SIGNING_SECRET": deliveries.SECRET,
-                    "SIDE_EFFECTS_QUEUE_URL": provisioned.queue_url,
                     "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
                     "AWS_ENDPOINT_URL_SQS": moto.endpoint,
                     "AWS_DEFAULT_REGION": region,
-                    **_table_env(provisioned.tables),
+                    **provisioned.environment(),
                 }
                 rss = memory.peak_rss_mb(env)
                 lines += [
@@ -168,17 +167,6 @@ def main() -> int:
     REPORT.write_text(report)
     print(f"\nwritten to {REPORT.relative_to(ROOT)}", file=sys.stderr)
     return 0
-
-
-def _table_env(tables: object) -> dict[str, str]:
-    mapping = {
-        "UsersTable": "USERS_TABLE",
-        "OrganizationsTable": "ORGANIZATIONS_TABLE",
-        "MembershipsTable": "MEMBERSHIPS_TABLE",
-        "SessionsTable": "SESSIONS_TABLE",
-        "IdempotencyTable": "IDEMPOTENCY_TABLE",
-    }
-    return {env: tables[logical] for logical, env in mapping.items()}  # type: ignore[index]
 
 
 if __name__ == "__main__":

@@ -146,18 +146,10 @@ def _floor(client: Any, table: str, calls: Counter[str], n: int) -> list[float]:
 
 
 def measure(
-    provisioned: Provisioned, endpoints: Endpoints, rounds: int = 200
+    provisioned: Provisioned, endpoints: Endpoints, rounds: int = 100
 ) -> tuple[list[TypeResult], float]:
     """Per-type latency and calls, then the events per second of a mixed sequential run."""
-    env = {
-        "CLERK_WEBHOOK_SIGNING_SECRET": SECRET,
-        "SIDE_EFFECTS_QUEUE_URL": provisioned.queue_url,
-        "USERS_TABLE": provisioned.tables["UsersTable"],
-        "ORGANIZATIONS_TABLE": provisioned.tables["OrganizationsTable"],
-        "MEMBERSHIPS_TABLE": provisioned.tables["MembershipsTable"],
-        "SESSIONS_TABLE": provisioned.tables["SessionsTable"],
-        "IDEMPOTENCY_TABLE": provisioned.tables["IdempotencyTable"],
-    }
+    env = {"CLERK_WEBHOOK_SIGNING_SECRET": SECRET, **provisioned.environment()}
     calls: Counter[str] = Counter()
 
     def count(model: Any, **_: Any) -> None:

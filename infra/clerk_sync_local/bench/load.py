@@ -89,15 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         provisioned = provision(
             dynamodb_endpoint=ddb.endpoint, sqs_endpoint=moto.endpoint, names=names, region=REGION
         )
-        env = {
-            "CLERK_WEBHOOK_SIGNING_SECRET": SECRET,
-            "SIDE_EFFECTS_QUEUE_URL": provisioned.queue_url,
-            "USERS_TABLE": provisioned.tables["UsersTable"],
-            "ORGANIZATIONS_TABLE": provisioned.tables["OrganizationsTable"],
-            "MEMBERSHIPS_TABLE": provisioned.tables["MembershipsTable"],
-            "SESSIONS_TABLE": provisioned.tables["SessionsTable"],
-            "IDEMPOTENCY_TABLE": provisioned.tables["IdempotencyTable"],
-        }
+        env = {"CLERK_WEBHOOK_SIGNING_SECRET": SECRET, **provisioned.environment()}
         endpoints = Endpoints(dynamodb=ddb.endpoint, sqs=moto.endpoint, region=REGION)
         containers = [build_receiver(load_config(env), endpoints).handle for _ in range(args.containers)]
         server = bind_server("127.0.0.1", 0, say=lambda line: None)
