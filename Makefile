@@ -46,13 +46,14 @@ tools: $(TOOLS)/.installed
 dev: install
 	$(VENV)/bin/clerk-sync dev
 
-test: install tools
+test:
+	$(MAKE) --no-print-directory -j3 install tools
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
 chaos: install
-	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_delivery.py -p no:logging -x
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -p no:logging -x
 
 lint: install
 	$(VENV)/bin/ruff check functions infra tests
