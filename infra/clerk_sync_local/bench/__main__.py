@@ -114,7 +114,7 @@ def main() -> int:
                 f"## Deliveries on {backend} (SQS on moto), 100 per type, sequential",
                 "",
                 "| event type | AWS calls per delivery | median | p99 "
-                "| floor (same DynamoDB round trips, raw) | ratio |",
+                "| floor (the same requests, raw) | ratio |",
                 "|---|---|---|---|---|---|",
             ]
             for r in results:
