@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from clerk_sync.clients import Endpoints
+from clerk_sync.clients import Endpoints, EventHook
 from clerk_sync.config import load_config
 from clerk_sync.runtime import build_receiver
 from clerk_sync.signature import sign
@@ -173,7 +173,7 @@ def measure(
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         requests.append((model.service_model.service_name, model.name, copy.deepcopy(params)))
 
-    hooks = [("before-call", count), ("provide-client-params", record)]
+    hooks: list[EventHook] = [("before-call", count), ("provide-client-params", record)]
     receiver = build_receiver(load_config(env), endpoints, hooks=hooks)
     raw = {
         "dynamodb": boto3.client("dynamodb", endpoint_url=endpoints.dynamodb, region_name=endpoints.region),
