@@ -53,7 +53,7 @@ test:
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
 chaos: install
-	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -p no:logging -x
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
 
 lint: install
 	$(VENV)/bin/ruff check functions infra tests
