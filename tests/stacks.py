@@ -115,7 +115,8 @@ def make_stack(backend: Any, name: str) -> Stack:
 
 def captured_emails(moto_endpoint: str) -> list[dict[str, Any]]:
     """Every e-mail the moto server captured (read over HTTP from its data API)."""
-    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=60) as response:
+    # the data API dumps all of moto's state: at chaos scale (10,000+ events) that takes minutes
+    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=600) as response:
         data = json.load(response)
     return list(data.get("ses", {}).get("Message", []))
 
