@@ -41,7 +41,7 @@ def worker_container(stack: Stack, faults: Faults) -> ContainerPool:
     """A SideEffectsFunction container that dies mid-batch now and then (its batch then fails whole)."""
     worker = make_worker(stack, hooks=faults.worker_hooks())
     return ContainerPool(
-        "SideEffectsFunction", [lambda event, context: run_batch(worker, event, context)], 5.0
+        "SideEffectsFunction", [faults.worker(lambda event, context: run_batch(worker, event, context))], 5.0
     )
 
 
@@ -102,7 +102,10 @@ def run_chaos(stack: Stack, moto_endpoint: str) -> None:
     extensions.register("user_cleanup")(lambda m: cleanups.update([f"user:{m.target}"]))
     extensions.register("organization_cleanup")(lambda m: cleanups.update([f"org:{m.target}"]))
     stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "2"})
-    receivers = [stack.another_receiver(hooks=faults.receiver_hooks()).handle for _ in range(CONTAINERS)]
+    receivers = [
+        faults.receiver(stack.another_receiver(hooks=faults.receiver_hooks()).handle)
+        for _ in range(CONTAINERS)
+    ]
     endpoint = bind_server("127.0.0.1", 0, say=lambda line: None)
     endpoint.function = ContainerPool("WebhookFunction", receivers, HANDLER_TIMEOUT)
     server = threading.Thread(target=endpoint.serve_forever, daemon=True)
@@ -125,7 +128,10 @@ def run_chaos(stack: Stack, moto_endpoint: str) -> None:
         endpoint.shutdown()
         extensions.clear()
     context = f"seed {seed}: {dict(faults.injected)}, statuses {Counter(report.statuses)}"
-    assert not report.failed, f"never acknowledged: {report.failed[:5]} ({context})"
+    assert not report.failed, f"never acknowledged: {report.failed[:5]} ({context})\n" + "\n".join(
+        f"{svix_id}: " + ", ".join(f"{t:.3f}:{s}" for t, s in report.by_message[svix_id])
+        for svix_id in report.failed[:5]
+    )
     assert not drainer.is_alive(), f"the queue never drained ({context})"
     assert sum(faults.injected.values()) > 0, context
 
