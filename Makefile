@@ -60,7 +60,7 @@ lint: install
 	$(VENV)/bin/ruff format --check functions infra tests
 	$(VENV)/bin/mypy
 
-bench: install
+bench: install tools
 	$(PY) -m clerk_sync_local.bench
 
 clean:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +20,14 @@ from typing import Any
 import boto3
 import pytest
 from builders import SECRET
+from clerk_sync_local.bench import package
 from clerk_sync_local.provision import ResourceNames, provision
 from clerk_sync_local.template import TEMPLATE_PATH
 
 ROOT = TEMPLATE_PATH.parent
 BIN = Path(os.environ.get("CLERK_SYNC_TOOLS_BIN", TEMPLATE_PATH.parent / ".local" / "tools" / "bin"))
 REGION = "us-east-1"
-MB = 1_000_000
+MB = package.MB
 
 # Budgets (docs/deployment.md, "Package size"): measured 27.9 MB unzipped / 18.7 MB zipped (file bytes,
 # 10^6 per MB) with Powertools 3.37 and botocore 1.44, whose service models (≈22 MB, already gzipped,
@@ -45,15 +43,10 @@ ELF_MACHINE_AARCH64 = 183
 
 def python313_dir() -> Path:
     """A directory whose python3.13 is a real 3.13 (pyenv's, as in aws-notes, else the PATH's)."""
-    candidates = sorted(
-        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.13.*/bin")
-    )
-    found = shutil.which("python3.13")
-    candidates += [Path(found).parent] if found else []
-    for directory in candidates:
-        if (directory / "python3.13").exists():
-            return directory
-    pytest.fail("sam build needs python3.13 on PATH (pyenv install 3.13): no Docker here")
+    found = package.python313_dir()
+    if found is None:
+        pytest.fail("sam build needs python3.13 on PATH (pyenv install 3.13): no Docker here")
+    return found
 
 
 @dataclass(frozen=True)
@@ -96,21 +89,6 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     return Build(dir=out / "build", python=python_dir / "python3.13")
 
 
-def files(directory: Path) -> Iterator[Path]:
-    return (p for p in directory.rglob("*") if p.is_file())
-
-
-def unzipped_size(directory: Path) -> int:
-    return sum(p.stat().st_size for p in files(directory))
-
-
-def zipped_size(directory: Path, into: Path) -> int:
-    with zipfile.ZipFile(into, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files(directory):
-            archive.write(path, path.relative_to(directory))
-    return into.stat().st_size
-
-
 @pytest.mark.parametrize("function", ["WebhookFunction", "SideEffectsFunction"])
 def test_artifact_contents(build, function):
     artifact = build.artifact(function)
@@ -126,10 +104,9 @@ def test_artifact_contents(build, function):
 
 
 def test_size_budget(build, tmp_path):
-    artifact = build.artifact("WebhookFunction")
-    unzipped = unzipped_size(artifact)
-    zipped = zipped_size(artifact, tmp_path / "webhook.zip")
-    print(f"\nWebhookFunction: {unzipped / MB:.1f} MB unzipped, {zipped / MB:.1f} MB zipped")
+    size = package.size("WebhookFunction", build.artifact("WebhookFunction"), tmp_path / "webhook.zip")
+    unzipped, zipped = size.unzipped_mb * MB, size.zipped_mb * MB
+    print(f"\nWebhookFunction: {size.unzipped_mb:.1f} MB unzipped, {size.zipped_mb:.1f} MB zipped")
     assert unzipped <= UNZIPPED_BUDGET, f"{unzipped / MB:.1f} MB > budget {UNZIPPED_BUDGET / MB:.0f} MB"
     assert zipped <= ZIPPED_BUDGET, f"{zipped / MB:.1f} MB zipped > budget {ZIPPED_BUDGET / MB:.0f} MB"
     assert unzipped < LAMBDA_UNZIPPED_LIMIT

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -26,6 +27,7 @@ from clerk_sync.signature import sign
 
 from clerk_sync_local.bench.__main__ import quiet
 from clerk_sync_local.bench.deliveries import KEY, SECRET, T0, _user
+from clerk_sync_local.bench.report import machine, write_section
 from clerk_sync_local.engines import DynamoDBLocalEngine, MotoEngine
 from clerk_sync_local.function_url import bind_server
 from clerk_sync_local.pool import ContainerPool
@@ -109,15 +111,35 @@ def main(argv: list[str] | None = None) -> int:
     latencies = sorted(ms for c in clients for ms in c.latencies)
     errors = [status for c in clients for status in c.errors]
     users = sum(len(c.newest) for c in clients)
-    print(
-        f"load: {args.clients} clients, {args.containers} containers, {elapsed:.1f} s against DynamoDB Local"
-    )
-    print(f"  deliveries   {len(latencies)} ({len(latencies) / elapsed:.0f}/s)")
     p50, p99 = statistics.median(latencies), latencies[int(0.99 * len(latencies))]
-    print(f"  latency      p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"  errors       {len(errors)} {sorted(set(errors)) if errors else ''}")
-    print(f"  final check  {users} users, {lost} without their newest acknowledged version")
+    figures = [
+        f"load: {args.clients} clients, {args.containers} containers, {elapsed:.1f} s against DynamoDB Local",
+        f"  deliveries   {len(latencies)} ({len(latencies) / elapsed:.0f}/s)",
+        f"  latency      p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        f"  errors       {len(errors)} {sorted(set(errors)) if errors else ''}".rstrip(),
+        f"  final check  {users} users, {lost} without their newest acknowledged version",
+    ]
+    print("\n".join(figures))
+    write_section("load", _section(args, figures))
     return 1 if errors or lost else 0
+
+
+def _section(args: argparse.Namespace, figures: list[str]) -> str:
+    """The load section of docs/performance.md."""
+    return "\n".join(
+        [
+            f"## Load (`make load`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            "",
+            f"Machine: {machine()}. {args.clients} client threads post signed `user.created` / "
+            f"`user.updated` deliveries for {args.seconds:g} s through the local Function URL to "
+            f"{args.containers} WebhookFunction containers; DynamoDB Local for the tables, SQS on moto; "
+            "everything (clients, containers, engines) shares the machine's cores.",
+            "",
+            "```",
+            *figures,
+            "```",
+        ]
+    )
 
 
 def _lost(endpoint: str, table: str, clients: list[Client]) -> int:
