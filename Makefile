@@ -53,7 +53,9 @@ test:
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
 chaos: install
-	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
+	rm -f $(LOCAL)/chaos-summary.jsonl
+	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
+	cat $(LOCAL)/chaos-summary.jsonl
 
 lint: install
 	$(VENV)/bin/ruff check functions infra tests

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -29,7 +30,7 @@ from clerk_sync_local.queue_worker import EventSourceMapping, QueueWorker, event
 from clerk_sync_local.template import TEMPLATE_PATH, load_template
 from faults import Faults
 from histories import Clerk, expected_state, stored_state
-from stacks import Stack, captured_emails, make_worker
+from stacks import Stack, captured_emails_in_process, make_worker
 from svix_simulator import Message, deliver_all
 
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "2000"))
@@ -90,7 +91,7 @@ def drain(workers: list[QueueWorker], stack: Stack, deliveries_done: threading.E
             return
 
 
-def run_chaos(stack: Stack, moto_endpoint: str) -> None:
+def run_chaos(stack: Stack, engine: str) -> None:
     """Deliver a seeded history under faults and check the end state (see the module docstring)."""
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(2**32))
     print(f"chaos seed {seed} ({EVENTS} events): replay with CHAOS_SEED={seed}")
@@ -118,6 +119,7 @@ def run_chaos(stack: Stack, moto_endpoint: str) -> None:
         for _ in range(2)
     ]
     done = threading.Event()
+    started = time.monotonic()
     drainer = threading.Thread(target=drain, args=(loops, stack, done), daemon=True)
     try:
         drainer.start()
@@ -159,7 +161,8 @@ def run_chaos(stack: Stack, moto_endpoint: str) -> None:
     created = {
         e["data"]["email_addresses"][0]["email_address"] for e in events if e["type"] == "user.created"
     }
-    welcomes = Counter(to for m in captured_emails(moto_endpoint) for to in m["destinations"]["ToAddresses"])
+    sent = captured_emails_in_process(stack.endpoints.region or "us-east-1")
+    welcomes = Counter(to for m in sent for to in m["destinations"]["ToAddresses"])
     for address in created:
         assert welcomes[address] == 1, f"{welcomes[address]} welcome e-mails to {address} ({context})"
     deletions = Counter(
@@ -170,6 +173,25 @@ def run_chaos(stack: Stack, moto_endpoint: str) -> None:
     assert cleanups == deletions, (
         f"clean-ups {cleanups - deletions} / missing {deletions - cleanups} ({context})"
     )
+    _summarize(engine, seed, len(events), time.monotonic() - started, faults, report.statuses)
+
+
+def _summarize(
+    engine: str, seed: int, events: int, seconds: float, faults: Faults, statuses: list[int]
+) -> None:
+    """One JSON line per passed run, appended to $CHAOS_SUMMARY when set (`make chaos` prints them)."""
+    path = os.environ.get("CHAOS_SUMMARY")
+    if path:
+        line = {
+            "engine": engine,
+            "seed": seed,
+            "events": events,
+            "minutes": round(seconds / 60, 1),
+            "faults": dict(faults.injected),
+            "answers": dict(Counter(statuses)),
+        }
+        with open(path, "a") as out:
+            out.write(json.dumps(line) + "\n")
 
 
 def _timeline(

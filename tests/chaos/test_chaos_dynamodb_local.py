@@ -5,5 +5,5 @@ from chaos_harness import run_chaos
 
 
 @pytest.mark.parametrize("backend", ["dynamodb-local"], indirect=True)
-def test_chaos_delivery_converges(stack, moto_endpoint):
-    run_chaos(stack, moto_endpoint)
+def test_chaos_delivery_converges(stack, backend):
+    run_chaos(stack, backend.name)
