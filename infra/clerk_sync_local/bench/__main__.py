@@ -6,7 +6,9 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from clerk_sync.clients import Endpoints
 from clerk_sync.observability import logger
@@ -46,7 +48,7 @@ def package_lines(sizes: list[package.ArtifactSize] | str) -> list[str]:
         return [*lines, sizes, ""]
     lines += ["| function | unzipped | zipped (upload) |", "|---|---|---|"]
     lines += [f"| {s.function} | {s.unzipped_mb:.1f} MB | {s.zipped_mb:.1f} MB |" for s in sizes]
-    budget = "WebhookFunction budget (docs/deployment.md): 35 MB unzipped, 24 MB zipped"
+    budget = "WebhookFunction budget (docs/deployment.md): 42 MB unzipped, 27 MB zipped"
     return [*lines, "", f"MB = 10^6 bytes. {budget}.", ""]
 
 
@@ -54,26 +56,44 @@ def main() -> int:
     """Run every measurement side by side and write the report."""
     quiet()
     lines = [
-        f"## Benchmarks (`make bench`)\n\nMeasured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "## Benchmarks (`make bench`)\n",
+        f"Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {machine()}.",
         "",
     ]
     crt = subprocess.run([sys.executable, "-c", "import awscrt"], capture_output=True).returncode == 0
-    timings = imports.measure()
+    with tempfile.TemporaryDirectory(prefix="clerk-sync-bench-") as folder:
+        scratch = Path(folder)
+        built = package.build(scratch)
+        # the artifact's bytecode is for Python 3.13 (Lambda's): another interpreter would recompile it
+        usable = built if isinstance(built, Path) and sys.version_info[:2] == (3, 13) else None
+        timings = imports.measure(usable, scratch)
+        sizes = package.sizes(built, scratch) if isinstance(built, Path) else built
     naive = timings[0].median
+    origin = (
+        "the `sam build` artifact, as Lambda loads it (bytecode compiled ahead of time by functions/Makefile)"
+        if usable
+        else f"this virtualenv ({built if isinstance(built, str) else 'Python is not 3.13'})"
+    )
     lines += [
         "## Cold import (fresh interpreters, median of 9, start-up of the interpreter excluded)",
         "",
-        "Each handler module's import includes its init (configuration, clients).",
+        f"Each handler module's import includes its init (configuration, clients); handlers from {origin}. "
+        "`python -S`, only the candidate's own code on the path, nothing cached between runs.",
         "",
         "| module | median | ratio to the naive set | target |",
         "|---|---|---|---|",
     ]
     for timing in timings:
         ratio = timing.median / naive
-        target = "" if timing.label == "naive set" else f"≤ {TARGET_IMPORT_RATIO}"
+        target = f"≤ {TARGET_IMPORT_RATIO}" if timing.label in imports.HANDLERS else ""
         lines.append(f"| {timing.label} | {timing.median * 1000:.0f} ms | {ratio:.2f} | {target} |")
-    lines += ["", f"Naive set: `import {imports.NAIVE}`."]
+    lines += ["", f"Naive set: `import {imports.NAIVE}`, from this virtualenv's site-packages."]
+    if usable:
+        lines.append(
+            '"Sources only" is the same artifact without its `__pycache__` folders, as SAM\'s standard '
+            "Python builder ships it: on Lambda's read-only code directory every cold start compiles it."
+        )
     if crt:
         lines.append(
             "Note: `awscrt` is installed in this interpreter, so botocore imports it in both columns; "
@@ -140,7 +160,7 @@ def main() -> int:
             f"| {r.event_type} | ${c.lambda_usd:.2f} | ${c.dynamodb_usd:.2f} | ${c.sqs_usd:.2f} | "
             f"${c.total(cost.FUNCTION_URL_PER_MILLION):.2f} | ${c.total(cost.HTTP_API_PER_MILLION):.2f} |"
         )
-    lines += ["", *package_lines(package.measure())]
+    lines += ["", *package_lines(sizes)]
     report = "\n".join(lines)
     print(report)
     write_section("bench", report)

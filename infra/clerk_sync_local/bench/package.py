@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,26 +35,29 @@ def python313_dir() -> Path | None:
     return next((d for d in candidates if (d / "python3.13").exists()), None)
 
 
-def measure() -> list[ArtifactSize] | str:
-    """Build both functions from scratch and size them; a reason instead when the build cannot run."""
+def build(into: Path) -> Path | str:
+    """`sam build` from scratch into `into`; the build folder, or why it could not run."""
     python_dir = python313_dir()
     if not (TOOLS_BIN / "sam").exists() or python_dir is None:
-        return "not measured: needs `make tools` (sam) and python3.13 on PATH"
-    with tempfile.TemporaryDirectory(prefix="clerk-sync-build-") as scratch:
-        out = Path(scratch)
-        env = {
-            **os.environ,
-            "SAM_CLI_TELEMETRY": "0",
-            "PATH": f"{python_dir}{os.pathsep}{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        command = [
-            str(TOOLS_BIN / "sam"), "build", "--template-file", str(TEMPLATE_PATH),
-            "--build-dir", str(out / "build"), "--cache-dir", str(out / "cache"), "--no-cached",
-        ]  # fmt: skip
-        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            return f"not measured: sam build failed ({result.stderr.strip().splitlines()[-1:]})"
-        return [size(function, out / "build" / function, out / f"{function}.zip") for function in FUNCTIONS]
+        return "not built: needs `make tools` (sam) and python3.13 on PATH"
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "PATH": f"{python_dir}{os.pathsep}{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(TOOLS_BIN / "sam"), "build", "--template-file", str(TEMPLATE_PATH),
+        "--build-dir", str(into / "build"), "--cache-dir", str(into / "cache"), "--no-cached",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        return f"not built: sam build failed ({result.stderr.strip().splitlines()[-1:]})"
+    return into / "build"
+
+
+def sizes(built: Path, scratch: Path) -> list[ArtifactSize]:
+    """Both functions' sizes."""
+    return [size(function, built / function, scratch / f"{function}.zip") for function in FUNCTIONS]
 
 
 def size(function: str, artifact: Path, archive: Path) -> ArtifactSize:
