@@ -12,6 +12,7 @@ every welcome e-mail went out exactly once, and every clean-up ran exactly once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 from builders import SECRET_KEY
 from clerk_sync import extensions
 from clerk_sync.batch import run_batch
+from clerk_sync.observability import logger
 from clerk_sync.records import Table
 from clerk_sync_local.function_url import bind_server
 from clerk_sync_local.functions import LocalResources, function_specs
@@ -99,6 +101,11 @@ def run_chaos(stack: Stack, engine: str) -> None:
     events = history(seed, EVENTS)
     messages = [Message(f"msg_{seed}_{n}", json.dumps(e).encode()) for n, e in enumerate(events)]
 
+    # A line per delivery and per moto request, held by pytest's log capture, is gigabytes at 50,000
+    # events; the failures that matter are asserted with their timelines. Errors are still logged.
+    quieted = {name: logging.getLogger(name).level for name in ("werkzeug", logger.name)}
+    for name in quieted:
+        logging.getLogger(name).setLevel(logging.WARNING)
     cleanups: Counter[str] = Counter()
     extensions.register("user_cleanup")(lambda m: cleanups.update([f"user:{m.target}"]))
     extensions.register("organization_cleanup")(lambda m: cleanups.update([f"org:{m.target}"]))
@@ -129,6 +136,8 @@ def run_chaos(stack: Stack, engine: str) -> None:
     finally:
         endpoint.shutdown()
         extensions.clear()
+        for name, level in quieted.items():
+            logging.getLogger(name).setLevel(level)
     context = f"seed {seed}: {dict(faults.injected)}, statuses {Counter(report.statuses)}"
     assert not report.failed, f"never acknowledged: {report.failed[:5]} ({context})\n" + "\n".join(
         f"{svix_id}: " + ", ".join(f"{t:.3f}:{s}" for t, s in report.by_message[svix_id])

@@ -5,6 +5,7 @@ import uuid
 
 import boto3
 from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
 from moto.sqs.models import Message
 
 REGION = "us-east-1"
@@ -24,9 +25,14 @@ def test_items_and_messages_are_not_kept_for_the_dashboard(moto_endpoint):
     for n in range(50):
         dynamodb.put_item(TableName=table, Item={"id": {"S": "same"}, "n": {"N": str(n)}})
         sqs.send_message(QueueUrl=queue, MessageBody=str(n))
+
+    dynamodb.transact_write_items(  # moto deep-copies every table a transaction touches, to roll back
+        TransactItems=[{"Put": {"TableName": table, "Item": {"id": {"S": "other"}}}}]
+    )
     gc.collect()
 
-    assert len(Item.instances_tracked) == 0  # 50 versions of one item, none kept beyond the table
+    assert len(Item.instances_tracked) == 0  # 51 versions of two items, none kept beyond the table
+    assert len(Table.instances_tracked) == 0  # nor the transaction's backup of the table
     assert len(Message.instances_tracked) == 0
     stored = dynamodb.get_item(TableName=table, Key={"id": {"S": "same"}})["Item"]
     assert stored["n"] == {"N": "49"}
