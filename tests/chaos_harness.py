@@ -152,7 +152,8 @@ def run_chaos(stack: Stack, engine: str) -> None:
         for svix_id in report.failed[:5]
     )
     assert not drainer.is_alive(), f"the queue never drained ({context})"
-    assert sum(faults.injected.values()) > 0, context
+    if len(events) >= 2000:  # every fault path is live (at this size each kind is expected 8+ times)
+        assert set(faults.injected) == set(Faults.KINDS), context
 
     svix_ids = [m.svix_id for m in messages]
     expected = expected_state(events, svix_ids)

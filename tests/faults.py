@@ -32,10 +32,18 @@ Container = Callable[[dict[str, Any], Any], Any]
 class Faults:
     """Decides, reproducibly from one seed, which AWS calls fail and how."""
 
+    KINDS = (
+        "dynamodb throttled",
+        "dynamodb timeout after write",
+        "sqs send failed",
+        "crash before record",
+        "worker crash mid-batch",
+    )
+
     seed: int
     throttle: float = 0.02  # DynamoDB refuses the call (throttled after the SDK's retries)
     timeout_after: float = 0.02  # DynamoDB applied the call but the client timed out
-    send_failure: float = 0.03  # SQS refuses the message
+    send_failure: float = 0.05  # SQS refuses the message (few sends: a higher rate keeps it seen)
     crash_before_record: float = 0.02  # the handler dies between the entity write and the idempotency update
     worker_crash: float = 0.03  # the worker dies between two messages of a batch
     budget: int = 3  # faulted attempts per delivery, crashed batches per SQS message
@@ -121,9 +129,10 @@ class Faults:
     def worker_hooks(self) -> list[tuple[str, Any]]:
         """Hooks for a SideEffectsFunction container: it dies as it starts the next message."""
 
-        def before_put(model: Any, params: dict[str, Any], **_: Any) -> None:
+        def before_put(params: dict[str, Any], **_: Any) -> None:
             starting_a_message = "clerk-sync.effect#" in str(params.get("Item", {}).get("id", ""))
             if starting_a_message and self._roll(self.worker_crash, "worker crash mid-batch"):
                 raise Crash
 
-        return [("before-call.dynamodb.PutItem", before_put)]
+        # before-parameter-build sees the call's own parameters (before-call sees the serialized request)
+        return [("before-parameter-build.dynamodb.PutItem", before_put)]
