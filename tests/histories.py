@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from builders import envelope, membership, organization, session, user
 from clerk_sync.events import parse_event
 from clerk_sync.records import Table, plan
+from clerk_sync_local.dump import plain_item
 
 T0 = 1_732_000_000_000
-_deserialize = TypeDeserializer().deserialize
 ACTIONS = ("user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session")
 
 
@@ -133,15 +131,5 @@ def stored_state(stack, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any
             TableName=stack.tables[logical[table]], Key=item_key, ConsistentRead=True
         )
         if "Item" in got:
-            out[(table, key)] = {k: _plain(_deserialize(v)) for k, v in got["Item"].items()}
+            out[(table, key)] = plain_item(got["Item"])
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -106,9 +106,7 @@ def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str
         items: list[dict[str, Any]] = []
         try:
             for page in client.get_paginator("scan").paginate(TableName=name):
-                items += [
-                    {key: _plain(_deserialize(value)) for key, value in i.items()} for i in page["Items"]
-                ]
+                items += [plain_item(i) for i in page["Items"]]
         except client.exceptions.ResourceNotFoundException:
             raise DumpError(f"table {name} does not exist at {where.endpoint}") from None
         except EndpointConnectionError:
@@ -145,6 +143,11 @@ def read_emails(aws_endpoint: str) -> list[dict[str, Any]]:
     ses = data.get("ses") if isinstance(data, dict) else None
     messages = ses.get("Message") if isinstance(ses, dict) else None  # no "ses": nothing sent yet
     return [dict(message) for message in messages or [] if isinstance(message, dict)]
+
+
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item (wire format) as plain JSON values."""
+    return {key: _plain(_deserialize(value)) for key, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

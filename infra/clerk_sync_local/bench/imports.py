@@ -60,9 +60,8 @@ class ImportTiming:
 
 
 def venv_paths() -> tuple[str, ...]:
-    """This virtualenv's packages, and the project's sources (installed editable)."""
-    root = TEMPLATE_PATH.parent
-    return (sysconfig.get_paths()["purelib"], str(root / "functions"), str(root / "infra"))
+    """This virtualenv's packages, and the functions' sources (installed editable)."""
+    return (sysconfig.get_paths()["purelib"], str(TEMPLATE_PATH.parent / "functions"))
 
 
 def candidates(built: Path | None, scratch: Path) -> list[Candidate]:

@@ -51,7 +51,7 @@ def build(into: Path) -> Path | str:
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
-        return f"not built: sam build failed ({result.stderr.strip().splitlines()[-1:]})"
+        return f"not built: sam build failed\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
     return into / "build"
 
 
