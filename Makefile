@@ -54,7 +54,7 @@ test:
 
 chaos: install
 	rm -f $(LOCAL)/chaos-summary.jsonl
-	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} CHAOS_EVENTS_MOTO=$${CHAOS_EVENTS_MOTO:-$$(( $${CHAOS_EVENTS:-50000} / 5 ))} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
+	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
 	cat $(LOCAL)/chaos-summary.jsonl
 
 lint: install

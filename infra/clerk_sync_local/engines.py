@@ -8,7 +8,6 @@ Both listen on 127.0.0.1 only, on a free port, and are context managers:
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import signal
@@ -21,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, Self
+from typing import TYPE_CHECKING, NoReturn, Self
 
 import boto3
 from botocore.config import Config
@@ -29,6 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+
+from clerk_sync_local import moto_fixes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -140,55 +141,15 @@ class _Engine(ABC):
         self.stop()
 
 
-class _OneDynamoDBRequestAtATime:
-    """WSGI wrapper that runs moto's DynamoDB requests one at a time.
-
-    moto checks a write's condition and then stores the item without a lock, so two concurrent
-    conditional writes to one item can both pass their checks (seen in the chaos test: a tombstone
-    overwritten by an older update). DynamoDB applies each request atomically; serialising DynamoDB
-    requests gives moto that property. Other services are left concurrent: SQS long polls wait
-    inside a request.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
-            return self._app(environ, start_response)
-        with self._lock:
-            return list(self._app(environ, start_response))
-
-
-class _Untracked(list[Any]):
-    """A registry that keeps nothing (see `_stop_tracking_churn`)."""
-
-    def append(self, instance: Any) -> None:
-        """Forget the instance."""
-
-
-def _stop_tracking_churn() -> None:
-    """moto keeps a reference to every model instance it ever creates, for its dashboard and data API,
-    and never lets go: each DynamoDB item version, each SQS message, and the deep copy of every table
-    it takes before each TransactWriteItems (to roll back) live until the process ends. A 50,000-event
-    chaos run grew by ≈1 GB a minute. DynamoDB and SQS objects are no longer kept there (they stay
-    readable through the APIs); e-mails still are, for `clerk-sync dump emails`."""
-    from moto.core.model_instances import model_data
-
-    for service in ("dynamodb", "sqs"):
-        importlib.import_module(f"moto.{service}.models")  # registers the service's model classes
-        for model in model_data[service].values():
-            setattr(model, "instances_tracked", _Untracked())  # noqa: B010 (set by moto's metaclass, untyped)
-
-
 class _AtomicMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose DynamoDB requests are atomic with respect to each other, and whose
-    memory does not grow with every item and message ever written."""
+    """ThreadedMotoServer whose DynamoDB requests are atomic with respect to each other, whose memory
+    does not grow with every item and message ever written, and whose transactions cost the same
+    whatever the tables' sizes (see `moto_fixes`)."""
 
     def _server_entry(self) -> None:
-        _stop_tracking_churn()
-        app = _OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        moto_fixes.stop_tracking_churn()
+        moto_fixes.roll_back_transactions_by_item()
+        app = moto_fixes.OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

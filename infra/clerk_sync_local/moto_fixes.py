@@ -1,0 +1,144 @@
+"""Where the embedded moto server parts from DynamoDB in ways a long local run notices, and the fixes.
+
+- Concurrent conditional writes to one item can both pass their checks: DynamoDB requests are run one
+  at a time (`OneDynamoDBRequestAtATime`).
+- Every model instance ever created is kept for moto's dashboard: memory grows with every write
+  (`stop_tracking_churn`).
+- TransactWriteItems deep-copies every table it touches, to roll back on failure: each transaction
+  costs time in proportion to the tables' sizes (`roll_back_transactions_by_item`).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import threading
+from typing import Any
+
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+
+
+class OneDynamoDBRequestAtATime:
+    """WSGI wrapper that runs moto's DynamoDB requests one at a time.
+
+    moto checks a write's condition and then stores the item without a lock, so two concurrent
+    conditional writes to one item can both pass their checks (seen in the chaos test: a tombstone
+    overwritten by an older update). DynamoDB applies each request atomically; serialising DynamoDB
+    requests gives moto that property. Other services are left concurrent: SQS long polls wait
+    inside a request.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+class _Untracked(list[Any]):
+    """A registry that keeps nothing (see `stop_tracking_churn`)."""
+
+    def append(self, instance: Any) -> None:
+        """Forget the instance."""
+
+
+def stop_tracking_churn() -> None:
+    """moto keeps a reference to every model instance it ever creates, for its dashboard and data API,
+    and never lets go: each DynamoDB item version, each SQS message, and the deep copy of every table
+    it takes before each TransactWriteItems (to roll back) live until the process ends. A 50,000-event
+    chaos run grew by ≈1 GB a minute. DynamoDB and SQS objects are no longer kept there (they stay
+    readable through the APIs); e-mails still are, for `clerk-sync dump emails`."""
+    from moto.core.model_instances import model_data
+
+    for service in ("dynamodb", "sqs"):
+        importlib.import_module(f"moto.{service}.models")  # registers the service's model classes
+        for model in model_data[service].values():
+            setattr(model, "instances_tracked", _Untracked())  # noqa: B010 (set by moto's metaclass, untyped)
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: a deep copy of a whole table
+    (taken only by TransactWriteItems, to roll back) is the table itself; anything else is copied."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_Saved = tuple[Table, DynamoType, DynamoType | None, Item | None]
+
+
+def _key(table: Table, op: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
+    """The hash and range values an operation names (None if malformed: moto rejects it unwritten)."""
+    attributes = op.get("Key") or op.get("Item") or {}
+    try:
+        hash_value = DynamoType(attributes[table.hash_key_attr])
+        range_value = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+    except (KeyError, TypeError):
+        return None
+    return hash_value, range_value
+
+
+def _snapshot(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[_Saved]:
+    """A copy of every item the transaction names (None where absent), before it runs."""
+    saved: list[_Saved] = []
+    for entry in transact_items:
+        for op in entry.values():
+            table = backend.tables.get(str(op.get("TableName"))) if isinstance(op, dict) else None
+            key = _key(table, op) if table is not None else None
+            if table is None or key is None:
+                continue
+            hash_value, range_value = key
+            stored: Any = table.items.get(hash_value)
+            current = stored.get(range_value) if range_value is not None and stored else stored
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+    return saved
+
+
+def _restore(saved: list[_Saved]) -> None:
+    """Put every named item back as it was (or remove it if it did not exist)."""
+    for table, hash_value, range_value, item in reversed(saved):
+        items: dict[Any, Any] = table.items
+        if range_value is None:
+            items.pop(hash_value, None)
+            if item is not None:
+                items[hash_value] = item
+            continue
+        partition: dict[Any, Any] = items.setdefault(hash_value, {})
+        partition.pop(range_value, None)
+        if item is not None:
+            partition[range_value] = item
+        if not partition:
+            del items[hash_value]
+
+
+def roll_back_transactions_by_item() -> None:
+    """TransactWriteItems keeps copies of the items it names, not of whole tables.
+
+    moto deep-copies every table a transaction touches before running it, so that a cancelled
+    transaction can be undone: with 20,000 items in a table each membership transaction took over a
+    second, and a long chaos run slowed down as its tables grew. The copies are now of the (at most
+    100) items the transaction names, restored when it fails; what it applies and when it cancels are
+    moto's own. Idempotent; applies to every moto DynamoDB backend in this process.
+    """
+    models: Any = importlib.import_module("moto.dynamodb.models")
+    if isinstance(models.copy, _TablesNotCopied):
+        return
+    models.copy = _TablesNotCopied()
+    by_table = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        taken = _snapshot(self, transact_items)
+        try:
+            by_table(self, transact_items)
+        except Exception:
+            _restore(taken)
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
