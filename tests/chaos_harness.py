@@ -6,9 +6,8 @@ and times out, SQS refuses sends, the webhook handler dies between its entity wr
 idempotency record, and the worker dies mid-batch. At the end every table equals the in-order model,
 every welcome e-mail went out exactly once, and every clean-up ran exactly once.
 
-`CHAOS_EVENTS` (default 2,000) sets the size, `CHAOS_EVENTS_MOTO` overrides it on moto, `CHAOS_SEED`
-replays a run. `make chaos` runs 50,000 events on DynamoDB Local and a fifth of that on moto, whose
-TransactWriteItems deep-copies every table it touches (time per transaction grows with the tables).
+`CHAOS_EVENTS` (default 2,000) sets the size, `CHAOS_EVENTS_MOTO` or `CHAOS_EVENTS_DYNAMODB_LOCAL`
+overrides it on one engine, `CHAOS_SEED` replays a run. `make chaos` runs 50,000 events on each.
 """
 
 from __future__ import annotations

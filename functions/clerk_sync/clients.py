@@ -12,11 +12,12 @@ import botocore.session
 from botocore.config import Config as BotocoreConfig
 from botocore.loaders import Loader
 
+from clerk_sync.aws_services import SERVICES
+
 # Well inside Svix's 15 s and the function's timeout: fail fast, let the sender retry.
 CLIENT_CONFIG = BotocoreConfig(
     connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
 )
-SERVICES = ("dynamodb", "sqs", "sesv2", "secretsmanager")
 
 EventHook = tuple[str, Callable[..., Any]]
 

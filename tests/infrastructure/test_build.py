@@ -72,6 +72,9 @@ def test_artifact_contents(build, function):
     assert not set(NOT_BUNDLED) & top, "dev-only packages in the bundle"
     built = json.dumps(build.dir.joinpath("template.yaml").read_text())
     assert function in built
+    endpoints = json.loads((artifact / "botocore" / "data" / "endpoints.json").read_text())
+    kept = {name for partition in endpoints["partitions"] for name in partition["services"]}
+    assert kept == {"dynamodb", "sqs", "email", "secretsmanager"}  # functions/trim_endpoints.py ran
     for library in artifact.rglob("*.so*"):
         header = library.read_bytes()[:20]
         machine = int.from_bytes(header[18:20], "little")
