@@ -78,7 +78,9 @@ def main() -> int:
     lines += [
         "## Cold import (fresh interpreters, median of 9, start-up of the interpreter excluded)",
         "",
-        f"Each handler module's import includes its init (configuration, clients); handlers from {origin}. "
+        "Each handler module's import includes its init (configuration, clients), configured as the "
+        "template deploys it (the webhook's signing secret in Secrets Manager, the worker's e-mail on); "
+        f"handlers from {origin}. "
         "`python -S`, only the candidate's own code on the path, nothing cached between runs.",
         "",
         "| module | median | ratio to the naive set | target |",

@@ -27,9 +27,11 @@ HANDLERS = {
     "WebhookFunction": "clerk_sync.handlers.webhook",
     "SideEffectsFunction": "clerk_sync.handlers.side_effects",
 }
-# Module init builds clients (no network); these make it work without AWS.
+# Module init builds clients (no network); these make it work without AWS. As deployed by the template
+# (with e-mail on): the webhook creates its Secrets Manager client, the worker its SES client.
 ENV = {
-    "CLERK_WEBHOOK_SIGNING_SECRET": "whsec_plJ3nmyCDGBKInavdOK15jsl",
+    "CLERK_WEBHOOK_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:clerk-sync",
+    "SENDER_EMAIL": "welcome@example.com",
     "SIDE_EFFECTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/clerk-sync-side-effects",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
