@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import socket
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,43 +32,6 @@ WRITES = ("PutItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "BatchWri
 QUICK = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2)
 USERS, ORGANIZATIONS, MEMBERS_PER_ORG = 2_500, 60, 5
 _deserialize = TypeDeserializer().deserialize
-
-
-@pytest.fixture(scope="module", autouse=True)
-def moto_transactions_copy_only_items() -> Iterator[None]:
-    """moto deep-copies every table a TransactWriteItems touches, for its rollback: O(table) per call.
-
-    A membership write is a transaction (ConditionChecks on its user and organization), so with 2,500
-    users each one cost ≈0.3 s on moto (540 memberships: minutes). For this module, that snapshot copies
-    the item maps only (items are replaced, never changed in place, by the Put and ConditionCheck
-    operations used here), which keeps moto's rollback semantics at a fraction of the cost.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models import table as moto_table
-
-    real = copy
-
-    class ItemsOnly:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            if isinstance(value, moto_table.Table):
-                clone = real.copy(value)
-                clone.items = defaultdict(
-                    dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()}
-                )
-                return clone
-            return real.deepcopy(value, memo)
-
-    module = __import__(DynamoDBBackend.__module__, fromlist=["copy"])
-    saved = module.copy
-    module.copy = ItemsOnly()
-    try:
-        yield
-    finally:
-        module.copy = saved
 
 
 @dataclass
