@@ -52,10 +52,15 @@ test:
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
+# Both engines in parallel; a progress line a minute per engine, then one summary line each.
 chaos: install
-	rm -f $(LOCAL)/chaos-summary.jsonl
-	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0
-	cat $(LOCAL)/chaos-summary.jsonl
+	rm -f $(LOCAL)/chaos-summary.jsonl $(LOCAL)/chaos-progress.log
+	touch $(LOCAL)/chaos-progress.log
+	tail -F -n +1 $(LOCAL)/chaos-progress.log & tailer=$$!; \
+	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_PROGRESS=$(LOCAL)/chaos-progress.log \
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} $(PY) -m pytest tests/chaos/test_chaos_moto.py \
+		tests/chaos/test_chaos_dynamodb_local.py -n 2 --dist loadfile --timeout 0; \
+	status=$$?; kill $$tailer; cat $(LOCAL)/chaos-summary.jsonl 2>/dev/null; exit $$status
 
 lint: install
 	$(VENV)/bin/ruff check functions infra tests

@@ -7,7 +7,8 @@ idempotency record, and the worker dies mid-batch. At the end every table equals
 every welcome e-mail went out exactly once, and every clean-up ran exactly once.
 
 `CHAOS_EVENTS` (default 2,000) sets the size, `CHAOS_EVENTS_MOTO` or `CHAOS_EVENTS_DYNAMODB_LOCAL`
-overrides it on one engine, `CHAOS_SEED` replays a run. `make chaos` runs 50,000 events on each.
+overrides it on one engine, `CHAOS_SEED` replays a run. `make chaos` runs 50,000 events on each, and
+shows the lines appended to $CHAOS_PROGRESS (once a minute) and $CHAOS_SUMMARY (once a run).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from clerk_sync_local.template import TEMPLATE_PATH, load_template
 from faults import Faults
 from histories import Clerk, expected_state, stored_state
 from stacks import Stack, captured_emails_in_process, make_worker
-from svix_simulator import Message, deliver_all
+from svix_simulator import DeliveryReport, Message, deliver_all
 
 
 def size(engine: str) -> int:
@@ -44,6 +45,7 @@ def size(engine: str) -> int:
 
 
 CONTAINERS = 4  # concurrent "Lambda containers" of each function
+PROGRESS_SECONDS = 60.0  # s between progress lines (only with $CHAOS_PROGRESS)
 HANDLER_TIMEOUT = 1.0  # s: how long a crashed delivery's in-progress record blocks its retries
 
 
@@ -135,12 +137,18 @@ def run_chaos(stack: Stack, engine: str) -> None:
     done = threading.Event()
     started = time.monotonic()
     drainer = threading.Thread(target=drain, args=(loops, stack, done), daemon=True)
+    report = DeliveryReport()
+    progress = threading.Thread(
+        target=_progress, args=(engine, seed, len(events), report, faults, done), daemon=True
+    )
     try:
         drainer.start()
-        report = deliver_all(endpoint.url, SECRET_KEY, messages, seed)
+        progress.start()
+        deliver_all(endpoint.url, SECRET_KEY, messages, seed, report=report)
         done.set()
         drainer.join(timeout=600)
     finally:
+        done.set()
         endpoint.shutdown()
         extensions.clear()
         for name, level in quieted.items():
@@ -191,6 +199,21 @@ def run_chaos(stack: Stack, engine: str) -> None:
         f"clean-ups {cleanups - deletions} / missing {deletions - cleanups} ({context})"
     )
     _summarize(engine, seed, len(events), time.monotonic() - started, faults, report.statuses)
+
+
+def _progress(
+    engine: str, seed: int, events: int, report: DeliveryReport, faults: Faults, done: threading.Event
+) -> None:
+    """A line a minute, appended to $CHAOS_PROGRESS when set, until the deliveries are done."""
+    path, started = os.environ.get("CHAOS_PROGRESS"), time.monotonic()
+    while path and not done.wait(PROGRESS_SECONDS):
+        line = (
+            f"chaos {engine} (seed {seed}): {report.acknowledged():,} of {events:,} events acknowledged, "
+            f"{report.attempts:,} attempts, {sum(dict(faults.injected).values()):,} faults, "
+            f"{(time.monotonic() - started) / 60:.0f} min"
+        )
+        with open(path, "a") as out:
+            out.write(line + "\n")
 
 
 def _summarize(

@@ -40,6 +40,12 @@ class DeliveryReport:
             self.statuses.append(status)
             self.by_message.setdefault(svix_id, []).append((time.time(), status))
 
+    def acknowledged(self) -> int:
+        """How many messages have had a 2xx so far."""
+        with self._lock:
+            answers = list(self.by_message.values())
+        return sum(any(200 <= status < 300 for _, status in answer) for answer in answers)
+
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     parts = urlsplit(url)
@@ -88,8 +94,10 @@ def deliver_all(
     threads: int = 6,
     duplicates: float = 0.1,
     concurrent_repeats: float = 0.05,
+    report: DeliveryReport | None = None,
 ) -> DeliveryReport:
-    """Every message in random order, some twice (one after the other, or both at once)."""
+    """Every message in random order, some twice (one after the other, or both at once), answers
+    recorded in `report` (a new one unless given, e.g. to watch progress)."""
     rng = random.Random(seed)
     tasks: list[tuple[Message, threading.Barrier | None]] = [(m, None) for m in messages]
     tasks += [(m, None) for m in messages if rng.random() < duplicates]
@@ -99,7 +107,7 @@ def deliver_all(
             barrier = threading.Barrier(2, timeout=60)
             position = rng.randrange(len(tasks) + 1)
             tasks[position:position] = [(message, barrier), (message, barrier)]
-    report = DeliveryReport()
+    report = report if report is not None else DeliveryReport()
     with ThreadPoolExecutor(threads) as pool:
         for future in [pool.submit(deliver, url, key, m, report, b) for m, b in tasks]:
             future.result()
