@@ -83,6 +83,8 @@ def undocumented(value: Any) -> Any:
 def trim(artifact: Path, services: tuple[str, ...]) -> None:
     """Rewrite the artifact's botocore data in place."""
     data = artifact / "botocore" / "data"
+    if not (data / "endpoints.json").is_file():
+        raise SystemExit(f"trim_botocore: {data}/endpoints.json not found (run it after pip install)")
     prefixes = set()
     for service in services:
         path = model_path(data, service)
