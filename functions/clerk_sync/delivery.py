@@ -35,7 +35,12 @@ def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class DeliveryProcessor:
-    """Applies a plan once per svix id: entity write first, then its side-effect messages."""
+    """Applies a plan once per svix id: entity write first, then its side-effect messages.
+
+    Effects follow the write: they are queued only when the write was applied (a first write, or the
+    same svix id re-applying its own version on a retry after a failed send). A stale delivery queues
+    nothing, so a late `user.created` never greets a user again, or after their deletion.
+    """
 
     def __init__(self, store: Store, queue: SideEffectsQueue, persistence: BasePersistenceLayer) -> None:
         self._store = store
@@ -65,6 +70,7 @@ class DeliveryProcessor:
 
     def _apply(self, delivery: dict[str, str], plan: Plan) -> Outcome:
         status = "applied" if plan.write is None else self._store.apply(plan.write)
-        for effect in plan.effects:
-            self._queue.send(effect)
+        if status == "applied":
+            for effect in plan.effects:
+                self._queue.send(effect)
         return {"status": status, "type": plan.event_type, "id": plan.entity_id}
