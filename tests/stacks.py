@@ -141,16 +141,30 @@ def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
     return [m for m in captured_emails(moto_endpoint) if to in m["destinations"].get("ToAddresses", [])]
 
 
-def make_worker(stack: Stack, sender: str | None = "welcome@example.com", hooks: Any = ()) -> Worker:
-    """A SideEffectsFunction container over the stack's tables, sending through moto's SES."""
+def make_worker(
+    stack: Stack,
+    sender: str | None = "welcome@example.com",
+    hooks: Any = (),
+    ses_endpoint: str | None = None,
+    send_rate: str = "500",
+    concurrency: int = 1,
+) -> Worker:
+    """A SideEffectsFunction container over the stack's tables, sending through moto's SES (directly,
+    or through `ses_endpoint`: a fault proxy in front of it). `send_rate` is SES_MAX_SEND_RATE ("" or
+    "0": asked from SES with GetAccount, which moto does not answer but the fault proxy does)."""
     if sender:
         ses = boto3.client("sesv2", endpoint_url=stack.endpoints.sqs, region_name=stack.endpoints.region)
         ses.create_email_identity(EmailIdentity=sender)
-    env = {**environment(stack.tables, stack.queue_url), "SENDER_EMAIL": sender or ""}
+    env = {
+        **environment(stack.tables, stack.queue_url),
+        "SENDER_EMAIL": sender or "",
+        "SES_MAX_SEND_RATE": send_rate,
+        "WORKER_MAX_CONCURRENCY": str(concurrency),
+    }
     endpoints = Endpoints(
         dynamodb=stack.endpoints.dynamodb,
         sqs=stack.endpoints.sqs,
-        ses=stack.endpoints.sqs,
+        ses=ses_endpoint or stack.endpoints.sqs,
         region=stack.endpoints.region,
     )
     return build_worker(load_worker_config(env), endpoints, hooks=hooks)

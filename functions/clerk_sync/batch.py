@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clerk_sync.mailer import SendThrottled
 from clerk_sync.worker import Worker
 
 
@@ -15,12 +16,18 @@ def run_batch(worker: Worker, event: dict[str, Any], context: LambdaContext | No
     """Run every record; failed ones (and poison messages) come back in `batchItemFailures`.
 
     A batch in which every record fails is reported the same way, not raised: raising would make
-    Lambda retry the whole batch, neighbours included.
+    Lambda retry the whole batch, neighbours included. An e-mail that SES throttled is handed back
+    with a growing delay (its visibility timeout), so a burst spreads its receives out in time.
     """
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
-        return worker.handle(record.body, record.message_id, context)
+        try:
+            return worker.handle(record.body, record.message_id, context)
+        except SendThrottled:
+            receives = int(record.attributes.approximate_receive_count or 1)
+            worker.hand_back(record.receipt_handle, record.message_id, receives)
+            raise
 
     return dict(
         process_partial_response(

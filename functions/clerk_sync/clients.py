@@ -19,6 +19,12 @@ CLIENT_CONFIG = BotocoreConfig(
     connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
 )
 
+# SES v2 takes no idempotency token: a SendEmail retried after a lost answer is a second e-mail. One
+# attempt per call, and a longer wait for the answer (a timeout leaves the outcome unknown).
+SINGLE_ATTEMPT_CONFIG = CLIENT_CONFIG.merge(
+    BotocoreConfig(read_timeout=10, retries={"total_max_attempts": 1, "mode": "standard"})
+)
+
 EventHook = tuple[str, Callable[..., Any]]
 
 
@@ -64,10 +70,10 @@ class Clients:
         """The session's region."""
         return self.session.region_name
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: BotocoreConfig = CLIENT_CONFIG) -> Any:
         """A client for one of `SERVICES`, at its explicit endpoint if any."""
         endpoint = getattr(self.endpoints, service.removesuffix("v2"), None)
-        made = self.session.client(service, endpoint_url=endpoint, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        made = self.session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
         for event_name, hook in self.hooks:
             made.meta.events.register(event_name, hook)
         return made

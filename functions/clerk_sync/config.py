@@ -116,6 +116,25 @@ class WorkerConfig:
     tables: Tables
     sender_email: str | None
     extension_modules: tuple[str, ...]
+    side_effects_queue_url: str | None = None
+    """SIDE_EFFECTS_QUEUE_URL: the queue the worker consumes (throttled e-mails are handed back to it)."""
+    ses_max_send_rate: float | None = None
+    """SES_MAX_SEND_RATE: the account's SES sending rate per second; None = ask SES (GetAccount)."""
+    max_concurrency: int = 1
+    """WORKER_MAX_CONCURRENCY: most worker containers at once, which share the sending rate."""
+
+
+def _positive(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw or raw == "0":
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive {kind.__name__}, not {raw!r}") from None
+    if value <= 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive {kind.__name__}, not {raw!r}")
+    return value
 
 
 def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -126,4 +145,7 @@ def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig
         tables=read_tables(env),
         sender_email=env.get("SENDER_EMAIL") or None,
         extension_modules=modules,
+        side_effects_queue_url=env.get("SIDE_EFFECTS_QUEUE_URL") or None,
+        ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", float),
+        max_concurrency=int(_positive(env, "WORKER_MAX_CONCURRENCY", int) or 1),
     )

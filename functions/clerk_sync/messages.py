@@ -19,6 +19,8 @@ class EffectMessage:
     svix_id: str
     target: str
     fields: dict[str, Any]
+    queued: str = ""
+    """The message body as it was queued (what a resend of an unconfirmed e-mail sends again)."""
 
     @property
     def key(self) -> str:
@@ -59,4 +61,6 @@ def parse_message(body: str) -> EffectMessage:
     ]
     if missing:
         raise PoisonMessageError(f"{kind} without {', '.join(missing)}")
-    return EffectMessage(kind=kind, svix_id=data["svix_id"], target=data[target_field], fields=data)
+    return EffectMessage(
+        kind=kind, svix_id=data["svix_id"], target=data[target_field], fields=data, queued=body
+    )

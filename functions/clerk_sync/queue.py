@@ -18,7 +18,8 @@ DELAY_SECONDS = {"user_cleanup": 5, "organization_cleanup": 5}
 
 
 class SideEffectsQueue:
-    """Sends effect messages; any failure raises, so the delivery answers 5xx and is retried."""
+    """Sends effect messages (any failure raises: the delivery answers 5xx and is retried); hands back
+    received ones for later."""
 
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
@@ -30,4 +31,10 @@ class SideEffectsQueue:
             QueueUrl=self._queue_url,
             MessageBody=json.dumps(effect, separators=(",", ":")),
             DelaySeconds=DELAY_SECONDS.get(effect["kind"], 0),
+        )
+
+    def hand_back(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Make a received message visible again only after `delay_seconds` (a throttled e-mail)."""
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
         )

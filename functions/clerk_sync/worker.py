@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,13 +15,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync import extensions, mail
 from clerk_sync.cleanup import Cleaner
+from clerk_sync.liveness import user_deleted
 from clerk_sync.mail import Email
-from clerk_sync.mailer import Mailer
+from clerk_sync.mailer import Mailer, UnconfirmedEmail
 from clerk_sync.messages import EffectMessage, PoisonMessageError, parse_message
+from clerk_sync.models import UserRecord
 from clerk_sync.observability import count, logger
+from clerk_sync.pacing import handback_delay
+from clerk_sync.queue import SideEffectsQueue
 
 EFFECT_TTL_SECONDS = 30 * 24 * 3600
 KEY_PREFIX = "clerk-sync.effect"
+# Time kept back from the invocation's deadline (at most a tenth of what is left): the effect's own
+# writes, then the batch's answer.
+DEADLINE_MARGIN_SECONDS = 3.0
+NO_CONTEXT_SECONDS = 30.0  # the template's timeout, for calls without a Lambda context (tools, tests)
 
 Result = dict[str, Any]
 
@@ -28,9 +37,18 @@ Result = dict[str, Any]
 class Worker:
     """Dispatches effect messages by kind; each effect key runs its effect (and extensions) once."""
 
-    def __init__(self, cleaner: Cleaner, mailer: Mailer | None, persistence: BasePersistenceLayer) -> None:
+    def __init__(
+        self,
+        cleaner: Cleaner,
+        mailer: Mailer | None,
+        persistence: BasePersistenceLayer,
+        users: type[UserRecord],
+        queue: SideEffectsQueue | None = None,
+    ) -> None:
         self._cleaner = cleaner
         self._mailer = mailer
+        self._users = users
+        self._queue = queue
         self.config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=EFFECT_TTL_SECONDS, use_local_cache=True
         )
@@ -40,7 +58,7 @@ class Worker:
             config=self.config,
             key_prefix=KEY_PREFIX,
         )(self._run)
-        self._effects: dict[str, Callable[[EffectMessage], Result]] = {
+        self._effects: dict[str, Callable[[EffectMessage, float], Result]] = {
             "welcome_email": self._welcome_email,
             "user_cleanup": self._user_cleanup,
             "organization_cleanup": self._organization_cleanup,
@@ -57,7 +75,7 @@ class Worker:
             logger.warning("poison message", extra={"message_id": message_id, "reason": str(error)})
             count("PoisonMessages")
             raise
-        result: Result = self._once(effect={"key": message.key}, message=message)
+        result: Result = self._once(effect={"key": message.key}, message=message, deadline=_deadline(context))
         logger.info(
             "effect",
             extra={
@@ -69,41 +87,77 @@ class Worker:
             },
         )
         count(f"Effect_{result.get('outcome')}")
+        if result.get("outcome") == "unknown":
+            count("UnconfirmedEmails")
         return result
 
-    def _run(self, effect: dict[str, str], message: EffectMessage) -> Result:
-        result = self._effects[message.kind](message)
+    def hand_back(self, receipt_handle: str, message_id: str, receive_count: int) -> None:
+        """Delay a throttled message's next receive, growing with its receives so far."""
+        delay = handback_delay(receive_count)
+        count("EmailsHandedBack")
+        if self._queue is None:
+            return
+        try:
+            self._queue.hand_back(receipt_handle, delay)
+        except Exception as error:  # it returns after the queue's own visibility timeout instead
+            logger.warning(
+                "could not delay a throttled message",
+                extra={"message_id": message_id, "error": type(error).__name__},
+            )
+            return
+        logger.info("throttled message handed back", extra={"message_id": message_id, "delay_s": delay})
+
+    def resend(self, unconfirmed: UnconfirmedEmail) -> Result:
+        """Send an unconfirmed e-mail again, after an operator checked that it did not arrive."""
+        if self._mailer is None:
+            return {"outcome": "skipped_no_sender"}
+        message = parse_message(unconfirmed.message)
+        if not self._mailer.release_unconfirmed(unconfirmed):
+            return {"outcome": "changed_meanwhile"}
+        return self._effects[message.kind](message, time.monotonic() + NO_CONTEXT_SECONDS)
+
+    def _run(self, effect: dict[str, str], message: EffectMessage, deadline: float) -> Result:
+        result = self._effects[message.kind](message, deadline)
         for extension in extensions.handlers_for(message.kind):
             extension(message)
         return result
 
-    def _send(self, message: EffectMessage, email: Email) -> Result:
-        if self._mailer is None:
-            return {"outcome": "skipped_no_sender"}
-        return {"outcome": self._mailer.send_once(message.key, email)}
-
-    def _welcome_email(self, message: EffectMessage) -> Result:
+    def _welcome_email(self, message: EffectMessage, deadline: float) -> Result:
+        """Greet a new user, unless they have no address, no sender is set or they were deleted since."""
         address = message.text("email")
         if address is None:
             return {"outcome": "skipped_no_address"}
-        return self._send(message, mail.welcome(address, message.text("first_name")))
+        if self._mailer is None:
+            return {"outcome": "skipped_no_sender"}
+        if user_deleted(self._users, message.target):
+            return {"outcome": "skipped_deleted_user"}
+        email = mail.welcome(address, message.text("first_name"))
+        return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
-    def _deliver_email(self, message: EffectMessage) -> Result:
+    def _deliver_email(self, message: EffectMessage, deadline: float) -> Result:
+        if self._mailer is None:
+            return {"outcome": "skipped_no_sender"}
         email = Email(
             to=message.fields["to_email_address"],
             subject=message.fields["subject"],
             text=message.text("body_plain"),
             html=message.text("body"),
         )
-        return self._send(message, email)
+        return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
-    def _user_cleanup(self, message: EffectMessage) -> Result:
+    def _user_cleanup(self, message: EffectMessage, deadline: float) -> Result:
         done = self._cleaner.user(message.target, _deleted_at(message), message.svix_id)
         return {"outcome": "cleaned", "memberships": done.memberships, "sessions": done.sessions}
 
-    def _organization_cleanup(self, message: EffectMessage) -> Result:
+    def _organization_cleanup(self, message: EffectMessage, deadline: float) -> Result:
         done = self._cleaner.organization(message.target, _deleted_at(message), message.svix_id)
         return {"outcome": "cleaned", "memberships": done.memberships}
+
+
+def _deadline(context: LambdaContext | None) -> float:
+    """When (time.monotonic) this invocation's effects must stop starting slow work."""
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else NO_CONTEXT_SECONDS
+    return time.monotonic() + remaining - min(DEADLINE_MARGIN_SECONDS, remaining / 10)
 
 
 def _deleted_at(message: EffectMessage) -> int:

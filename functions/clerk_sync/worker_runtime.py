@@ -8,10 +8,11 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from clerk_sync import extensions
 from clerk_sync.cleanup import Cleaner
-from clerk_sync.clients import Clients, Endpoints, EventHook
+from clerk_sync.clients import SINGLE_ATTEMPT_CONFIG, Clients, Endpoints, EventHook
 from clerk_sync.config import WorkerConfig
 from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
+from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.worker import Worker
 
 
@@ -21,11 +22,23 @@ def build_worker(
     """The side-effects worker with its clients, created once per container."""
     endpoints = endpoints or Endpoints()
     clients = Clients(endpoints, hooks)
-    dynamodb, ses = clients.client("dynamodb"), clients.client("sesv2")
+    dynamodb = clients.client("dynamodb")
     models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
-    mailer = (
-        Mailer(ses, dynamodb, config.tables.idempotency, config.sender_email) if config.sender_email else None
+    mailer = None
+    if config.sender_email:
+        mailer = Mailer(
+            clients.client("sesv2", SINGLE_ATTEMPT_CONFIG),
+            dynamodb,
+            config.tables.idempotency,
+            config.sender_email,
+            max_send_rate=config.ses_max_send_rate,
+            max_concurrency=config.max_concurrency,
+        )
+    queue = (
+        SideEffectsQueue(clients.client("sqs"), config.side_effects_queue_url)
+        if config.side_effects_queue_url
+        else None
     )
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    return Worker(Cleaner(models), mailer, persistence)
+    return Worker(Cleaner(models), mailer, persistence, models.users, queue)

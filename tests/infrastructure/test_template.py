@@ -34,6 +34,7 @@ REGION = "us-east-1"
 SYNCED_TABLES = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
 ALL_TABLES = (*SYNCED_TABLES, "IdempotencyTable")
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level permissions exist
+UNSCOPED_ACTIONS = {*XRAY_ACTIONS, "ses:GetAccount"}  # the same: these only exist on "*"
 SVIX_TIMEOUT_SECONDS = 15
 MODELS: dict[str, type[Versioned]] = {
     "UsersTable": UserRecord,
@@ -128,6 +129,9 @@ def test_worker_environment(resources):
         **POWERTOOLS,
         **TABLE_VARIABLES,
         "SENDER_EMAIL": "SenderEmail",
+        "SIDE_EFFECTS_QUEUE_URL": "SideEffectsQueue",
+        "SES_MAX_SEND_RATE": "SesMaxSendRate",
+        "WORKER_MAX_CONCURRENCY": "WorkerMaximumConcurrency",
     }
 
 
@@ -252,8 +256,14 @@ def test_data_tables_outlive_the_stack(resources, table):
 def test_idempotency_table_is_what_powertools_expects(resources):
     p = props(resources, "IdempotencyTable")
     assert p["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    assert p["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert _types(p["AttributeDefinitions"]) == {"id": "S", "unconfirmed": "S", "claimed_at": "N"}
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    # the e-mail claims' sparse index, under the names the mailer queries
+    from clerk_sync.mailer import UNCONFIRMED_INDEX
+
+    [index] = p["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == UNCONFIRMED_INDEX
+    assert _keys(index["KeySchema"]) == {"unconfirmed": "HASH", "claimed_at": "RANGE"}
 
 
 def _keys(key_schema: list[dict[str, str]]) -> dict[str, str]:
@@ -344,8 +354,9 @@ EXPECTED_GRANTS = {
         *XRAY,
         *{
             (f"sqs:{a}", "SideEffectsQueue.Arn")
-            for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+            for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")
         },
+        ("dynamodb:GetItem", "UsersTable.Arn"),
         ("dynamodb:Query", "MembershipsTable.Arn"),
         ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
         ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),
@@ -356,6 +367,7 @@ EXPECTED_GRANTS = {
             "ses:SendEmail",
             "Sub(arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Domain}, ['Domain'])",
         ),
+        ("ses:GetAccount", "*"),
     },
     "ReconcileFunctionRole": {
         ("logs:CreateLogStream", "ReconcileLogGroup.Arn"),
@@ -402,7 +414,7 @@ def test_no_other_iam_in_the_stack(resources):
 def test_no_wildcards(resources, role):
     for action, resource in grants(resources, role):
         assert "*" not in action, action
-        assert resource != "*" or action in XRAY_ACTIONS, (action, resource)
+        assert resource != "*" or action in UNSCOPED_ACTIONS, (action, resource)
         assert not resource.endswith("/index/*"), "name the index"
 
 
@@ -418,7 +430,8 @@ def test_index_grants_name_existing_indexes(resources):
 def test_send_email_only_with_a_sender(resources):
     [conditional] = [p for p in props(resources, "SideEffectsFunctionRole")["Policies"] if "Fn::If" in p]
     assert conditional["Fn::If"][0] == "HasSenderEmail"
-    [statement] = conditional["Fn::If"][1]["PolicyDocument"]["Statement"]
+    statement, quota = conditional["Fn::If"][1]["PolicyDocument"]["Statement"]
+    assert (statement["Action"], quota["Action"]) == ("ses:SendEmail", "ses:GetAccount")
     domain = statement["Resource"][1]["Fn::Sub"][1]["Domain"]
     # the domain of "a@b.example" is "b.example", and an empty sender does not break the expression
     assert domain == {"Fn::Select": [1, {"Fn::Split": ["@", {"Fn::Sub": "${SenderEmail}@"}]}]}
@@ -469,6 +482,7 @@ EXPECTED_ALARMS = {
     "QueueAgeAlarm": {
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "SideEffectsQueue.QueueName"),))
     },
+    "UnconfirmedEmailsAlarm": {("ClerkSync", "UnconfirmedEmails", (("service", "clerk-sync"),))},
 }
 
 

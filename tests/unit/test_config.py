@@ -12,6 +12,7 @@ from clerk_sync.config import (
     ConfigError,
     Tables,
     load_config,
+    load_worker_config,
     parse_signing_secrets,
 )
 from hypothesis import given, settings
@@ -265,3 +266,17 @@ def test_config_is_frozen():
         config.side_effects_queue_url = "x"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.tables.users = "x"  # type: ignore[misc]
+
+
+def test_worker_sending_rate_and_concurrency():
+    config = load_worker_config({"SES_MAX_SEND_RATE": "14", "WORKER_MAX_CONCURRENCY": "4"})
+    assert (config.ses_max_send_rate, config.max_concurrency) == (14.0, 4)
+    default = load_worker_config({"SES_MAX_SEND_RATE": "0"})
+    assert (default.ses_max_send_rate, default.max_concurrency) == (None, 1)  # 0: ask SES
+    for bad in (
+        {"SES_MAX_SEND_RATE": "fast"},
+        {"SES_MAX_SEND_RATE": "-1"},
+        {"WORKER_MAX_CONCURRENCY": "2.5"},
+    ):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            load_worker_config(bad)
