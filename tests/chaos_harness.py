@@ -219,10 +219,9 @@ def _progress(
 def _summarize(
     engine: str, seed: int, events: int, seconds: float, faults: Faults, statuses: list[int]
 ) -> None:
-    """One JSON line per passed run, appended to $CHAOS_SUMMARY when set (`make chaos` prints them)."""
-    path = os.environ.get("CHAOS_SUMMARY")
-    if path:
-        line = {
+    """One JSON line per passed run (`make chaos` prints them)."""
+    append_summary(
+        {
             "engine": engine,
             "seed": seed,
             "events": events,
@@ -230,6 +229,13 @@ def _summarize(
             "faults": dict(faults.injected),
             "answers": dict(Counter(statuses)),
         }
+    )
+
+
+def append_summary(line: dict[str, Any]) -> None:
+    """Append one JSON line to $CHAOS_SUMMARY when it is set."""
+    path = os.environ.get("CHAOS_SUMMARY")
+    if path:
         with open(path, "a") as out:
             out.write(json.dumps(line) + "\n")
 

@@ -25,12 +25,22 @@ class EffectMessage:
     @property
     def key(self) -> str:
         """The effect's idempotency key: kind + svix id + target."""
-        return f"{self.kind}#{self.svix_id}#{self.target}"
+        return effect_key(self.kind, self.svix_id, self.target)
+
+    @property
+    def spilled(self) -> Any:
+        """The reference to a body too large for SQS (payloads.PayloadStore), or None."""
+        return self.fields.get("spilled")
 
     def text(self, name: str) -> str | None:
         """A string field, or None when absent or not a non-empty string."""
         value = self.fields.get(name)
         return value if isinstance(value, str) and value else None
+
+
+def effect_key(kind: str, svix_id: str, target: str) -> str:
+    """An effect's idempotency key: kind + svix id + target."""
+    return f"{kind}#{svix_id}#{target}"
 
 
 # kind -> (field naming the target, fields that must be non-empty strings)
@@ -54,6 +64,8 @@ def parse_message(body: str) -> EffectMessage:
     if not isinstance(kind, str) or kind not in KINDS:
         raise PoisonMessageError(f"unknown kind {kind!r}"[:80])
     target_field, required = KINDS[kind]
+    if "spilled" in data:  # a reference: the fields are checked once the body is loaded
+        required = ()
     missing = [
         name
         for name in ("svix_id", target_field, *required)

@@ -6,6 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from clerk_sync.effects import Effect
+from clerk_sync.messages import KINDS, effect_key
+from clerk_sync.payloads import INLINE_LIMIT_BYTES, PayloadStore
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -21,15 +23,28 @@ class SideEffectsQueue:
     """Sends effect messages (any failure raises: the delivery answers 5xx and is retried); hands back
     received ones for later."""
 
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, payloads: PayloadStore | None = None) -> None:
+        """`payloads`: where bodies too large for a message go (None: such a send fails)."""
         self._client = client
         self._queue_url = queue_url
+        self._payloads = payloads
 
     def send(self, effect: Effect) -> None:
-        """Queue one effect message."""
+        """Queue one effect message (its body spilled to the payload store when too large)."""
+        body = json.dumps(effect, separators=(",", ":"))
+        if len(body) > INLINE_LIMIT_BYTES and self._payloads is not None:  # ASCII: characters are bytes
+            target_field = KINDS[effect["kind"]][0]
+            key = effect_key(effect["kind"], effect["svix_id"], effect[target_field])
+            reference = {
+                "kind": effect["kind"],
+                "svix_id": effect["svix_id"],
+                target_field: effect[target_field],
+                "spilled": self._payloads.spill(key, body),
+            }
+            body = json.dumps(reference, separators=(",", ":"))
         self._client.send_message(
             QueueUrl=self._queue_url,
-            MessageBody=json.dumps(effect, separators=(",", ":")),
+            MessageBody=body,
             DelaySeconds=DELAY_SECONDS.get(effect["kind"], 0),
         )
 

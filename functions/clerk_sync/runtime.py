@@ -10,6 +10,7 @@ from clerk_sync.clients import Clients, Endpoints, EventHook
 from clerk_sync.config import Config
 from clerk_sync.delivery import DeliveryProcessor
 from clerk_sync.models import bind_models
+from clerk_sync.payloads import PayloadStore
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.receiver import Receiver
 from clerk_sync.secrets import DEFAULT_MAX_AGE_SECONDS, SecretsManagerKeys, SigningKeys, static_keys
@@ -33,7 +34,10 @@ def build_receiver(
     models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
     store = Store(models, dynamodb)
-    processor = DeliveryProcessor(store, SideEffectsQueue(sqs, config.side_effects_queue_url), persistence)
+    queue = SideEffectsQueue(
+        sqs, config.side_effects_queue_url, PayloadStore(dynamodb, config.tables.idempotency)
+    )
+    processor = DeliveryProcessor(store, queue, persistence)
     return Receiver(signing_keys=signing_keys(config, clients, secret_max_age), processor=processor)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -22,6 +23,7 @@ from clerk_sync.messages import EffectMessage, PoisonMessageError, parse_message
 from clerk_sync.models import UserRecord
 from clerk_sync.observability import count, logger
 from clerk_sync.pacing import handback_delay
+from clerk_sync.payloads import PayloadStore
 from clerk_sync.queue import SideEffectsQueue
 
 EFFECT_TTL_SECONDS = 30 * 24 * 3600
@@ -43,11 +45,13 @@ class Worker:
         mailer: Mailer | None,
         persistence: BasePersistenceLayer,
         users: type[UserRecord],
+        payloads: PayloadStore,
         queue: SideEffectsQueue | None = None,
     ) -> None:
         self._cleaner = cleaner
         self._mailer = mailer
         self._users = users
+        self._payloads = payloads
         self._queue = queue
         self.config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=EFFECT_TTL_SECONDS, use_local_cache=True
@@ -70,7 +74,7 @@ class Worker:
         if context is not None:
             self.config.register_lambda_context(context)
         try:
-            message = parse_message(body)
+            message = self._parse(body)
         except PoisonMessageError as error:
             logger.warning("poison message", extra={"message_id": message_id, "reason": str(error)})
             count("PoisonMessages")
@@ -111,10 +115,20 @@ class Worker:
         """Send an unconfirmed e-mail again, after an operator checked that it did not arrive."""
         if self._mailer is None:
             return {"outcome": "skipped_no_sender"}
-        message = parse_message(unconfirmed.message)
+        message = self._parse(unconfirmed.message)
         if not self._mailer.release_unconfirmed(unconfirmed):
             return {"outcome": "changed_meanwhile"}
         return self._effects[message.kind](message, time.monotonic() + NO_CONTEXT_SECONDS)
+
+    def _parse(self, body: str) -> EffectMessage:
+        """The message, its spilled body loaded (it keeps the body as queued: the small reference)."""
+        message = parse_message(body)
+        if message.spilled is None:
+            return message
+        full = parse_message(self._payloads.load(message.spilled))
+        if full.key != message.key:
+            raise PoisonMessageError("spilled body belongs to another effect")
+        return replace(full, queued=body)
 
     def _run(self, effect: dict[str, str], message: EffectMessage, deadline: float) -> Result:
         result = self._effects[message.kind](message, deadline)

@@ -12,6 +12,7 @@ from clerk_sync.clients import SINGLE_ATTEMPT_CONFIG, Clients, Endpoints, EventH
 from clerk_sync.config import WorkerConfig
 from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
+from clerk_sync.payloads import PayloadStore
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.worker import Worker
 
@@ -41,4 +42,5 @@ def build_worker(
     )
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    return Worker(Cleaner(models), mailer, persistence, models.users, queue)
+    payloads = PayloadStore(dynamodb, config.tables.idempotency)
+    return Worker(Cleaner(models), mailer, persistence, models.users, payloads, queue)
