@@ -95,6 +95,11 @@ class Worker:
             count("UnconfirmedEmails")
         return result
 
+    @property
+    def mailer(self) -> Mailer | None:
+        """The e-mail sender (None when no SENDER_EMAIL is set)."""
+        return self._mailer
+
     def hand_back(self, receipt_handle: str, message_id: str, receive_count: int) -> None:
         """Delay a throttled message's next receive, growing with its receives so far."""
         delay = handback_delay(receive_count)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from clerk_sync_local import backfill_cli
+from clerk_sync_local import backfill_cli, emails_cli
 
 PROG = "clerk-sync"
 DEBUG_ENV = "CLERK_SYNC_DEBUG"  # set to get the traceback of an unexpected error
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dump.add_argument("--region", help="AWS region (default: the running `clerk-sync dev`'s)")
     backfill_cli.add_parser(commands)
+    emails_cli.add_parser(commands, [state])
     return parser
 
 
@@ -166,7 +167,7 @@ def _backfill(args: argparse.Namespace) -> int:
     return backfill_cli.run(args)
 
 
-COMMANDS = {"dev": _dev, "send": _send, "dump": _dump, "backfill": _backfill}
+COMMANDS = {"dev": _dev, "send": _send, "dump": _dump, "backfill": _backfill, "emails": emails_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,6 +143,7 @@ def run(options: DevOptions) -> int:
             queue_url=provisioned.queue_url,
             dead_letter_queue_url=provisioned.dead_letter_queue_url,
             pid=os.getpid(),
+            sender_email=os.environ.get("SENDER_EMAIL", ""),
         )
         published = info.save(directory)
         stack.callback(published.unlink, missing_ok=True)

@@ -55,6 +55,7 @@ class ConnectionInfo:
     queue_url: str
     dead_letter_queue_url: str
     pid: int
+    sender_email: str = ""  # the worker's SENDER_EMAIL ("": e-mails are skipped)
 
     def save(self, directory: Path) -> Path:
         """Write dev.json (readable by the owner only: it holds the signing secret)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from clerk_sync_local.engines import sqs_client
 from clerk_sync_local.function_url import function_url_event, function_url_response
@@ -228,6 +229,50 @@ def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: 
     assert dev.wait_for_line("stopped")
     assert not (dev.state_dir / "dev.json").exists()
     assert "Traceback" not in dev.output
+
+
+def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
+    """An e-mail whose outcome is unknown (here: a claim left as a crash after claiming leaves it) is
+    listed by `clerk-sync emails unconfirmed` and sent once by `clerk-sync emails resend`."""
+    info = json.loads((dev.state_dir / "dev.json").read_text())
+    key = "welcome_email#msg_e2e_unconfirmed#user_e2e"
+    to = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
+    message = {"kind": "welcome_email", "svix_id": "msg_e2e_unconfirmed", "user_id": "user_e2e", "email": to}
+    now = int(time.time())
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=info["dynamodb_endpoint"], region_name=info["region"],
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    dynamodb.put_item(
+        TableName=info["tables"]["IDEMPOTENCY_TABLE"],
+        Item={
+            "id": {"S": f"claim#{key}"},
+            "unconfirmed": {"S": "email"},
+            "claimed_at": {"N": str(now - 120)},
+            "kind": {"S": "welcome_email"},
+            "target": {"S": "user_e2e"},
+            "svix_id": {"S": "msg_e2e_unconfirmed"},
+            "message": {"S": json.dumps(message)},
+            "expiration": {"N": str(now + 86400)},
+        },
+    )
+    listed = dev.cli("emails", "unconfirmed")
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        listed.stdout.startswith("unconfirmed e-mails (1)") and key in listed.stdout and to in listed.stdout
+    )
+    assert dev.cli("emails", "unconfirmed", "--older-than", "600").stdout.startswith(
+        "unconfirmed e-mails (0)"
+    )
+    resent = dev.cli("emails", "resend", key)
+    assert (resent.returncode, resent.stdout.strip()) == (0, f"{key}: sent"), resent.stderr
+    emails = json.loads(dev.cli("dump", "emails", "--json").stdout)["emails"]
+    assert [m["subject"] for m in emails if to in m["destinations"]["ToAddresses"]] == ["Welcome!"]
+    assert dev.cli("emails", "unconfirmed", "--json").stdout == ""
+    again = dev.cli("emails", "resend", key)
+    assert again.returncode == 1 and "not unconfirmed" in again.stdout
+    usage = dev.cli("emails", "resend")
+    assert usage.returncode == 2 and "clerk-sync: error: resend needs the KEY" in usage.stderr
 
 
 # --- the pieces, in-process -------------------------------------------------------------------------
