@@ -143,13 +143,15 @@ class _Engine(ABC):
 
 class _AtomicMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer whose DynamoDB requests are atomic with respect to each other, whose memory
-    does not grow with every item and message ever written, and whose transactions cost the same
-    whatever the tables' sizes (see `moto_fixes`)."""
+    does not grow with every item and message ever written, whose transactions cost the same
+    whatever the tables' sizes, and which answers SES's GetAccount (see `moto_fixes`)."""
 
     def _server_entry(self) -> None:
         moto_fixes.stop_tracking_churn()
         moto_fixes.roll_back_transactions_by_item()
-        app = moto_fixes.OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        app = moto_fixes.AnswersSesGetAccount(
+            moto_fixes.OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        )
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

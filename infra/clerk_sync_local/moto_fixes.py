@@ -6,18 +6,38 @@
   (`stop_tracking_churn`).
 - TransactWriteItems deep-copies every table it touches, to roll back on failure: each transaction
   costs time in proportion to the tables' sizes (`roll_back_transactions_by_item`).
+- SES v2's GetAccount is not implemented, so the worker could not learn a sending rate to pace to
+  (`AnswersSesGetAccount`: the rate a new production SES account gets).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import json
 import threading
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+
+LOCAL_SES_MAX_SEND_RATE = 14.0  # e-mails per second: a new production SES account's sending rate
+
+
+class AnswersSesGetAccount:
+    """WSGI wrapper that answers SES v2 GetAccount (GET /v2/email/account) with a production quota."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != "/v2/email/account":
+            return self._app(environ, start_response)
+        quota = {"Max24HourSend": 50000.0, "MaxSendRate": LOCAL_SES_MAX_SEND_RATE, "SentLast24Hours": 0.0}
+        body = json.dumps({"SendQuota": quota, "SendingEnabled": True, "ProductionAccessEnabled": True})
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body.encode()]
 
 
 class OneDynamoDBRequestAtATime:

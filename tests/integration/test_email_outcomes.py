@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from builders import envelope, signed, user
+from chaos_harness import append_summary
 from clerk_sync import effects
 from clerk_sync.batch import run_batch
 from clerk_sync.events import Event
@@ -128,7 +129,9 @@ def test_a_crash_between_claim_and_send_is_listed_not_resent(stack, moto_endpoin
     assert [u.target for u in make_worker(stack)._mailer.unconfirmed()] == ["user_out0"]
 
 
-def test_refused_claims_never_block_and_dropped_answers_never_send_twice(stack, moto_endpoint, monkeypatch):
+def test_refused_claims_never_block_and_dropped_answers_never_send_twice(
+    stack, backend, moto_endpoint, monkeypatch
+):
     """The issue's fault mix: 10 % refused before SES sees them, 15 % throttled, 15 % answers dropped
     after SES sent them. Every e-mail is sent at most once, and each is either sent or listed."""
     monkeypatch.setattr("clerk_sync.pacing.HANDBACK_BASE_SECONDS", 1)
@@ -149,3 +152,15 @@ def test_refused_claims_never_block_and_dropped_answers_never_send_twice(stack, 
     assert {f"{u}@example.com" for u in listed} == proxy.dropped_after
     assert proxy.fates["drop_after"] and proxy.fates["fail_before"] and proxy.fates["throttle"]
     assert in_flight(stack, dead_letter_queue_url(stack)) == 0
+    append_summary(
+        {
+            "test": "ses faults",
+            "engine": backend.name,
+            "emails": EMAILS,
+            "requests": dict(proxy.fates),
+            "sent_once": sum(sent.values()),
+            "sent_twice": sum(1 for n in sent.values() if n > 1),
+            "unconfirmed": len(listed),
+            "dead_letters": 0,
+        }
+    )

@@ -134,3 +134,10 @@ def test_a_transaction_that_succeeds_applies_every_write(moto_endpoint):
     assert kept["n"] == {"N": "99"}
     assert dynamodb.get_item(TableName=singles, Key={"id": {"S": "kept"}})["Item"]["n"] == {"N": "2"}
     assert dynamodb.get_item(TableName=singles, Key={"id": {"S": "fresh"}}).get("Item")
+
+
+def test_ses_get_account_answers_a_sending_quota(moto_endpoint):
+    """The worker paces e-mails to GetAccount's MaxSendRate; moto itself does not implement it."""
+    ses = boto3.client("sesv2", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert ses.get_account()["SendQuota"]["MaxSendRate"] == 14.0
+    assert ses.list_email_identities()["ResponseMetadata"]["HTTPStatusCode"] == 200  # the rest is moto's
