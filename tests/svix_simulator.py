@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from clerk_sync.signature import sign
@@ -32,13 +34,17 @@ class DeliveryReport:
     statuses: list[int] = field(default_factory=list)
     by_message: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # svix id -> (time, status)
     failed: list[str] = field(default_factory=list)  # messages that never got a 2xx
+    outcomes: dict[str, str] = field(default_factory=dict)  # svix id -> its first processing's outcome
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, svix_id: str, status: int) -> None:
+    def record(self, svix_id: str, status: int, answer: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.attempts += 1
             self.statuses.append(status)
             self.by_message.setdefault(svix_id, []).append((time.time(), status))
+            outcome = (answer or {}).get("first") or (answer or {}).get("status")
+            if 200 <= status < 300 and isinstance(outcome, str):
+                self.outcomes.setdefault(svix_id, outcome)
 
     def acknowledged(self) -> int:
         """How many messages have had a 2xx so far."""
@@ -47,16 +53,23 @@ class DeliveryReport:
         return sum(any(200 <= status < 300 for _, status in answer) for answer in answers)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
+    """The status and JSON answer of one attempt."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         connection.request(
             "POST", parts.path, body=body, headers={**headers, "content-type": "application/json"}
         )
-        return connection.getresponse().status
+        response = connection.getresponse()
+        data = response.read()
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = None
+        return response.status, answer if isinstance(answer, dict) else None
     except OSError:
-        return 599  # connection trouble counts as a failed attempt, as at Svix
+        return 599, None  # connection trouble counts as a failed attempt, as at Svix
     finally:
         connection.close()
 
@@ -70,7 +83,7 @@ def deliver(
     for delay in (0.0, *SCHEDULE):
         time.sleep(delay)
         stamp = int(time.time())
-        status = _post(
+        status, answer = _post(
             url,
             message.body,
             {
@@ -79,7 +92,7 @@ def deliver(
                 "svix-signature": sign(key, message.svix_id, stamp, message.body),
             },
         )
-        report.record(message.svix_id, status)
+        report.record(message.svix_id, status, answer)
         if 200 <= status < 300:
             return
     with report._lock:

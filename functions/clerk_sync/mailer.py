@@ -122,6 +122,7 @@ class Mailer:
         if not self._claim(message, raw):
             return "claimed_before" if self._confirmed(message.key) else "unknown"
         pacer = self.pacer()
+        reason = "no time left in this invocation to send at the SES pace"
         for _attempt in range(THROTTLED_ATTEMPTS):
             if time.monotonic() + pacer.delay() > deadline:
                 break
@@ -131,6 +132,7 @@ class Mailer:
             except ClientError as error:
                 if _throttled(error):
                     pacer.throttled()
+                    reason = "SES sending rate exceeded"
                     continue
                 self._release(message.key)
                 raise SendRefused(f"SES refused: {_code(error) or 'error'}") from error
@@ -147,7 +149,7 @@ class Mailer:
             self._confirm(message.key)
             return "sent"
         self._release(message.key)
-        raise SendThrottled("SES sending rate exceeded")
+        raise SendThrottled(reason)
 
     def pacer(self) -> Pacer:
         """This container's pace, from the account's quota (asked once, at the first send)."""
