@@ -17,6 +17,8 @@ from clerk_sync.schema_check import UnstorablePayloadError
 WriteOutcome = Literal["applied", "stale"]
 CONDITION_FAILED = "ConditionalCheckFailed"
 VALIDATION = "ValidationException"
+# A cancelled transaction's reason for an invalid item: AWS documents ValidationError, moto answers the other.
+INVALID_IN_TRANSACTION = frozenset({"ValidationError", VALIDATION})
 # What DynamoDB answers when it refuses a value; the message (which may quote it) is never passed on.
 REFUSED = "the record was refused by DynamoDB as invalid"
 
@@ -76,7 +78,7 @@ class Store:
             reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
             if reasons and all(code == CONDITION_FAILED for code in reasons):
                 return "stale"
-            if error.cause_response_code == VALIDATION or "ValidationError" in reasons:
+            if error.cause_response_code == VALIDATION or INVALID_IN_TRANSACTION & set(reasons):
                 raise UnstorablePayloadError(f"data: {REFUSED}") from None
             raise
         return "applied"
