@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.records import Plan
+from clerk_sync.schema_check import SchemaCheck
 from clerk_sync.store import Store
 
 # Svix retries for ~28 h and Dashboard replays come later: keep records for a week.
@@ -45,6 +46,7 @@ class DeliveryProcessor:
     def __init__(self, store: Store, queue: SideEffectsQueue, persistence: BasePersistenceLayer) -> None:
         self._store = store
         self._queue = queue
+        self._schema = SchemaCheck(store.models)
         self.config = IdempotencyConfig(
             event_key_jmespath="svix_id",
             payload_validation_jmespath="body_sha256",
@@ -62,7 +64,13 @@ class DeliveryProcessor:
     def process(
         self, *, svix_id: str, body_sha256: str, plan: Plan, context: LambdaContext | None
     ) -> Outcome:
-        """The outcome of the first processing of this svix id (raises Idempotency* errors)."""
+        """The outcome of the first processing of this svix id (raises Idempotency* errors).
+
+        A write the schema cannot store raises UnstorablePayloadError before anything is written, the
+        idempotency record included; so does one DynamoDB refuses as invalid (nothing is left written).
+        """
+        if plan.write is not None:
+            self._schema.check(plan.write)
         if context is not None:
             self.config.register_lambda_context(context)
         result: Outcome = self._once(delivery={"svix_id": svix_id, "body_sha256": body_sha256}, plan=plan)

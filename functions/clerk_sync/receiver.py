@@ -21,6 +21,7 @@ from clerk_sync import records
 from clerk_sync.delivery import DeliveryProcessor
 from clerk_sync.events import MalformedEventError, parse_event
 from clerk_sync.observability import count, count_delivery, logger
+from clerk_sync.schema_check import UnstorablePayloadError
 from clerk_sync.secrets import SigningKeys, SigningKeysUnavailable
 from clerk_sync.signature import MissingHeadersError, SignatureError, SvixHeaders, read_headers, verify
 
@@ -111,7 +112,7 @@ class Receiver:
             log["type"] = event.type
             plan = records.plan(event)
         except (MalformedEventError, records.InvalidEventError) as error:
-            return self._rejected(400, str(error), started, log)
+            return self._rejected_payload(str(error), started, log)
         if plan.ignored:
             outcome = {"status": "ignored", "type": plan.event_type, "id": plan.entity_id}
             return self._answered(200, outcome, started, log)
@@ -123,6 +124,8 @@ class Receiver:
             return self._rejected(409, "delivery in progress; retry later", started, log)
         except IdempotencyValidationError:
             return self._rejected(400, "svix-id already used for a different body", started, log)
+        except UnstorablePayloadError as error:
+            return self._rejected_payload(error.reason, started, log)
         except Exception:
             logger.exception("delivery failed", extra={**log, "status_code": 503})
             count("DeliveryErrors")
@@ -155,12 +158,30 @@ class Receiver:
         count_delivery("-", "keys_unavailable")
         return respond(503, {"error": "signing keys unavailable; retry later"})
 
+    def _rejected_payload(self, reason: str, started: float, log: dict[str, str]) -> dict[str, Any]:
+        """400 for a verified event that can never be stored: Svix retries it anyway, so it is alarmed on."""
+        count("RejectedPayload")
+        return self._rejected(400, reason, started, log, outcome="rejected_payload")
+
     def _rejected(
-        self, status: int, reason: str, started: float, log: dict[str, str] | None = None
+        self,
+        status: int,
+        reason: str,
+        started: float,
+        log: dict[str, str] | None = None,
+        outcome: str | None = None,
     ) -> dict[str, Any]:
-        count_delivery(log.get("type", "-") if log else "-", f"rejected_{status}")
+        outcome = outcome or f"rejected_{status}"
+        count_delivery(log.get("type", "-") if log else "-", outcome)
         logger.info(
-            "rejected", extra={**(log or {}), "status_code": status, "reason": reason, "ms": _ms(started)}
+            "rejected",
+            extra={
+                **(log or {}),
+                "status_code": status,
+                "outcome": outcome,
+                "reason": reason,
+                "ms": _ms(started),
+            },
         )
         return respond(status, {"error": reason})
 

@@ -7,7 +7,7 @@ acknowledged and ignored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -52,6 +52,8 @@ class Write:
     version: int
     tombstone: bool
     parents: tuple[Parent, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where an item attribute comes from in the event, when not `data.<its name>` (for error messages)."""
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,29 @@ def _tombstone(event: Event, table: Table, key: dict[str, str]) -> Write:
         "version": event.occurred_at,
         "svix_id": event.svix_id,
     }
-    return Write(table=table, key=key, item=item, version=event.occurred_at, tombstone=True)
+    sources = {"version": "timestamp", "deleted_at": "timestamp"}
+    return Write(table=table, key=key, item=item, version=event.occurred_at, tombstone=True, sources=sources)
 
 
 def _live(
-    event: Event, table: Table, key: dict[str, str], fields: dict[str, Any], parents: tuple[Parent, ...] = ()
+    event: Event,
+    table: Table,
+    key: dict[str, str],
+    fields: dict[str, Any],
+    parents: tuple[Parent, ...] = (),
+    sources: Mapping[str, str] | None = None,
 ) -> Write:
     version = _version(event)
     item = {**fields, **key, "version": version, "svix_id": event.svix_id}
-    return Write(table=table, key=key, item=item, version=version, tombstone=False, parents=parents)
+    return Write(
+        table=table,
+        key=key,
+        item=item,
+        version=version,
+        tombstone=False,
+        parents=parents,
+        sources={**(sources or {}), "version": "data.updated_at"},
+    )
 
 
 def _primary(entries: object, primary_id: object, value_field: str) -> str | None:
@@ -133,6 +149,14 @@ USER_FIELDS = (
 )
 
 
+def _verification_status(verification: object) -> object:
+    return verification.get("status") if isinstance(verification, dict) else None
+
+
+# Stored user attributes read from elsewhere in the event than `data.<their name>`.
+USER_SOURCES = {"email": "data.email_addresses", "phone_number": "data.phone_numbers"}
+
+
 def user_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The stored attributes of a Clerk user object."""
     raw_addresses = data.get("email_addresses")
@@ -142,7 +166,7 @@ def user_fields(data: dict[str, Any]) -> dict[str, Any]:
             {
                 "id": a.get("id"),
                 "email_address": a.get("email_address"),
-                "verification_status": (a.get("verification") or {}).get("status"),
+                "verification_status": _verification_status(a.get("verification")),
             },
             ("id", "email_address", "verification_status"),
         )
@@ -168,7 +192,7 @@ def plan_user_upsert(event: Event) -> Plan:
     """user.created / user.updated: store the user; a creation also greets them."""
     user_id = _required_id(event.field("id"), "data.id")
     fields = user_fields(event.data)
-    write = _live(event, Table.USERS, {"id": user_id}, fields)
+    write = _live(event, Table.USERS, {"id": user_id}, fields, sources=USER_SOURCES)
     greet = (effects.welcome_email(event, fields.get("email")),) if event.type == "user.created" else ()
     return Plan(event.type, user_id, write, greet)
 

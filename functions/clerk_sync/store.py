@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from botocore.exceptions import ParamValidationError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -11,9 +12,15 @@ from pynamodb.transactions import TransactWrite
 
 from clerk_sync.models import Models, Versioned
 from clerk_sync.records import FINAL_TOMBSTONES, Write
+from clerk_sync.schema_check import UnstorablePayloadError
 
 WriteOutcome = Literal["applied", "stale"]
 CONDITION_FAILED = "ConditionalCheckFailed"
+VALIDATION = "ValidationException"
+# A cancelled transaction's reason for an invalid item: AWS documents ValidationError, moto answers the other.
+INVALID_IN_TRANSACTION = frozenset({"ValidationError", VALIDATION})
+# What DynamoDB answers when it refuses a value; the message (which may quote it) is never passed on.
+REFUSED = "the record was refused by DynamoDB as invalid"
 
 
 def version_guard(model: type[Versioned], write: Write) -> Condition:
@@ -55,6 +62,8 @@ class Store:
             except PutError as error:
                 if error.cause_response_code == "ConditionalCheckFailedException":
                     return "stale"
+                if error.cause_response_code == VALIDATION or isinstance(error.cause, ParamValidationError):
+                    raise UnstorablePayloadError(f"data: {REFUSED}") from None
                 raise
             return "applied"
         try:
@@ -69,5 +78,7 @@ class Store:
             reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
             if reasons and all(code == CONDITION_FAILED for code in reasons):
                 return "stale"
+            if error.cause_response_code == VALIDATION or INVALID_IN_TRANSACTION & set(reasons):
+                raise UnstorablePayloadError(f"data: {REFUSED}") from None
             raise
         return "applied"

@@ -175,6 +175,10 @@ def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: 
     refused, [answer] = dev.send("user.created", "--secret", "whsec_" + base64.b64encode(b"x" * 24).decode())
     assert (refused.returncode, answer["http"]) == (1, 401)
 
+    # a field the schema cannot store is a permanent problem: 400 naming it (never 503, never the value)
+    rejected, [answer] = dev.send("user.created", "--set", "data.username=123")
+    assert (rejected.returncode, answer) == (1, {"http": 400, "error": "data.username: expected a string"})
+
     # the receiver's answers are in the tables
     dump = dev.cli("dump", "--json")
     assert dump.returncode == 0, dump.stderr

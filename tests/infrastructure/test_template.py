@@ -474,6 +474,7 @@ EXPECTED_ALARMS = {
     },
     "WebhookErrorsAlarm": {("AWS/Lambda", "Errors", (("FunctionName", "WebhookFunction"),))},
     "SignatureFailuresAlarm": {("ClerkSync", "SignatureFailures", (("service", "clerk-sync"),))},
+    "RejectedPayloadAlarm": {("ClerkSync", "RejectedPayload", (("service", "clerk-sync"),))},
     "ThrottlesAlarm": {
         ("AWS/Lambda", "Throttles", (("FunctionName", "WebhookFunction"),)),
         ("AWS/Lambda", "Throttles", (("FunctionName", "SideEffectsFunction"),)),
@@ -494,6 +495,8 @@ def test_alarms_watch_the_right_metrics_and_notify_the_topic(resources):
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
     assert props(resources, "DeadLetterQueueAlarm")["Threshold"] == 0  # any message at all
     assert props(resources, "DeadLetterQueueAlarm")["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props(resources, "RejectedPayloadAlarm")["Threshold"] == 1  # every one is retried for 28 h
+    assert "4xx" in props(resources, "RejectedPayloadAlarm")["AlarmDescription"]
 
 
 def test_alarm_email_is_optional(cfn, resources):
@@ -549,6 +552,7 @@ def test_dashboard(resources):
     schema = 'SEARCH(\'{ClerkSync,outcome,service,type} MetricName="Deliveries"'
     assert any(e.startswith(schema) for e in expressions)  # by type
     assert sum(e.startswith("SUM(" + schema) and "outcome=" in e for e in expressions) >= 5  # by outcome
+    assert any('outcome="rejected_payload"' in e for e in expressions)  # what RejectedPayloadAlarm counts
     assert "Duration" in body and "p99" in body and "Latency" in body
     assert [w["type"] for w in widgets].count("alarm") == 1
     listed = set(re.findall(r"\$\{(\w+)\.Arn\}", body[body.index('"type": "alarm"') :]))
