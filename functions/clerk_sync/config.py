@@ -110,20 +110,56 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
 
 
 @dataclass(frozen=True)
+class CleanupBudget:
+    """How long one part of a clean-up may run before it hands the rest on to a continuation message.
+
+    A part stops at `slice_seconds` (so the rest of its batch is not held up behind it) or when the
+    invocation has only `margin_seconds` left (to send the continuation and finish the batch).
+    """
+
+    slice_seconds: float = 5.0
+    margin_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     """Everything the SideEffectsFunction reads from its environment."""
 
     tables: Tables
     sender_email: str | None
     extension_modules: tuple[str, ...]
+    side_effects_queue_url: str
+    cleanup: CleanupBudget = CleanupBudget()
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, not {raw[:20]!r}")
+    return value
 
 
 def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     """The worker's configuration (no signing secret: it never sees HTTP)."""
     env = os.environ if environ is None else environ
     modules = tuple(m for m in re.split(r"[\s,]+", env.get("CLERK_SYNC_EXTENSIONS", "")) if m)
+    queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
+    if not queue_url:
+        raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the worker hands long clean-ups on through it")
+    defaults = CleanupBudget()
     return WorkerConfig(
         tables=read_tables(env),
         sender_email=env.get("SENDER_EMAIL") or None,
         extension_modules=modules,
+        side_effects_queue_url=queue_url,
+        cleanup=CleanupBudget(
+            slice_seconds=_seconds(env, "CLEANUP_SLICE_SECONDS", defaults.slice_seconds),
+            margin_seconds=_seconds(env, "CLEANUP_MARGIN_SECONDS", defaults.margin_seconds),
+        ),
     )

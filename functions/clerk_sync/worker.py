@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync import extensions, mail
-from clerk_sync.cleanup import Cleaner
+from clerk_sync.cleanup_parts import CleanupParts
 from clerk_sync.mail import Email
 from clerk_sync.mailer import Mailer
 from clerk_sync.messages import EffectMessage, PoisonMessageError, parse_message
@@ -28,8 +28,11 @@ Result = dict[str, Any]
 class Worker:
     """Dispatches effect messages by kind; each effect key runs its effect (and extensions) once."""
 
-    def __init__(self, cleaner: Cleaner, mailer: Mailer | None, persistence: BasePersistenceLayer) -> None:
-        self._cleaner = cleaner
+    def __init__(
+        self, cleanups: CleanupParts, mailer: Mailer | None, persistence: BasePersistenceLayer
+    ) -> None:
+        self._cleanups = cleanups
+        self._context: LambdaContext | None = None  # the invocation's, for clean-ups to plan within
         self._mailer = mailer
         self.config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=EFFECT_TTL_SECONDS, use_local_cache=True
@@ -42,8 +45,8 @@ class Worker:
         )(self._run)
         self._effects: dict[str, Callable[[EffectMessage], Result]] = {
             "welcome_email": self._welcome_email,
-            "user_cleanup": self._user_cleanup,
-            "organization_cleanup": self._organization_cleanup,
+            "user_cleanup": self._cleanup,
+            "organization_cleanup": self._cleanup,
             "deliver_email": self._deliver_email,
         }
 
@@ -51,6 +54,7 @@ class Worker:
         """Run the message's effect once; PoisonMessageError for messages no retry can fix."""
         if context is not None:
             self.config.register_lambda_context(context)
+        self._context = context
         try:
             message = parse_message(body)
         except PoisonMessageError as error:
@@ -73,6 +77,8 @@ class Worker:
 
     def _run(self, effect: dict[str, str], message: EffectMessage) -> Result:
         result = self._effects[message.kind](message)
+        if result.get("outcome") == "continued":  # a clean-up's extensions run after its last part
+            return result
         for extension in extensions.handlers_for(message.kind):
             extension(message)
         return result
@@ -97,15 +103,5 @@ class Worker:
         )
         return self._send(message, email)
 
-    def _user_cleanup(self, message: EffectMessage) -> Result:
-        done = self._cleaner.user(message.target, _deleted_at(message), message.svix_id)
-        return {"outcome": "cleaned", "memberships": done.memberships, "sessions": done.sessions}
-
-    def _organization_cleanup(self, message: EffectMessage) -> Result:
-        done = self._cleaner.organization(message.target, _deleted_at(message), message.svix_id)
-        return {"outcome": "cleaned", "memberships": done.memberships}
-
-
-def _deleted_at(message: EffectMessage) -> int:
-    value = message.fields.get("deleted_at")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    def _cleanup(self, message: EffectMessage) -> Result:
+        return self._cleanups.run(message, self._context)

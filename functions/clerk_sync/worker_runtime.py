@@ -8,10 +8,12 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from clerk_sync import extensions
 from clerk_sync.cleanup import Cleaner
+from clerk_sync.cleanup_parts import CleanupParts
 from clerk_sync.clients import Clients, Endpoints, EventHook
 from clerk_sync.config import WorkerConfig
 from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
+from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.worker import Worker
 
 
@@ -28,4 +30,5 @@ def build_worker(
     )
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    return Worker(Cleaner(models), mailer, persistence)
+    queue = SideEffectsQueue(clients.client("sqs"), config.side_effects_queue_url)
+    return Worker(CleanupParts(Cleaner(models), queue, config.cleanup), mailer, persistence)

@@ -128,6 +128,7 @@ def test_worker_environment(resources):
         **POWERTOOLS,
         **TABLE_VARIABLES,
         "SENDER_EMAIL": "SenderEmail",
+        "SIDE_EFFECTS_QUEUE_URL": "SideEffectsQueue",
     }
 
 
@@ -346,6 +347,7 @@ EXPECTED_GRANTS = {
             (f"sqs:{a}", "SideEffectsQueue.Arn")
             for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
         },
+        ("sqs:SendMessage", "SideEffectsQueue.Arn"),  # clean-up continuations
         ("dynamodb:Query", "MembershipsTable.Arn"),
         ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
         ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),
