@@ -11,6 +11,9 @@ from clerk_sync.messages import Position
 from clerk_sync.models import Models, Versioned
 
 BATCH_SIZE = 25  # BatchWriteItem's limit; the deadline is checked after each batch
+# Items per query page (8 batches): a part reads little more than it tombstones. A 1 MB page
+# (DynamoDB's default) holds thousands of memberships: ≈0.5 s to read on DynamoDB Local, over 3 s on moto.
+PAGE_SIZE = 200
 
 Query = Callable[[dict[str, dict[str, str]] | None], Iterable[Versioned]]
 
@@ -66,13 +69,17 @@ class Cleaner:
             _Phase(
                 "memberships",
                 memberships,
-                lambda key: memberships.query(user_id, index_name="user-index", last_evaluated_key=key),
+                lambda key: memberships.query(
+                    user_id, index_name="user-index", last_evaluated_key=key, page_size=PAGE_SIZE
+                ),
                 ("organization_id", "user_id"),
             ),
             _Phase(
                 "sessions",
                 sessions,
-                lambda key: sessions.query(user_id, index_name="user-index", last_evaluated_key=key),
+                lambda key: sessions.query(
+                    user_id, index_name="user-index", last_evaluated_key=key, page_size=PAGE_SIZE
+                ),
                 ("id", "user_id"),
             ),
         ]
@@ -86,7 +93,9 @@ class Cleaner:
         phase = _Phase(
             "memberships",
             memberships,
-            lambda key: memberships.query(organization_id, consistent_read=True, last_evaluated_key=key),
+            lambda key: memberships.query(
+                organization_id, consistent_read=True, last_evaluated_key=key, page_size=PAGE_SIZE
+            ),
             ("organization_id", "user_id"),
         )
         return self._run([phase], start, deadline, deleted_at, svix_id)
