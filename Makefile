@@ -53,7 +53,7 @@ test:
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
 # Both engines in parallel; a progress line a minute per engine, then one summary line each. Also a
-# clean-up of 150,000 memberships under the template's 30 s timeout (moto: 20,000, its queries scan
+# clean-up of 150,000 memberships under the template's 30 s timeout (moto: 10,000, its queries scan
 # the whole partition for every page).
 chaos: install
 	rm -f $(LOCAL)/chaos-summary.jsonl $(LOCAL)/chaos-progress.log
@@ -61,7 +61,7 @@ chaos: install
 	tail -F -n +1 $(LOCAL)/chaos-progress.log & tailer=$$!; \
 	CHAOS_SUMMARY=$(LOCAL)/chaos-summary.jsonl CHAOS_PROGRESS=$(LOCAL)/chaos-progress.log \
 	CHAOS_EVENTS=$${CHAOS_EVENTS:-50000} CLEANUP_TIMEOUT=template \
-	CLEANUP_MEMBERSHIPS=$${CLEANUP_MEMBERSHIPS:-150000} CLEANUP_MEMBERSHIPS_MOTO=$${CLEANUP_MEMBERSHIPS_MOTO:-20000} \
+	CLEANUP_MEMBERSHIPS=$${CLEANUP_MEMBERSHIPS:-150000} CLEANUP_MEMBERSHIPS_MOTO=$${CLEANUP_MEMBERSHIPS_MOTO:-10000} \
 	$(PY) -m pytest tests/chaos/test_chaos_moto.py tests/chaos/test_chaos_dynamodb_local.py \
 		tests/chaos/test_cleanup_at_scale.py -n 2 --dist loadfile --timeout 0; \
 	status=$$?; kill $$tailer; cat $(LOCAL)/chaos-summary.jsonl 2>/dev/null; exit $$status
