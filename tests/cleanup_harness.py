@@ -28,6 +28,7 @@ T = 1_732_000_000_000
 FUNCTION = "SideEffectsFunction"
 WRITERS = 4  # threads seeding the tables
 TESTS_DIR = Path(__file__).parent
+MIN_MARGIN_SECONDS = 1.0
 
 
 def template_timeout() -> float:
@@ -206,7 +207,7 @@ def start(
 ) -> Run:
     """The template's SideEffectsFunction (handler, environment, event source mapping) over the
     stack's queue, in a process container with `timeout`. The clean-up budget is the deployed one
-    scaled to that timeout, unless `slice_seconds` is given."""
+    scaled to that timeout (the margin at least MIN_MARGIN_SECONDS), unless `slice_seconds` is given."""
     template = load_template(TEMPLATE_PATH)
     spec = function_specs(template, TEMPLATE_PATH.parent)[FUNCTION]
     attributes = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["RedrivePolicy"])
@@ -222,7 +223,8 @@ def start(
         **os.environ,
         **LocalResources(template, {"POWERTOOLS_LOG_LEVEL": "INFO"}, refs).environment(spec),
         "CLEANUP_SLICE_SECONDS": str(slice_seconds or budget.slice_seconds * scale),
-        "CLEANUP_MARGIN_SECONDS": str(budget.margin_seconds * scale),
+        # at least 1 s: on a busy 2-core machine a request to the local engines can stall that long
+        "CLEANUP_MARGIN_SECONDS": str(max(budget.margin_seconds * scale, MIN_MARGIN_SECONDS)),
         "AWS_ENDPOINT_URL_DYNAMODB": backend.dynamodb_endpoint,
         "AWS_ENDPOINT_URL_SQS": backend.sqs_endpoint,
         "AWS_ENDPOINT_URL_SESV2": backend.sqs_endpoint,
