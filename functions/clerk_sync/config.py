@@ -110,30 +110,47 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
 
 
 @dataclass(frozen=True)
+class CleanupBudget:
+    """How long one part of a clean-up may run before it hands the rest on to a continuation message.
+
+    A part stops at `slice_seconds` (so the rest of its batch is not held up behind it) or when the
+    invocation has only `margin_seconds` left (to send the continuation and finish the batch).
+    """
+
+    slice_seconds: float = 5.0
+    margin_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     """Everything the SideEffectsFunction reads from its environment."""
 
     tables: Tables
     sender_email: str | None
     extension_modules: tuple[str, ...]
-    side_effects_queue_url: str | None = None
-    """SIDE_EFFECTS_QUEUE_URL: the queue the worker consumes (throttled e-mails are handed back to it)."""
+    side_effects_queue_url: str
+    """SIDE_EFFECTS_QUEUE_URL: the queue the worker consumes (continuations and hand-backs go to it)."""
+    cleanup: CleanupBudget = CleanupBudget()
     ses_max_send_rate: float | None = None
     """SES_MAX_SEND_RATE: the account's SES sending rate per second; None = ask SES (GetAccount)."""
     max_concurrency: int = 1
     """WORKER_MAX_CONCURRENCY: most worker containers at once, which share the sending rate."""
 
 
-def _positive(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
+def _positive(
+    env: Mapping[str, str], name: str, kind: type[int] | type[float] = float, zero_unsets: bool = False
+) -> float | None:
+    """A positive number from the environment; None when unset (or `0`, where that means unset)."""
     raw = env.get(name, "").strip()
-    if not raw or raw == "0":
+    if not raw or (zero_unsets and raw == "0"):
         return None
     try:
-        value = kind(raw)
+        value: float = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a positive {kind.__name__}, not {raw!r}") from None
-    if value <= 0 or value != value or value == float("inf"):
-        raise ConfigError(f"{name} must be a positive {kind.__name__}, not {raw!r}")
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        what = "whole number" if kind is int else "number"
+        raise ConfigError(f"{name} must be a positive {what}, not {raw[:20]!r}")
     return value
 
 
@@ -141,11 +158,19 @@ def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig
     """The worker's configuration (no signing secret: it never sees HTTP)."""
     env = os.environ if environ is None else environ
     modules = tuple(m for m in re.split(r"[\s,]+", env.get("CLERK_SYNC_EXTENSIONS", "")) if m)
+    queue_url = env.get("SIDE_EFFECTS_QUEUE_URL")
+    if not queue_url:
+        raise ConfigError("SIDE_EFFECTS_QUEUE_URL is not set: the worker hands long clean-ups on through it")
+    defaults = CleanupBudget()
     return WorkerConfig(
         tables=read_tables(env),
         sender_email=env.get("SENDER_EMAIL") or None,
         extension_modules=modules,
-        side_effects_queue_url=env.get("SIDE_EFFECTS_QUEUE_URL") or None,
-        ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", float),
+        side_effects_queue_url=queue_url,
+        cleanup=CleanupBudget(
+            slice_seconds=_positive(env, "CLEANUP_SLICE_SECONDS") or defaults.slice_seconds,
+            margin_seconds=_positive(env, "CLEANUP_MARGIN_SECONDS") or defaults.margin_seconds,
+        ),
+        ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", zero_unsets=True),
         max_concurrency=int(_positive(env, "WORKER_MAX_CONCURRENCY", int) or 1),
     )

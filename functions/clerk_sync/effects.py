@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from clerk_sync.events import Event
+from clerk_sync.messages import EffectMessage, Position
 
 EffectKind = Literal["welcome_email", "user_cleanup", "organization_cleanup", "deliver_email"]
 Effect = dict[str, Any]
@@ -38,6 +39,16 @@ def organization_cleanup(event: Event) -> Effect:
         "svix_id": event.svix_id,
         "organization_id": event.field("id"),
         "deleted_at": event.occurred_at,
+    }
+
+
+def cleanup_continuation(message: EffectMessage, position: Position) -> Effect:
+    """The rest of a clean-up that did not fit in one part: the same clean-up, from `position`."""
+    return {
+        **message.fields,
+        "part": message.part + 1,
+        "phase": position.phase,
+        "start_key": position.start_key,
     }
 
 

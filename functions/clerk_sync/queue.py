@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # second). Delaying clean-up messages lets a membership written just before the parent's deletion
 # reach the index before the clean-up reads it.
 DELAY_SECONDS = {"user_cleanup": 5, "organization_cleanup": 5}
+# A clean-up's continuations (messages with a `part`) go at once: the index caught up before part 1.
 
 
 class SideEffectsQueue:
@@ -45,7 +46,7 @@ class SideEffectsQueue:
         self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=body,
-            DelaySeconds=DELAY_SECONDS.get(effect["kind"], 0),
+            DelaySeconds=0 if "part" in effect else DELAY_SECONDS.get(effect["kind"], 0),
         )
 
     def hand_back(self, receipt_handle: str, delay_seconds: int) -> None:

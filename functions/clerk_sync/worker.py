@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync import extensions, mail
-from clerk_sync.cleanup import Cleaner
+from clerk_sync.cleanup_parts import CleanupParts
 from clerk_sync.liveness import user_deleted
 from clerk_sync.mail import Email
 from clerk_sync.mailer import Mailer, UnconfirmedEmail
@@ -41,14 +41,15 @@ class Worker:
 
     def __init__(
         self,
-        cleaner: Cleaner,
+        cleanups: CleanupParts,
         mailer: Mailer | None,
         persistence: BasePersistenceLayer,
         users: type[UserRecord],
         payloads: PayloadStore,
-        queue: SideEffectsQueue | None = None,
+        queue: SideEffectsQueue,
     ) -> None:
-        self._cleaner = cleaner
+        self._cleanups = cleanups
+        self._context: LambdaContext | None = None  # the invocation's, for clean-ups to plan within
         self._mailer = mailer
         self._users = users
         self._payloads = payloads
@@ -64,8 +65,8 @@ class Worker:
         )(self._run)
         self._effects: dict[str, Callable[[EffectMessage, float], Result]] = {
             "welcome_email": self._welcome_email,
-            "user_cleanup": self._user_cleanup,
-            "organization_cleanup": self._organization_cleanup,
+            "user_cleanup": self._cleanup,
+            "organization_cleanup": self._cleanup,
             "deliver_email": self._deliver_email,
         }
 
@@ -73,6 +74,7 @@ class Worker:
         """Run the message's effect once; PoisonMessageError for messages no retry can fix."""
         if context is not None:
             self.config.register_lambda_context(context)
+        self._context = context
         try:
             message = self._parse(body)
         except PoisonMessageError as error:
@@ -104,8 +106,6 @@ class Worker:
         """Delay a throttled message's next receive, growing with its receives so far."""
         delay = handback_delay(receive_count)
         count("EmailsHandedBack")
-        if self._queue is None:
-            return
         try:
             self._queue.hand_back(receipt_handle, delay)
         except Exception as error:  # it returns after the queue's own visibility timeout instead
@@ -137,6 +137,8 @@ class Worker:
 
     def _run(self, effect: dict[str, str], message: EffectMessage, deadline: float) -> Result:
         result = self._effects[message.kind](message, deadline)
+        if result.get("outcome") == "continued":  # a clean-up's extensions run after its last part
+            return result
         for extension in extensions.handlers_for(message.kind):
             extension(message)
         return result
@@ -164,21 +166,12 @@ class Worker:
         )
         return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
-    def _user_cleanup(self, message: EffectMessage, deadline: float) -> Result:
-        done = self._cleaner.user(message.target, _deleted_at(message), message.svix_id)
-        return {"outcome": "cleaned", "memberships": done.memberships, "sessions": done.sessions}
-
-    def _organization_cleanup(self, message: EffectMessage, deadline: float) -> Result:
-        done = self._cleaner.organization(message.target, _deleted_at(message), message.svix_id)
-        return {"outcome": "cleaned", "memberships": done.memberships}
+    def _cleanup(self, message: EffectMessage, deadline: float) -> Result:
+        """One part of a clean-up, within its own slice of the invocation (cleanup_parts)."""
+        return self._cleanups.run(message, self._context)
 
 
 def _deadline(context: LambdaContext | None) -> float:
-    """When (time.monotonic) this invocation's effects must stop starting slow work."""
+    """When (time.monotonic) this invocation's e-mails must stop waiting for their turn."""
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else NO_CONTEXT_SECONDS
     return time.monotonic() + remaining - min(DEADLINE_MARGIN_SECONDS, remaining / 10)
-
-
-def _deleted_at(message: EffectMessage) -> int:
-    value = message.fields.get("deleted_at")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

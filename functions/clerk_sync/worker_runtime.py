@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from clerk_sync import extensions
 from clerk_sync.cleanup import Cleaner
+from clerk_sync.cleanup_parts import CleanupParts
 from clerk_sync.clients import SINGLE_ATTEMPT_CONFIG, Clients, Endpoints, EventHook
 from clerk_sync.config import WorkerConfig
 from clerk_sync.mailer import Mailer
@@ -35,12 +36,9 @@ def build_worker(
             max_send_rate=config.ses_max_send_rate,
             max_concurrency=config.max_concurrency,
         )
-    queue = (
-        SideEffectsQueue(clients.client("sqs"), config.side_effects_queue_url)
-        if config.side_effects_queue_url
-        else None
-    )
+    queue = SideEffectsQueue(clients.client("sqs"), config.side_effects_queue_url)
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
     payloads = PayloadStore(dynamodb, config.tables.idempotency)
-    return Worker(Cleaner(models), mailer, persistence, models.users, payloads, queue)
+    cleanups = CleanupParts(Cleaner(models), queue, config.cleanup)
+    return Worker(cleanups, mailer, persistence, models.users, payloads, queue)

@@ -76,6 +76,7 @@ class Target:
     endpoints: Endpoints
     tables: Mapping[str, str]  # configuration variable -> table name
     sender: str
+    queue_url: str  # the worker's queue (a resend sends nothing to it)
     origin: str
     local: bool
 
@@ -90,12 +91,15 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
             ses=info.aws_endpoint,
             region=args.region or info.region,
         )
-        return Target(endpoints, info.tables, info.sender_email, "the running `clerk-sync dev`", True)
+        return Target(
+            endpoints, info.tables, info.sender_email, info.queue_url, "the running `clerk-sync dev`", True
+        )
     region = args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     endpoint = args.endpoint
     endpoints = Endpoints(dynamodb=endpoint, sqs=endpoint, ses=endpoint, region=region)
     origin = f"--endpoint {endpoint}" if endpoint else "AWS (the environment's credentials)"
-    return Target(endpoints, environ, environ.get("SENDER_EMAIL", ""), origin, bool(endpoint))
+    sender, queue_url = environ.get("SENDER_EMAIL", ""), environ.get("SIDE_EFFECTS_QUEUE_URL", "")
+    return Target(endpoints, environ, sender, queue_url, origin, bool(endpoint))
 
 
 def _worker(target: Target, sender: str) -> Worker:
@@ -103,7 +107,11 @@ def _worker(target: Target, sender: str) -> Worker:
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
     config = WorkerConfig(
-        tables=read_tables(target.tables), sender_email=sender, extension_modules=(), ses_max_send_rate=1.0
+        tables=read_tables(target.tables),
+        sender_email=sender,
+        extension_modules=(),
+        side_effects_queue_url=target.queue_url or "-",
+        ses_max_send_rate=1.0,
     )
     return build_worker(config, target.endpoints)
 

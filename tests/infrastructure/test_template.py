@@ -357,6 +357,7 @@ EXPECTED_GRANTS = {
             for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")
         },
         ("dynamodb:GetItem", "UsersTable.Arn"),
+        ("sqs:SendMessage", "SideEffectsQueue.Arn"),  # clean-up continuations
         ("dynamodb:Query", "MembershipsTable.Arn"),
         ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
         ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),

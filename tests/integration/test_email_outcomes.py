@@ -136,20 +136,25 @@ def test_refused_claims_never_block_and_dropped_answers_never_send_twice(
     after SES sent them. Every e-mail is sent at most once, and each is either sent or listed."""
     monkeypatch.setattr("clerk_sync.pacing.HANDBACK_BASE_SECONDS", 1)
     stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "1"})
+    run = uuid.uuid4().hex[:6]  # moto's SES is shared by every test of the session
     for n in range(EMAILS):
         user_id = f"user_mix{n}"
-        stack.deliver(signed(envelope("user.created", user(user_id, T + 1, email=f"{user_id}@example.com"))))
+        stack.deliver(
+            signed(envelope("user.created", user(user_id, T + 1, email=f"{user_id}-{run}@example.com")))
+        )
     faults = SesFaults(seed=EMAILS, fail_before=0.10, throttle=0.15, drop_after=0.15)
     with ses_proxy(moto_endpoint, faults) as proxy:
         invoker = RealWorker(make_worker(stack, ses_endpoint=proxy.url))
         worker = queue_worker(stack, invoker, dead_letter_queue_url(stack), "us-east-1")
         assert drain(stack, worker, seconds=60 + EMAILS)
-    recipients = [f"user_mix{n}@example.com" for n in range(EMAILS)]
+    recipients = [f"user_mix{n}-{run}@example.com" for n in range(EMAILS)]
     sent = {to: len(sent_emails(moto_endpoint, to)) for to in recipients}
     listed = {u.target for u in invoker.worker._mailer.unconfirmed()}
     assert max(sent.values()) == 1, "an e-mail was sent twice"
-    assert all(sent[f"{u}@example.com"] == 1 or u in listed for u in (f"user_mix{n}" for n in range(EMAILS)))
-    assert {f"{u}@example.com" for u in listed} == proxy.dropped_after
+    assert all(
+        sent[f"{u}-{run}@example.com"] == 1 or u in listed for u in (f"user_mix{n}" for n in range(EMAILS))
+    )
+    assert {f"{u}-{run}@example.com" for u in listed} == proxy.dropped_after
     assert proxy.fates["drop_after"] and proxy.fates["fail_before"] and proxy.fates["throttle"]
     assert in_flight(stack, dead_letter_queue_url(stack)) == 0
     append_summary(

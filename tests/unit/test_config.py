@@ -269,9 +269,10 @@ def test_config_is_frozen():
 
 
 def test_worker_sending_rate_and_concurrency():
-    config = load_worker_config({"SES_MAX_SEND_RATE": "14", "WORKER_MAX_CONCURRENCY": "4"})
+    queue = {"SIDE_EFFECTS_QUEUE_URL": "http://queue"}
+    config = load_worker_config({**queue, "SES_MAX_SEND_RATE": "14", "WORKER_MAX_CONCURRENCY": "4"})
     assert (config.ses_max_send_rate, config.max_concurrency) == (14.0, 4)
-    default = load_worker_config({"SES_MAX_SEND_RATE": "0"})
+    default = load_worker_config({**queue, "SES_MAX_SEND_RATE": "0"})
     assert (default.ses_max_send_rate, default.max_concurrency) == (None, 1)  # 0: ask SES
     for bad in (
         {"SES_MAX_SEND_RATE": "fast"},
@@ -279,4 +280,4 @@ def test_worker_sending_rate_and_concurrency():
         {"WORKER_MAX_CONCURRENCY": "2.5"},
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
-            load_worker_config(bad)
+            load_worker_config({**queue, **bad})
