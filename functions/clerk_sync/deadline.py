@@ -1,4 +1,4 @@
-"""When a part of a clean-up must stop: its slice of the batch, or the invocation's time less a margin."""
+"""When slow work must stop: the invocation's time less a margin, or a clean-up part's slice of it."""
 
 from __future__ import annotations
 
@@ -24,6 +24,17 @@ class Deadline:
             left = context.get_remaining_time_in_millis() / 1000 - budget.margin_seconds
             seconds = min(seconds, left)
         return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def of_invocation(cls, context: LambdaContext | None, margin_seconds: float, default: float) -> Deadline:
+        """The invocation's timeout less the margin (at most a tenth of what is left); `default`
+        seconds are left when there is no context (tools, tests)."""
+        left = context.get_remaining_time_in_millis() / 1000 if context is not None else default
+        return cls(time.monotonic() + left - min(margin_seconds, left / 10))
+
+    def reached_by(self, seconds: float) -> bool:
+        """True when waiting `seconds` more would pass it."""
+        return time.monotonic() + seconds > self.at
 
     def passed(self) -> bool:
         """True once the part must hand the rest on."""

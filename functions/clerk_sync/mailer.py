@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as NeverConnectedError
 
+from clerk_sync.deadline import Deadline
 from clerk_sync.mail import Email
 from clerk_sync.messages import EffectMessage
 from clerk_sync.observability import logger
@@ -112,11 +113,11 @@ class Mailer:
         self._clock = clock
         self._pacer: Pacer | None = None
 
-    def send_once(self, message: EffectMessage, raw: str, email: Email, deadline: float) -> SendOutcome:
+    def send_once(self, message: EffectMessage, raw: str, email: Email, deadline: Deadline) -> SendOutcome:
         """Send unless this effect was claimed before.
 
-        `raw` is the queued message (kept on the claim for a resend); `deadline` (time.monotonic) is
-        when this invocation must stop waiting for its turn. Raises SendRefused / SendThrottled when
+        `raw` is the queued message (kept on the claim for a resend); `deadline` is when this
+        invocation must stop waiting for its turn. Raises SendRefused / SendThrottled when
         SES certainly did not send (claim released).
         """
         if not self._claim(message, raw):
@@ -124,7 +125,7 @@ class Mailer:
         pacer = self.pacer()
         reason = "no time left in this invocation to send at the SES pace"
         for _attempt in range(THROTTLED_ATTEMPTS):
-            if time.monotonic() + pacer.delay() > deadline:
+            if deadline.reached_by(pacer.delay()):
                 break
             pacer.wait()
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -16,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync import extensions, mail
 from clerk_sync.cleanup_parts import CleanupParts
+from clerk_sync.deadline import Deadline
 from clerk_sync.liveness import user_deleted
 from clerk_sync.mail import Email
 from clerk_sync.mailer import Mailer, UnconfirmedEmail
@@ -63,7 +63,7 @@ class Worker:
             config=self.config,
             key_prefix=KEY_PREFIX,
         )(self._run)
-        self._effects: dict[str, Callable[[EffectMessage, float], Result]] = {
+        self._effects: dict[str, Callable[[EffectMessage, Deadline], Result]] = {
             "welcome_email": self._welcome_email,
             "user_cleanup": self._cleanup,
             "organization_cleanup": self._cleanup,
@@ -81,7 +81,11 @@ class Worker:
             logger.warning("poison message", extra={"message_id": message_id, "reason": str(error)})
             count("PoisonMessages")
             raise
-        result: Result = self._once(effect={"key": message.key}, message=message, deadline=_deadline(context))
+        result: Result = self._once(
+            effect={"key": message.key},
+            message=message,
+            deadline=Deadline.of_invocation(context, DEADLINE_MARGIN_SECONDS, NO_CONTEXT_SECONDS),
+        )
         logger.info(
             "effect",
             extra={
@@ -123,7 +127,7 @@ class Worker:
         message = self._parse(unconfirmed.message)
         if not self._mailer.release_unconfirmed(unconfirmed):
             return {"outcome": "changed_meanwhile"}
-        return self._effects[message.kind](message, time.monotonic() + NO_CONTEXT_SECONDS)
+        return self._effects[message.kind](message, Deadline.of_invocation(None, 0, NO_CONTEXT_SECONDS))
 
     def _parse(self, body: str) -> EffectMessage:
         """The message, its spilled body loaded (it keeps the body as queued: the small reference)."""
@@ -135,7 +139,7 @@ class Worker:
             raise PoisonMessageError("spilled body belongs to another effect")
         return replace(full, queued=body)
 
-    def _run(self, effect: dict[str, str], message: EffectMessage, deadline: float) -> Result:
+    def _run(self, effect: dict[str, str], message: EffectMessage, deadline: Deadline) -> Result:
         result = self._effects[message.kind](message, deadline)
         if result.get("outcome") == "continued":  # a clean-up's extensions run after its last part
             return result
@@ -143,7 +147,7 @@ class Worker:
             extension(message)
         return result
 
-    def _welcome_email(self, message: EffectMessage, deadline: float) -> Result:
+    def _welcome_email(self, message: EffectMessage, deadline: Deadline) -> Result:
         """Greet a new user, unless they have no address, no sender is set or they were deleted since."""
         address = message.text("email")
         if address is None:
@@ -155,7 +159,7 @@ class Worker:
         email = mail.welcome(address, message.text("first_name"))
         return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
-    def _deliver_email(self, message: EffectMessage, deadline: float) -> Result:
+    def _deliver_email(self, message: EffectMessage, deadline: Deadline) -> Result:
         if self._mailer is None:
             return {"outcome": "skipped_no_sender"}
         email = Email(
@@ -166,12 +170,6 @@ class Worker:
         )
         return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
-    def _cleanup(self, message: EffectMessage, deadline: float) -> Result:
+    def _cleanup(self, message: EffectMessage, deadline: Deadline) -> Result:
         """One part of a clean-up, within its own slice of the invocation (cleanup_parts)."""
         return self._cleanups.run(message, self._context)
-
-
-def _deadline(context: LambdaContext | None) -> float:
-    """When (time.monotonic) this invocation's e-mails must stop waiting for their turn."""
-    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else NO_CONTEXT_SECONDS
-    return time.monotonic() + remaining - min(DEADLINE_MARGIN_SECONDS, remaining / 10)
