@@ -17,16 +17,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from clerk_sync.clients import Endpoints
-from clerk_sync.config import WorkerConfig, read_tables
-from clerk_sync.mailer import UnconfirmedEmail
-from clerk_sync.worker import Worker
-from clerk_sync.worker_runtime import build_worker
+from typing import TYPE_CHECKING, Any
 
 from clerk_sync_local.exit_codes import FAILED, NOT_RUNNING, USAGE
 from clerk_sync_local.state import DEFAULT_REGION, ConnectionInfo, state_dir
+
+if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
+    # loggers must not bind the terminal before `clerk-sync dev` routes output to its log files
+    from clerk_sync.clients import Endpoints
+    from clerk_sync.mailer import UnconfirmedEmail
+    from clerk_sync.worker import Worker
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 DEFAULT_AGE_SECONDS = 60  # younger claims may still be on their way to SES
@@ -83,6 +83,8 @@ class Target:
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
     """The running dev, else --endpoint, else the environment (AWS)."""
+    from clerk_sync.clients import Endpoints
+
     info = None if args.endpoint else ConnectionInfo.load_running(state_dir(args.state_dir))
     if info is not None:
         endpoints = Endpoints(
@@ -100,6 +102,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
 
 
 def _worker(target: Target, sender: str) -> Worker:
+    from clerk_sync.config import WorkerConfig, read_tables
+    from clerk_sync.worker_runtime import build_worker
+
     if target.local:
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
@@ -192,6 +197,7 @@ def resend(target: Target, keys: list[str], allow_aws: bool) -> int:
 
 def _aws_account(target: Target) -> str:
     import boto3
+    from clerk_sync.config import read_tables
 
     account = boto3.client("sts", region_name=target.endpoints.region).get_caller_identity()["Account"]
     table = read_tables(target.tables).idempotency

@@ -295,6 +295,9 @@ def test_a_plain_start_sends_e_mails_from_the_local_default_sender(tmp_path: Pat
         listed = stack.cli("dump", "emails")
         assert listed.returncode == 0 and listed.stdout.startswith("emails (1)"), listed.stdout
         assert LOCAL_SENDER in listed.stdout and "Welcome!" in listed.stdout
+        # the functions' JSON logs go to their log files, not to the terminal
+        assert [line for line in stack.lines if line.startswith("{")] == []
+        assert '"message":"effect"' in (stack.state_dir / "logs" / "SideEffectsFunction.log").read_text()
     finally:
         stack.process.kill()
         stack.process.wait()
