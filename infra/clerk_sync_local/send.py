@@ -37,7 +37,7 @@ _BASE62 = string.digits + string.ascii_letters
 
 
 class SendError(Exception):
-    """Bad input: an unknown event type, an unreadable file, a bad --set, no URL or secret."""
+    """Bad input: an unknown event type, an unreadable file, a bad --set, --add or secret, a bad URL."""
 
     exit_code = USAGE
 
