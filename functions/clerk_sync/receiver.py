@@ -65,10 +65,11 @@ def raw_body(event: Mapping[str, Any]) -> bytes:
 
 
 def route(event: Mapping[str, Any]) -> None:
-    """Only POST /webhooks/clerk exists: 404 for other paths, 405 for other methods."""
+    """Only POST /webhooks/clerk exists, spelt exactly (no trailing slash): 404 for every other path,
+    405 for other methods."""
     http = (event.get("requestContext") or {}).get("http") or {}
     path = str(event.get("rawPath") or http.get("path") or "")
-    if path.rstrip("/") != ROUTE_PATH:
+    if path != ROUTE_PATH:
         raise Rejection(404, "not found")
     if str(http.get("method", "")).upper() != "POST":
         raise Rejection(405, "method not allowed")

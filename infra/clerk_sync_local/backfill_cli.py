@@ -1,8 +1,8 @@
 """`clerk-sync backfill`: copy Clerk's users, organizations and memberships into the synced tables.
 
-Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code:
-0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on stderr), 2 bad usage,
-3 done but some list could not be read completely (nothing reconciled for it).
+Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code
+(exit_codes.py): 0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on
+stderr), 2 bad usage, 3 done but some list could not be read completely (nothing reconciled for it).
 
 Importing this module is cheap (no SDK, no AWS clients): `run` imports them.
 
@@ -28,6 +28,8 @@ from clerk_sync.backfill import API_URL_ENV, DEFAULT_API_URL, DEFAULT_WORKERS, S
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.config import Tables, read_tables
 
+from clerk_sync_local.exit_codes import FAILED, INCOMPLETE, USAGE
+
 if TYPE_CHECKING:
     from clerk_sync.backfill.report import KindCounts, Summary
     from clerk_sync.backfill.retry import RetryPolicy
@@ -38,13 +40,12 @@ DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / ".local" / "state"
 CONNECTION_FILE = "dev.json"  # written by `clerk-sync dev` (clerk_sync_local.dev.ConnectionInfo)
 DEFAULT_REGION = "us-east-1"
 PLAIN_INTERVAL_SECONDS = 5.0
-EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 1, 2, 3
 
 
 class BackfillUsageError(Exception):
     """The command line or environment is wrong (exit code 2, one line)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = USAGE
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,7 +56,12 @@ def add_parser(subparsers: Any) -> None:
         description="Read every user, organization and membership from the Clerk Backend API "
         f"(${SECRET_KEY_ENV}) and write what is missing or older here, through the webhook's "
         "version-guarded writes: newer webhook data and tombstones always win, and a second run writes "
-        "nothing. Safe to run while webhooks flow, and to run again after a failure.",
+        "nothing. Safe to run while webhooks flow, and to run again after a failure. Exit codes: 0 done, "
+        "1 stopped early, 2 usage, 3 done but a list could not be read completely.",
+        epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
+        "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
+        "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--reconcile",
@@ -73,7 +79,12 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         help=f"local state folder of `clerk-sync dev` (default: ${STATE_DIR_ENV}, else .local/state)",
     )
-    parser.add_argument("--endpoint", metavar="URL", help="DynamoDB endpoint (default: see below)")
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="DynamoDB endpoint (default: the running `clerk-sync dev`'s, else $AWS_ENDPOINT_URL_DYNAMODB "
+        "or $AWS_ENDPOINT_URL, else AWS itself)",
+    )
     parser.add_argument(
         "--region", help="AWS region (default: the running `clerk-sync dev`'s, else $AWS_REGION)"
     )
@@ -260,8 +271,8 @@ class LineProgress(_Progress):
 def exit_code(summary: Summary) -> int:
     """0 done, 1 stopped early, 3 done with an incomplete read."""
     if summary.failure:
-        return EXIT_FAILED
-    return 0 if summary.complete else EXIT_INCOMPLETE
+        return FAILED
+    return 0 if summary.complete else INCOMPLETE
 
 
 def run(
@@ -283,7 +294,7 @@ def run(
             f"{SECRET_KEY_ENV} is not set: export the instance's secret key (sk_live_… or sk_test_…)"
         )
     if not 1 <= args.workers <= 64:
-        return _fail(f"--workers {args.workers}: choose 1..64", EXIT_USAGE)
+        return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
     try:
         target = resolve_target(args, env)
     except BackfillUsageError as error:
@@ -309,10 +320,10 @@ def run(
     summary = build_backfill(settings, progress).run(Options(dry_run=args.dry_run, reconcile=args.reconcile))
     print("\n".join(format_summary(summary)), flush=True)
     if summary.failure:
-        return _fail(summary.failure, EXIT_FAILED)
+        return _fail(summary.failure, FAILED)
     return exit_code(summary)
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
+def _fail(message: str, code: int = USAGE) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
     return code

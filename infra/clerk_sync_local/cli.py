@@ -1,9 +1,9 @@
 """The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables
 and e-mails.
 
-Every failure ends in one line on stderr, `clerk-sync: error: …`, with exit code 2 for bad usage or
-input and 1 when something could not be done. Sub-commands load their modules only when chosen, so
-that `send` and `dump` do not pay for the engines' imports.
+Every failure ends in one line on stderr, `clerk-sync: error: …`, with the exit codes of
+exit_codes.py (one table for every sub-command, docs/local-development.md). Sub-commands load their
+modules only when chosen, so that `send` and `dump` do not pay for the engines' imports.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from clerk_sync_local import backfill_cli, emails_cli
+from clerk_sync_local.exit_codes import FAILED, USAGE
+from clerk_sync_local.overrides import VALUE_RULE, Override
 
 PROG = "clerk-sync"
 DEBUG_ENV = "CLERK_SYNC_DEBUG"  # set to get the traceback of an unexpected error
@@ -24,7 +27,7 @@ DEBUG_ENV = "CLERK_SYNC_DEBUG"  # set to get the traceback of an unexpected erro
 class UsageError(Exception):
     """The command line is wrong."""
 
-    exit_code = 2
+    exit_code = USAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,10 +39,16 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
-    from clerk_sync_local.dev import BACKENDS
+    from clerk_sync_local.dev import BACKENDS, LOCAL_SENDER
     from clerk_sync_local.state import STATE_DIR_ENV
 
-    parser = _Parser(prog=PROG, description="Clerk webhooks -> DynamoDB, run and poked locally.")
+    parser = _Parser(
+        prog=PROG,
+        description="Clerk webhooks -> DynamoDB, run and poked locally.",
+        epilog="examples:\n  clerk-sync dev\n  clerk-sync send user.created\n  clerk-sync dump\n\n"
+        "exit codes: 0 ok, 1 refused or failed, 2 usage, 3 incomplete (backfill), 4 no running dev",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     state = _Parser(add_help=False)
     state.add_argument(
@@ -53,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[state],
         help="run the receiver and the worker locally, on embedded AWS engines",
         description="Run WebhookFunction behind a Function-URL-shaped HTTP server and SideEffectsFunction "
-        "on its queue, with the tables and queues of template.yaml provisioned on moto (or DynamoDB Local).",
+        "on its queue, with the tables and queues of template.yaml provisioned on moto (or DynamoDB Local). "
+        "Settings from the environment: CLERK_WEBHOOK_SIGNING_SECRET, SENDER_EMAIL (on moto, default "
+        f"{LOCAL_SENDER}; empty turns e-mails off), POWERTOOLS_LOG_LEVEL, AWS_REGION, table names.",
+        epilog="examples:\n  clerk-sync dev\n  clerk-sync dev --port 3001 --state-dir /tmp/other\n"
+        "  clerk-sync dev --backend dynamodb-local\n  SENDER_EMAIL= clerk-sync dev      (e-mails off)\n"
+        "  make dev PORT=3001 BACKEND=dynamodb-local HOST=0.0.0.0 STATE_DIR=/tmp/other",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     dev.add_argument(
@@ -75,9 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Post Clerk events, one after the other, signed with svix's signer: bundled samples "
         "(fresh ids and timestamps each time) or JSON files. URL and secret default to the running "
         "`clerk-sync dev`. Exit code 1 unless every answer is 2xx.",
-        epilog="event types: " + ", ".join(_sample_types()),
+        epilog="examples:\n  clerk-sync send user.created\n"
+        "  clerk-sync send session.created --print      (shows the payload and its fields; sends nothing)\n"
+        "  clerk-sync send session.created --set data.user_id=user_2VaeF3hfuQtmHL3c30imn9JYL7k\n"
+        "  clerk-sync send user.created --add data.public_metadata.plan=pro\n"
+        "  clerk-sync send event.json event.json --id msg_replay\n\n"
+        + textwrap.fill(f"{VALUE_RULE}.", width=100)
+        + "\n\n"
+        + textwrap.fill("event types: " + ", ".join(_sample_types()), width=100),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    send.add_argument("events", nargs="+", metavar="TYPE|FILE", help="event types (see below) or JSON files")
+    send.add_argument(
+        "events", nargs="+", metavar="TYPE|FILE", help="event types (listed at the end) or JSON files"
+    )
     send.add_argument("--url", help="receiver URL (default: the running `clerk-sync dev`)")
     send.add_argument("--secret", help="signing secret whsec_… (default: the running `clerk-sync dev`'s)")
     send.add_argument(
@@ -88,8 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
         dest="overrides",
         action="append",
         default=[],
+        type=Override,
         metavar="PATH=VALUE",
-        help="override a field, e.g. data.first_name=Ann or data.id=user_… (repeatable; JSON values parsed)",
+        help="change a field of the event, e.g. data.first_name=Ann (repeatable; an unknown PATH is an "
+        "error; VALUE: see the rule at the end)",
+    )
+    send.add_argument(
+        "--add",
+        dest="overrides",
+        action="append",
+        type=lambda text: Override(text, add=True),
+        metavar="PATH=VALUE",
+        help="add a field the event does not have yet (repeatable)",
+    )
+    send.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print each payload (with --set/--add applied) instead of sending; no running dev needed",
     )
 
     dump = commands.add_parser(
@@ -98,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the synced tables, or the e-mails sent locally",
         description="Print users, organizations, memberships and sessions from the running `clerk-sync dev`; "
         "`emails`: the e-mails its functions sent, as its embedded moto captured them.",
+        epilog="examples:\n  clerk-sync dump\n  clerk-sync dump users sessions\n  clerk-sync dump emails\n"
+        "  clerk-sync dump --json users | jq '.users[].email'\n"
+        "  clerk-sync dump --endpoint http://127.0.0.1:8000 --region us-east-1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dump.add_argument(
         "tables",
@@ -150,6 +195,7 @@ def _send(args: argparse.Namespace) -> int:
         state_dir=state.state_dir(args.state_dir),
         msg_id=args.msg_id,
         overrides=args.overrides,
+        print_only=args.print_only,
     )
 
 
@@ -192,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(error), code)
         if os.environ.get(DEBUG_ENV):
             raise
-        return _fail(f"unexpected {type(error).__name__}: {error} (set {DEBUG_ENV}=1 for the traceback)", 1)
+        return _fail(
+            f"unexpected {type(error).__name__}: {error} (set {DEBUG_ENV}=1 for the traceback)", FAILED
+        )
 
 
 def _fail(message: str, code: int) -> int:

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from clerk_sync_local.provision import Provisioned
 
 SAM_ENV_FILE = "sam-env.json"
+LOCAL_SENDER = "welcome@clerk-sync.local"  # SENDER_EMAIL on the embedded moto when it is not set
 BACKENDS = ("moto", "dynamodb-local")
 SECRET_TYPE = "AWS::SecretsManager::Secret"
 
@@ -109,7 +110,8 @@ def run(options: DevOptions) -> int:
         raise DevError(
             f"the template needs exactly one function with FunctionUrlConfig, not {len(http_specs)}"
         )
-    secret, secret_origin = signing_secret(os.environ, directory)
+    signing = signing_secret(os.environ, directory)
+    secret, secret_origin = signing.value, signing.origin
     with _interrupt_on_signals(), contextlib.ExitStack() as stack:
         server = bind_server(options.host, options.port, say)
         stack.callback(server.server_close)
@@ -121,6 +123,8 @@ def run(options: DevOptions) -> int:
         secret_arns = _store_signing_secret(template, specs.values(), secret)
         for logical_id in secret_arns:
             secret_origin += f"; in Secrets Manager as {_secret_name(logical_id)}"
+        if endpoints.embedded:  # moto's SES keeps what is sent: e-mails on out of the box
+            os.environ.setdefault("SENDER_EMAIL", LOCAL_SENDER)
         local = LocalResources(template, os.environ, {**_refs(provisioned), **secret_arns})
         _export_environment(local, specs.values())
         if endpoints.embedded:
@@ -145,6 +149,7 @@ def run(options: DevOptions) -> int:
             pid=os.getpid(),
             sender_email=os.environ.get("SENDER_EMAIL", ""),
         )
+        signing.keep()
         published = info.save(directory)
         stack.callback(published.unlink, missing_ok=True)
         _write_sam_env(directory / SAM_ENV_FILE, local, specs.values(), endpoints)
@@ -391,6 +396,19 @@ def _stop_threads(server: FunctionUrlServer, stop: threading.Event, threads: lis
         thread.join(timeout=POLL_WAIT_SECONDS + 35)
 
 
+def _email_line(sender: str, endpoints: Endpoints) -> str:
+    """Whether the worker sends e-mails, from whom, and how to turn that on or off."""
+    if not sender:
+        return (
+            "off: SENDER_EMAIL is empty, the worker skips every e-mail (outcome skipped_no_sender); "
+            "start with SENDER_EMAIL=you@example.com to send"
+        )
+    if not endpoints.embedded:
+        return f"on, from {sender} (SENDER_EMAIL) through {endpoints.aws}"
+    default = " (the local default; SENDER_EMAIL= turns e-mails off)" if sender == LOCAL_SENDER else ""
+    return f"on, from {sender}{default}, kept by moto's SES: clerk-sync dump emails"
+
+
 def _banner(
     options: DevOptions,
     info: ConnectionInfo,
@@ -411,6 +429,7 @@ def _banner(
         f"  Signing secret  {info.secret}  ({secret_origin})",
         f"  AWS endpoint    {endpoints.description}",
         f"  Tables          {', '.join(provisioned.tables.values())}",
+        f"  E-mail          {_email_line(info.sender_email, endpoints)}",
     ]
     for worker in workers:
         redrive = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -21,12 +22,18 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from clerk_sync.config import DEFAULT_TABLES
 
-from clerk_sync_local.state import DEFAULT_REGION, ConnectionInfo
+from clerk_sync_local.exit_codes import FAILED
+from clerk_sync_local.state import DEFAULT_REGION, ConnectionInfo, NotRunningError
 
 TABLES = ("users", "organizations", "memberships", "sessions")
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
 CHOICES = (*TABLES, EMAILS)
 MOTO_DATA_PATH = "/moto-api/data.json"  # moto's own API: every resource of its backends, as JSON
+NO_SENDER_NOTE = (
+    "  (none: this stack runs with SENDER_EMAIL empty, so the worker skips every e-mail, outcome "
+    "skipped_no_sender; restart it without SENDER_EMAIL= for the local default sender, or with "
+    "SENDER_EMAIL=you@example.com)"
+)
 BODY_PREVIEW = 60  # characters of an e-mail's first line in the text view
 _BLOCK_TAG = re.compile(r"</?(?:p|div|br|h[1-6]|li|tr|table|title|head|body|html)\b[^>]*>", re.IGNORECASE)
 # What the text view shows (everything is in --json); `version` is shown as a UTC time.
@@ -45,7 +52,7 @@ _CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard"
 class DumpError(Exception):
     """The tables cannot be read (nothing running, wrong endpoint, missing table)."""
 
-    exit_code = 1
+    exit_code = FAILED
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Source:
     region: str
     tables: Mapping[str, str]
     aws_endpoint: str
+    sender_email: str | None = None  # the running stack's SENDER_EMAIL ("" off); None: not known
 
 
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
@@ -66,7 +74,8 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
     E-mails are read from --endpoint, else the stack's AWS endpoint (moto's even when the tables are in
     DynamoDB Local), else AWS_ENDPOINT_URL.
     """
-    info = ConnectionInfo.load(state_dir)
+    given = endpoint is not None
+    info = ConnectionInfo.load_running(state_dir)
     aws_endpoint = endpoint or (info.aws_endpoint if info else None) or environ.get("AWS_ENDPOINT_URL")
     endpoint = (
         endpoint
@@ -75,10 +84,7 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
         or environ.get("AWS_ENDPOINT_URL")
     )
     if not endpoint:
-        raise DumpError(
-            f"no running `clerk-sync dev` found (no {state_dir / 'dev.json'}): start one with `make dev`, "
-            "or pass --endpoint"
-        )
+        raise NotRunningError(state_dir, "pass --endpoint")
     region = (
         region
         or (info.region if info else None)
@@ -91,7 +97,13 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
     for table in TABLES:
         variable = f"{table.upper()}_TABLE"
         names[table] = published.get(variable) or environ.get(variable) or DEFAULT_TABLES[variable]
-    return Source(endpoint=endpoint, region=region, tables=names, aws_endpoint=aws_endpoint or endpoint)
+    return Source(
+        endpoint=endpoint,
+        region=region,
+        tables=names,
+        aws_endpoint=aws_endpoint or endpoint,
+        sender_email=info.sender_email if info and not given else None,
+    )
 
 
 def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -219,4 +231,6 @@ def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:
         read[EMAILS] = read_emails(where.aws_endpoint)
     data = {name: read[name] for name in names}
     print(json.dumps(data, indent=2, default=str) if as_json else render_text(data), flush=True)
+    if EMAILS in names and not read[EMAILS] and where.sender_email == "":
+        print(NO_SENDER_NOTE, file=sys.stderr if as_json else sys.stdout, flush=True)
     return 0

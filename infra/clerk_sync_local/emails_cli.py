@@ -17,15 +17,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clerk_sync.clients import Endpoints
-from clerk_sync.config import WorkerConfig, read_tables
-from clerk_sync.mailer import UnconfirmedEmail
-from clerk_sync.worker import Worker
-from clerk_sync.worker_runtime import build_worker
-
+from clerk_sync_local.exit_codes import FAILED, NOT_RUNNING, USAGE
 from clerk_sync_local.state import DEFAULT_REGION, ConnectionInfo, state_dir
+
+if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
+    # loggers must not bind the terminal before `clerk-sync dev` routes output to its log files
+    from clerk_sync.clients import Endpoints
+    from clerk_sync.mailer import UnconfirmedEmail
+    from clerk_sync.worker import Worker
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 DEFAULT_AGE_SECONDS = 60  # younger claims may still be on their way to SES
@@ -34,7 +35,7 @@ DEFAULT_AGE_SECONDS = 60  # younger claims may still be on their way to SES
 class EmailsError(Exception):
     """A failure `clerk-sync emails` reports in one line."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -83,8 +84,10 @@ class Target:
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
     """The running dev, else --endpoint, else the environment (AWS)."""
-    info = None if args.endpoint else ConnectionInfo.load(state_dir(args.state_dir))
-    if info is not None and info.running():
+    from clerk_sync.clients import Endpoints
+
+    info = None if args.endpoint else ConnectionInfo.load_running(state_dir(args.state_dir))
+    if info is not None:
         endpoints = Endpoints(
             dynamodb=info.dynamodb_endpoint,
             sqs=info.aws_endpoint,
@@ -103,6 +106,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
 
 
 def _worker(target: Target, sender: str) -> Worker:
+    from clerk_sync.config import WorkerConfig, read_tables
+    from clerk_sync.worker_runtime import build_worker
+
     if target.local:
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
@@ -165,13 +171,17 @@ def resend(target: Target, keys: list[str], allow_aws: bool) -> int:
     """Resend each unconfirmed e-mail named; exit 1 unless every one was sent."""
     if not keys:
         raise EmailsError(
-            "resend needs the KEY of each e-mail: `clerk-sync emails unconfirmed` lists them", 2
+            "resend needs the KEY of each e-mail: `clerk-sync emails unconfirmed` lists them", USAGE
+        )
+    if not target.local and not allow_aws:
+        raise EmailsError(
+            "no running `clerk-sync dev` found: start one with `make dev`, or pass --aws to send "
+            "through real AWS",
+            NOT_RUNNING,
         )
     if not target.sender:
-        raise EmailsError("no sender: set SENDER_EMAIL to the worker's sender address", 2)
+        raise EmailsError("no sender: set SENDER_EMAIL to the worker's sender address", USAGE)
     if not target.local:
-        if not allow_aws:
-            raise EmailsError("no running `clerk-sync dev`: pass --aws to send through real AWS", 2)
         print(f"sending through {_aws_account(target)}", flush=True)
     worker = _worker(target, target.sender)
     assert worker.mailer is not None
@@ -195,6 +205,7 @@ def resend(target: Target, keys: list[str], allow_aws: bool) -> int:
 
 def _aws_account(target: Target) -> str:
     import boto3
+    from clerk_sync.config import read_tables
 
     account = boto3.client("sts", region_name=target.endpoints.region).get_caller_identity()["Account"]
     table = read_tables(target.tables).idempotency
@@ -206,6 +217,6 @@ def run(args: argparse.Namespace) -> int:
     target = resolve(args, os.environ)
     if args.action == "unconfirmed":
         if args.keys:
-            raise EmailsError("unconfirmed takes no KEY (did you mean `resend`?)", 2)
+            raise EmailsError("unconfirmed takes no KEY (did you mean `resend`?)", USAGE)
         return list_unconfirmed(target, args.older_than, args.json)
     return resend(target, args.keys, args.aws)

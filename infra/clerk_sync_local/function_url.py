@@ -211,7 +211,7 @@ def bind_server(host: str, port: int, say: Callable[[str], None]) -> FunctionUrl
         return FunctionUrlServer((host, port), say)
     except OSError as error:
         hint = (
-            " (another `clerk-sync dev`?): choose another with --port"
+            " (another `clerk-sync dev`?): choose another with --port N (`make dev PORT=N`; 0: any free port)"
             if error.errno == errno.EADDRINUSE
             else ""
         )

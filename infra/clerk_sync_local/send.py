@@ -2,7 +2,8 @@
 
 A bundled sample (one per event type the receiver handles, shaped like Clerk's payloads) gets fresh
 Clerk ids and timestamps on every send; a JSON file is sent as it is. `--set data.first_name=Ann`
-overrides a field by dotted path (list items by index), so one event can refer to another.
+changes a field by dotted path and `--add` creates one (overrides.py), so one event can refer to
+another; `--print` shows the payload instead of sending it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from urllib.parse import urlsplit
 
 from clerk_sync.config import SECRET_ENV, ConfigError, parse_signing_secrets
 
-from clerk_sync_local.state import ConnectionInfo
+from clerk_sync_local.exit_codes import FAILED, USAGE
+from clerk_sync_local.overrides import Override, OverrideError, apply
+from clerk_sync_local.state import ConnectionInfo, NotRunningError
 
 SAMPLES_DIR = Path(__file__).with_name("samples")
 TIMEOUT_SECONDS = 15.0  # Svix gives up on an attempt after 15 s
@@ -34,15 +37,15 @@ _BASE62 = string.digits + string.ascii_letters
 
 
 class SendError(Exception):
-    """Bad input: an unknown event type, an unreadable file, a bad --set, no URL or secret."""
+    """Bad input: an unknown event type, an unreadable file, a bad --set, --add or secret, a bad URL."""
 
-    exit_code = 2
+    exit_code = USAGE
 
 
 class UnreachableError(SendError):
     """Nothing answered at the URL."""
 
-    exit_code = 1
+    exit_code = FAILED
 
 
 @dataclass(frozen=True)
@@ -84,46 +87,7 @@ def freshen(payload: Any, now_ms: int) -> Any:
     return walk(payload)
 
 
-def apply_override(payload: Any, assignment: str) -> None:
-    """Set a dotted path (`data.first_name=Ann`, `data.email_addresses.0.email_address=…`).
-
-    The value is JSON when it parses as JSON (numbers, true, null, objects), else the text itself.
-    """
-    path, sep, raw = assignment.partition("=")
-    if not sep or not path:
-        raise SendError(f"--set {assignment!r}: expected PATH=VALUE, like data.first_name=Ann")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    *parents, last = path.split(".")
-    node = payload
-    for part in parents:
-        node = _child(node, part, path)
-    if isinstance(node, list):
-        node[_index(node, last, path)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise SendError(f"--set {path}: {'.'.join(parents)} is not an object or a list")
-
-
-def _child(node: Any, part: str, path: str) -> Any:
-    """The item at `part`, an empty object created when a key is missing."""
-    if isinstance(node, list):
-        return node[_index(node, part, path)]
-    if isinstance(node, dict):
-        return node.setdefault(part, {})
-    raise SendError(f"--set {path}: cannot go into {part!r}, its parent is not an object or a list")
-
-
-def _index(items: list[Any], part: str, path: str) -> int:
-    if not part.lstrip("-").isdigit() or not -len(items) <= int(part) < len(items):
-        raise SendError(f"--set {path}: {part!r} is not an index of a list of {len(items)}")
-    return int(part)
-
-
-def event_body(source: str, overrides: list[str], now_ms: int) -> tuple[bytes, str]:
+def event_body(source: str, overrides: Sequence[Override], now_ms: int) -> tuple[bytes, str]:
     """The body to send and its event type, from a sample name or a JSON file."""
     if source in sample_types():
         payload = freshen(json.loads((SAMPLES_DIR / f"{source}.json").read_text(encoding="utf-8")), now_ms)
@@ -142,8 +106,11 @@ def event_body(source: str, overrides: list[str], now_ms: int) -> tuple[bytes, s
             raise SendError(f"{source} is not JSON: {error}") from None
         if not overrides:
             return raw, _event_type(payload)
-    for assignment in overrides:
-        apply_override(payload, assignment)
+    for override in overrides:
+        try:
+            apply(payload, override)
+        except OverrideError as error:
+            raise SendError(f"{source}: {error}") from None
     return json.dumps(payload, separators=(",", ":")).encode(), _event_type(payload)
 
 
@@ -196,15 +163,12 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
 def target(url: str | None, secret: str | None, state_dir: Path, environ: Mapping[str, str]) -> Target:
     """--url and --secret, else those of the running `clerk-sync dev` (its dev.json), else (secret only)
     $CLERK_WEBHOOK_SIGNING_SECRET."""
-    info = ConnectionInfo.load(state_dir)
+    info = ConnectionInfo.load_running(state_dir)
     url = url or (info.url if info else None)
     secret = secret or (info.secret if info else None) or environ.get(SECRET_ENV)
     if not url or not secret:
         missing = " and ".join(name for name, value in (("--url", url), ("--secret", secret)) if not value)
-        raise SendError(
-            f"no running `clerk-sync dev` found (no {state_dir / 'dev.json'}): start one with `make dev`, "
-            f"or pass {missing}"
-        )
+        raise NotRunningError(state_dir, f"pass {missing}")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SendError(f"bad URL {url!r}: expected http(s)://host:port/path")
@@ -218,15 +182,20 @@ def run(
     secret: str | None,
     state_dir: Path,
     msg_id: str | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[Override] = (),
+    print_only: bool = False,
 ) -> int:
     """Send each event in turn and print each answer; 0 when every status is 2xx, else 1.
 
     Every input is checked before anything is sent. `msg_id` applies to every event (sending one file
-    twice with one id is a replay).
+    twice with one id is a replay). `print_only` prints each payload (indented JSON) and sends nothing.
     """
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    events = [event_body(source, list(overrides), now_ms) for source in sources]
+    events = [event_body(source, overrides, now_ms) for source in sources]
+    if print_only:
+        for body, _ in events:
+            print(json.dumps(json.loads(body), indent=2), flush=True)
+        return 0
     to = target(url, secret, state_dir, os.environ)
     all_ok = True
     for body, event_type in events:

@@ -2,9 +2,11 @@
 
 - the folder itself (`--state-dir`, else $CLERK_SYNC_STATE_DIR, else .local/state beside the template);
 - `dev.json`: how to reach the running stack (ConnectionInfo), removed when it stops;
-- `signing-secret`: the secret generated on first use when $CLERK_WEBHOOK_SIGNING_SECRET is unset.
+- `signing-secret`: the secret generated on first use when $CLERK_WEBHOOK_SIGNING_SECRET is unset,
+  written once the stack is up.
 
-Also DevError, the one error the stack's modules raise when it cannot start.
+Also DevError, the one error the stack's modules raise when it cannot start, and NotRunningError,
+what `send`, `dump` and `emails` raise when they find no running stack.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from clerk_sync.config import SECRET_ENV, SECRET_PREFIX, ConfigError, parse_signing_secrets
 
+from clerk_sync_local.exit_codes import FAILED, NOT_RUNNING
 from clerk_sync_local.template import TEMPLATE_PATH
 
 STATE_DIR_ENV = "CLERK_SYNC_STATE_DIR"
@@ -31,7 +34,19 @@ DEFAULT_REGION = "us-east-1"
 class DevError(Exception):
     """The local stack cannot start; the message says why and what to do."""
 
-    exit_code = 1
+    exit_code = FAILED
+
+
+class NotRunningError(Exception):
+    """No running `clerk-sync dev` publishes its connection in the state folder."""
+
+    exit_code = NOT_RUNNING
+
+    def __init__(self, directory: Path, alternative: str) -> None:
+        super().__init__(
+            f"no running `clerk-sync dev` found (no live {directory / CONNECTION_FILE}): start one with "
+            f"`make dev`, or {alternative}"
+        )
 
 
 def state_dir(given: Path | None = None) -> Path:
@@ -73,6 +88,12 @@ class ConnectionInfo:
         except (OSError, ValueError, TypeError) as error:
             raise DevError(f"{directory / CONNECTION_FILE} is unreadable ({error}): delete it") from None
 
+    @classmethod
+    def load_running(cls, directory: Path) -> ConnectionInfo | None:
+        """The connection of the stack running there; None when none is (or its process has died)."""
+        info = cls.load(directory)
+        return info if info is not None and info.running() else None
+
     def running(self) -> bool:
         """True while the process that published this is alive."""
         try:
@@ -91,24 +112,39 @@ def write_private(path: Path, text: str) -> None:
         stream.write(text)
 
 
-def signing_secret(environ: Mapping[str, str], directory: Path) -> tuple[str, str]:
-    """The secret to verify with and where it came from: $CLERK_WEBHOOK_SIGNING_SECRET, else one kept
-    in <state>/signing-secret (generated on first use)."""
+@dataclass(frozen=True)
+class SigningSecret:
+    """The secret to verify with, where it came from, and whether it is new (not yet on disk)."""
+
+    value: str
+    origin: str
+    path: Path
+    new: bool = False
+
+    def keep(self) -> None:
+        """Write a generated secret to <state>/signing-secret: once the stack is up, so that a failed
+        start leaves no file behind."""
+        if self.new:
+            write_private(self.path, self.value + "\n")
+
+
+def signing_secret(environ: Mapping[str, str], directory: Path) -> SigningSecret:
+    """$CLERK_WEBHOOK_SIGNING_SECRET, else the one kept in <state>/signing-secret, else a new one
+    (written by SigningSecret.keep)."""
     given = environ.get(SECRET_ENV)
     path = directory / SECRET_FILE
     if given:
-        secret, origin = given, f"from ${SECRET_ENV}"
+        secret = SigningSecret(given, f"from ${SECRET_ENV}", path)
     elif path.is_file():
-        secret, origin = path.read_text(encoding="utf-8").strip(), f"kept in {shown(path)}"
+        secret = SigningSecret(path.read_text(encoding="utf-8").strip(), f"kept in {shown(path)}", path)
     else:
-        secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-        write_private(path, secret + "\n")
-        origin = f"generated, kept in {shown(path)}"
+        value = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+        secret = SigningSecret(value, f"generated, kept in {shown(path)}", path, new=True)
     try:
-        parse_signing_secrets(secret)
+        parse_signing_secrets(secret.value)
     except ConfigError as error:
-        raise DevError(f"{error} ({origin})") from None
-    return secret, origin
+        raise DevError(f"{error} ({secret.origin})") from None
+    return secret
 
 
 def shown(path: Path) -> str:

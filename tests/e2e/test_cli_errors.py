@@ -1,8 +1,11 @@
-"""Bad input to `clerk-sync`: one line on stderr, a non-zero exit code, never a traceback."""
+"""Bad input to `clerk-sync`: one line on stderr, a non-zero exit code, never a traceback; the exit
+codes of every sub-command (docs/local-development.md); `send --set/--add/--print`; the help texts."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from clerk_sync_local.cli import main
+from clerk_sync_local import exit_codes
+from clerk_sync_local.cli import build_parser, main
 from clerk_sync_local.engines import free_port
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
@@ -19,7 +23,8 @@ SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 
 def clerk_sync(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
-    env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
+    for name in ("CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_SECRET_KEY", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
@@ -40,10 +45,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, f
         (["send", "{tmp}/not-json.json"], 2, "is not JSON"),
         (["send", "user.created", "--set", "first_name"], 2, "expected PATH=VALUE"),
         (["send", "user.created", "--set", "data.email_addresses.9.id=x"], 2, "not an index"),
-        (["send", "user.created"], 2, "no running `clerk-sync dev` found"),
+        (["send", "user.created", "--set", "data.frist_name=Zed"], 2, "did you mean data.first_name?"),
+        (["send", "user.created", "--set", "nosuch.deep.path=1"], 2, "--add nosuch.deep.path=1"),
+        (["send", "user.created", "--add", "data.first_name=Zed"], 2, "exists already"),
+        (["send", "user.created"], 4, "no running `clerk-sync dev` found"),
         (["send", "user.created", "--url", "http://127.0.0.1:1/", "--secret", "hunter2"], 2, "whsec_"),
         (["send", "user.created", "--url", "localhost:3000", "--secret", SECRET], 2, "bad URL"),
-        (["dump"], 1, "no running `clerk-sync dev` found"),
+        (["dump"], 4, "no running `clerk-sync dev` found"),
         (["dump", "accounts"], 2, "unknown table 'accounts'"),
         (["dev", "--backend", "moto", "--aws-endpoint", "http://127.0.0.1:1"], 2, "exclude each other"),
         (["dev", "--port", "70000"], 2, "not a port number"),
@@ -72,21 +80,93 @@ def test_unreachable_url(tmp_path):
     assert_one_line_error(result, 1, f"cannot reach {url}: Connection refused")
 
 
-def test_occupied_port_fails_before_starting_anything(tmp_path):
+def test_occupied_port_fails_before_starting_anything_and_leaves_no_state(tmp_path):
+    state = tmp_path / "new-state"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         started = time.monotonic()
-        result = clerk_sync("dev", "--port", str(port), state_dir=tmp_path)
+        result = clerk_sync("dev", "--port", str(port), state_dir=state)
     assert_one_line_error(result, 1, f"cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "`make dev PORT=N`" in result.stderr
     assert time.monotonic() - started < 10
-    assert not (tmp_path / "dev.json").exists()
+    assert not state.exists()  # no signing-secret, no dev.json: nothing of a start that failed
 
 
-@pytest.mark.parametrize("command", ["dev", "send", "dump"])
-def test_every_command_has_help(command, tmp_path):
-    result = clerk_sync(command, "--help", state_dir=tmp_path)
-    assert result.returncode == 0
-    assert result.stdout.startswith(f"usage: clerk-sync {command}")
-    assert result.stderr == ""
+def test_a_start_that_fails_after_listening_keeps_no_signing_secret(tmp_path):
+    state = tmp_path / "new-state"
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    result = clerk_sync("dev", "--port", "0", "--aws-endpoint", unreachable, state_dir=state)
+    assert_one_line_error(result, 1, f"cannot provision the template's tables and queues at {unreachable}")
+    assert not state.exists()
+
+
+def test_send_print_shows_the_payload_with_set_and_add_applied(capsys, tmp_path, monkeypatch):
+    """No running stack needed; --set values follow the one rule: JSON when it parses, else text."""
+    monkeypatch.setenv("CLERK_SYNC_STATE_DIR", str(tmp_path))
+    args = ["send", "user.created", "--print", "--set", "data.first_name=Zed", "--set", "data.username=123"]
+    args += ["--set", 'data.last_name="123"', "--add", "data.public_metadata.plan.tier=pro"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert (data["first_name"], data["username"], data["last_name"]) == ("Zed", 123, "123")
+    assert data["public_metadata"]["plan"] == {"tier": "pro"}
+    assert main(["send", "organizationMembership.created", "--print"]) == 0
+    membership = json.loads(capsys.readouterr().out)
+    assert membership["data"]["public_user_data"]["user_id"].startswith("user_2")
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    [commands] = [action for action in parser._actions if action.dest == "command"]
+    return sorted(commands.choices)  # type: ignore[arg-type]
+
+
+def test_the_subcommands_are_the_known_five():
+    assert subcommands() == ["backfill", "dev", "dump", "emails", "send"]
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in subcommands())])
+def test_every_help_is_complete_with_an_example(command, tmp_path):
+    result = clerk_sync(*command, "--help", state_dir=tmp_path)
+    assert result.returncode == exit_codes.OK and result.stderr == ""
+    assert result.stdout.startswith(" ".join(["usage: clerk-sync", *command]))
+    examples = result.stdout.split("\nexamples:\n", 1)
+    assert len(examples) == 2 and examples[1].startswith("  "), result.stdout
+    assert "clerk-sync " + (command[0] if command else "") in examples[1]
+    assert "see below" not in result.stdout
+
+
+# The table of docs/local-development.md, "Exit codes": each sub-command, each code it can end with.
+NOT_RUNNING, USAGE, FAILED = exit_codes.NOT_RUNNING, exit_codes.USAGE, exit_codes.FAILED
+EXIT_CASES = [
+    (["dev", "--port", "-1"], USAGE),
+    (["dev", "--no-such-flag"], USAGE),
+    (["send", "user.created"], NOT_RUNNING),
+    (["send", "user.created", "--url", "{unreachable}/webhooks/clerk", "--secret", SECRET], FAILED),
+    (["send", "--no-such-flag", "user.created"], USAGE),
+    (["dump"], NOT_RUNNING),
+    (["dump", "emails"], NOT_RUNNING),
+    (["dump", "--endpoint", "{unreachable}"], FAILED),
+    (["dump", "accounts"], USAGE),
+    (["emails", "resend", "welcome_email#msg_1#user_1"], NOT_RUNNING),
+    (["emails", "resend"], USAGE),
+    (["emails", "unconfirmed", "KEY"], USAGE),
+    (["backfill", "--workers", "0"], USAGE),
+    (["backfill"], USAGE),  # CLERK_SECRET_KEY unset
+]
+
+
+@pytest.mark.parametrize(("args", "code"), EXIT_CASES, ids=[" ".join(args) for args, _ in EXIT_CASES])
+def test_every_subcommand_follows_the_exit_code_table(args, code, tmp_path):
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    result = clerk_sync(*(arg.replace("{unreachable}", unreachable) for arg in args), state_dir=tmp_path)
+    assert_one_line_error(result, code, "")
+
+
+def test_the_exit_code_table_is_the_documented_one():
+    docs = (Path(__file__).parents[2] / "docs" / "local-development.md").read_text()
+    section = docs.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| `(\d)` \|", section, re.MULTILINE)}
+    defined = {value for name, value in vars(exit_codes).items() if name.isupper()}
+    assert documented == defined == {0, 1, 2, 3, 4}

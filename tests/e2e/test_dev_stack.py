@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+from clerk_sync_local.dev import LOCAL_SENDER
 from clerk_sync_local.engines import sqs_client
 from clerk_sync_local.function_url import function_url_event, function_url_response
 from clerk_sync_local.functions import FunctionLogs, FunctionSpec, LocalFunction
@@ -82,10 +83,14 @@ class DevStack:
         raise AssertionError(f"no line with {text!r} in:\n{self.output}")
 
 
-def start(tmp_path: Path, backend: str) -> DevStack:
+def start(tmp_path: Path, backend: str, sender: str | None = SENDER) -> DevStack:
+    """`clerk-sync dev` with SENDER_EMAIL=`sender` (None: unset, as under a plain `make dev`)."""
     state_dir = tmp_path / "state"
-    env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir), "SENDER_EMAIL": SENDER}
+    env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
     env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
+    env.pop("SENDER_EMAIL", None)
+    if sender is not None:
+        env["SENDER_EMAIL"] = sender
     process = subprocess.Popen(
         [CLI, "dev", "--port", "0", "--backend", backend],
         stdout=subprocess.PIPE,
@@ -277,6 +282,47 @@ def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
     assert again.returncode == 1 and "not unconfirmed" in again.stdout
     usage = dev.cli("emails", "resend")
     assert usage.returncode == 2 and "clerk-sync: error: resend needs the KEY" in usage.stderr
+
+
+def test_a_plain_start_sends_e_mails_from_the_local_default_sender(tmp_path: Path):
+    """What `make dev` does (no SENDER_EMAIL): the banner says e-mails are on, and `dump emails`
+    shows the welcome e-mail of a user.created."""
+    stack = start(tmp_path, "moto", sender=None)
+    try:
+        assert stack.wait_for_line("  E-mail  ").endswith(
+            f"on, from {LOCAL_SENDER} (the local default; SENDER_EMAIL= turns e-mails off), "
+            "kept by moto's SES: clerk-sync dump emails"
+        )
+        result, [answer] = stack.send("user.created")
+        assert answer["status"] == "applied", result.stdout
+        assert "1 done" in stack.wait_for_line("(welcome_email)")
+        listed = stack.cli("dump", "emails")
+        assert listed.returncode == 0 and listed.stdout.startswith("emails (1)"), listed.stdout
+        assert LOCAL_SENDER in listed.stdout and "Welcome!" in listed.stdout
+        # the functions' JSON logs go to their log files, not to the terminal
+        assert [line for line in stack.lines if line.startswith("{")] == []
+        assert '"message":"effect"' in (stack.state_dir / "logs" / "SideEffectsFunction.log").read_text()
+    finally:
+        stack.process.kill()
+        stack.process.wait()
+
+
+def test_with_e_mails_off_the_banner_and_dump_emails_say_why_none_were_sent(tmp_path: Path):
+    stack = start(tmp_path, "moto", sender="")
+    try:
+        assert "off: SENDER_EMAIL is empty, the worker skips every e-mail" in stack.wait_for_line(
+            "  E-mail  "
+        )
+        stack.send("user.created")
+        stack.wait_for_line("(welcome_email)")
+        listed = stack.cli("dump", "emails")
+        assert listed.returncode == 0 and listed.stdout.startswith("emails (0)")
+        assert "SENDER_EMAIL empty" in listed.stdout and "skipped_no_sender" in listed.stdout
+        as_json = stack.cli("dump", "emails", "--json")
+        assert json.loads(as_json.stdout) == {"emails": []} and "skipped_no_sender" in as_json.stderr
+    finally:
+        stack.process.kill()
+        stack.process.wait()
 
 
 # --- the pieces, in-process -------------------------------------------------------------------------

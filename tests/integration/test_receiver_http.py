@@ -123,6 +123,9 @@ def test_tolerance_edges_are_accepted(stack):
     [
         ({"path": "/webhooks/other"}, 404),
         ({"path": "/"}, 404),
+        ({"path": "/webhooks/clerk/"}, 404),
+        ({"path": "/webhooks/clerk//"}, 404),
+        ({"path": "/webhooks/clerk/extra"}, 404),
         ({"method": "GET"}, 405),
         ({"method": "PUT"}, 405),
     ],
