@@ -136,6 +136,13 @@ def captured_emails_in_process(region: str) -> list[dict[str, Any]]:
     ]
 
 
+def sends_per_recipient(moto_endpoint: str) -> Counter[str]:
+    """How many e-mails moto captured for each recipient (one read of its data API)."""
+    return Counter(
+        to for m in captured_emails(moto_endpoint) for to in m["destinations"].get("ToAddresses", [])
+    )
+
+
 def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
     """E-mails the moto server captured for one recipient."""
     return [m for m in captured_emails(moto_endpoint) if to in m["destinations"].get("ToAddresses", [])]

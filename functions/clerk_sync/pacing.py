@@ -1,8 +1,9 @@
 """Pacing sends to a rate: a token bucket that slows down when throttled (pure logic, clock injected).
 
 SES refuses sends above the account's `MaxSendRate` ("Maximum sending rate exceeded"). Each worker
-container paces its own sends at its share of that rate (the rate divided by the most containers the
-SQS event source runs at once), so a burst of thousands of messages is spread out instead of refused.
+container paces its own sends at its share of that rate (90 % of the rate divided by the most
+containers the SQS event source runs at once: the containers' slots are not synchronised), so a burst
+of thousands of messages is spread out instead of refused.
 If SES throttles anyway (the quota is shared with other senders of the account), the pace halves, and
 it recovers by a twentieth of the share per send that goes through: the additive-increase,
 multiplicative-decrease rule of botocore's adaptive retry mode, but starting from the known quota
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 HANDBACK_BASE_SECONDS = 30
 HANDBACK_MAX_SECONDS = 900
+HEADROOM = 0.9  # containers pace unsynchronised, and a send leaves a little after its slot
 SANDBOX_RATE = 1.0  # e-mails per second in the SES sandbox: the safe pace when the quota is unknown
 FLOOR_RATE = 0.1
 RECOVERY_STEPS = 20
@@ -60,8 +62,8 @@ class Pacer:
 
 
 def share_of(max_send_rate: float, max_concurrency: int) -> float:
-    """One container's share of the account's send rate."""
-    return max(FLOOR_RATE, max_send_rate / max(1, max_concurrency))
+    """One container's share of the account's send rate, with headroom (HEADROOM)."""
+    return max(FLOOR_RATE, HEADROOM * max_send_rate / max(1, max_concurrency))
 
 
 def handback_delay(receive_count: int) -> int:

@@ -20,7 +20,7 @@ from clerk_sync.events import Event
 from clerk_sync_local.context import LocalContext
 from queue_loop import RealWorker, dead_letter_queue_url, drain, in_flight, queue_worker
 from ses_proxy import SesFaults, ses_proxy
-from stacks import make_worker, sent_emails, sqs_event
+from stacks import make_worker, sends_per_recipient, sent_emails, sqs_event
 
 T = 1_732_000_000_000
 EMAILS = int(os.environ.get("SES_FAULT_EMAILS", "60"))  # `make chaos`: 500
@@ -148,7 +148,8 @@ def test_refused_claims_never_block_and_dropped_answers_never_send_twice(
         worker = queue_worker(stack, invoker, dead_letter_queue_url(stack), "us-east-1")
         assert drain(stack, worker, seconds=60 + EMAILS)
     recipients = [f"user_mix{n}-{run}@example.com" for n in range(EMAILS)]
-    sent = {to: len(sent_emails(moto_endpoint, to)) for to in recipients}
+    captured = sends_per_recipient(moto_endpoint)
+    sent = {to: captured[to] for to in recipients}
     listed = {u.target for u in invoker.worker._mailer.unconfirmed()}
     assert max(sent.values()) == 1, "an e-mail was sent twice"
     assert all(
