@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import Protocol
 
 from clerk_sync.config import CleanupBudget
+
+
+class LambdaContext(Protocol):
+    """What a deadline needs of Lambda's context object."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 @dataclass(frozen=True)
