@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+from clerk_sync import effects
+from clerk_sync.events import Event
 from clerk_sync.signature import sign
 
 SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
@@ -205,3 +207,10 @@ def signed(
 def answer(response: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Status code and parsed JSON body of a handler response."""
     return response["statusCode"], json.loads(response["body"])
+
+
+def welcome_message(to: str, svix_id: str, user_id: str, first_name: str | None = "Ann") -> str:
+    """The body of the welcome_email message the receiver queues for a user.created."""
+    data = {"id": user_id, "first_name": first_name}
+    event = Event(svix_id=svix_id, type="user.created", data=data, occurred_at=BASE_MS)
+    return json.dumps(effects.welcome_email(event, to))

@@ -14,8 +14,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from clerk_sync import effects
-from clerk_sync.events import Event
+from builders import welcome_message
 from queue_loop import RealWorker, dead_letter_queue_url, in_flight, queue_worker
 from stacks import Stack, make_worker, sent_emails
 
@@ -25,13 +24,7 @@ LOOP_SECONDS = 20  # 5 receives, 1 s apart (the visibility timeout below), and s
 
 
 def welcome_body(to: str, n: int) -> str:
-    event = Event(
-        svix_id=f"msg_loop{n}",
-        type="user.created",
-        data={"id": f"user_loop{n}", "first_name": "Ann"},
-        occurred_at=T,
-    )
-    return json.dumps(effects.welcome_email(event, to))
+    return welcome_message(to, f"msg_loop{n}", f"user_loop{n}")
 
 
 def test_a_poisoned_message_reaches_the_dlq_after_5_receives_and_the_other_nine_are_done_once(

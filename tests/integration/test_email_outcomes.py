@@ -6,17 +6,14 @@ SES: refusals before SES sees a request, throttling, and answers lost after SES 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 
 import pytest
-from builders import envelope, signed, user
+from builders import envelope, signed, user, welcome_message
 from chaos_harness import append_summary
-from clerk_sync import effects
 from clerk_sync.batch import run_batch
-from clerk_sync.events import Event
 from clerk_sync_local.context import LocalContext
 from queue_loop import RealWorker, dead_letter_queue_url, drain, in_flight, queue_worker
 from ses_proxy import SesFaults, ses_proxy
@@ -35,13 +32,7 @@ def address() -> str:
 
 
 def welcome_body(to: str, n: int = 0) -> str:
-    event = Event(
-        svix_id=f"msg_out{n}",
-        type="user.created",
-        data={"id": f"user_out{n}", "first_name": "Ann"},
-        occurred_at=T,
-    )
-    return json.dumps(effects.welcome_email(event, to))
+    return welcome_message(to, f"msg_out{n}", f"user_out{n}")
 
 
 def test_a_lost_answer_is_not_retried_and_is_listed_as_unconfirmed(stack, moto_endpoint):

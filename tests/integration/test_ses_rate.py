@@ -12,7 +12,6 @@ tenth of that and records the time only.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -20,10 +19,9 @@ import uuid
 
 import boto3
 import pytest
+from builders import welcome_message
 from chaos_harness import append_summary
 from cleanup_harness import start
-from clerk_sync import effects
-from clerk_sync.events import Event
 from queue_loop import dead_letter_queue_url, in_flight
 from ses_proxy import SesFaults, ses_proxy
 from stacks import sends_per_recipient
@@ -37,8 +35,7 @@ TIMEOUT = 30.0  # the template's
 
 
 def _welcome(n: int, run: str) -> str:
-    event = Event(svix_id=f"msg_burst{n}", type="user.created", data={"id": f"user_burst{n}"}, occurred_at=1)
-    return json.dumps(effects.welcome_email(event, f"burst{n}-{run}@example.com"))
+    return welcome_message(f"burst{n}-{run}@example.com", f"msg_burst{n}", f"user_burst{n}", None)
 
 
 @pytest.mark.parametrize("backend", ["dynamodb-local"], indirect=True)

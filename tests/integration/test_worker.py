@@ -9,7 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from builders import envelope, membership, signed, user
+from builders import envelope, membership, signed, user, welcome_message
 from clerk_sync import effects, extensions
 from clerk_sync.batch import run_batch
 from clerk_sync.events import Event
@@ -24,10 +24,7 @@ def address() -> str:
 
 
 def welcome_body(to: str, svix_id: str = "msg_w1", user_id: str = "user_1") -> str:
-    event = Event(
-        svix_id=svix_id, type="user.created", data={"id": user_id, "first_name": "Ann"}, occurred_at=T
-    )
-    return json.dumps(effects.welcome_email(event, to))
+    return welcome_message(to, svix_id, user_id)
 
 
 def context(timeout: float = 30.0) -> LocalContext:
