@@ -77,3 +77,18 @@ class Clients:
         for event_name, hook in self.hooks:
             made.meta.events.register(event_name, hook)
         return made
+
+
+class LazyClient:
+    """A client made at its first use: for a service a function calls only on rare paths (the worker's
+    queue: long clean-ups' continuations, throttled e-mails), so that the cold start does not pay for it."""
+
+    def __init__(self, clients: Clients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._clients.client(self._service)
+        return getattr(self._client, name)

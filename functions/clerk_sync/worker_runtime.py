@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from clerk_sync import extensions
 from clerk_sync.cleanup import Cleaner
 from clerk_sync.cleanup_parts import CleanupParts
-from clerk_sync.clients import SINGLE_ATTEMPT_CONFIG, Clients, Endpoints, EventHook
+from clerk_sync.clients import SINGLE_ATTEMPT_CONFIG, Clients, Endpoints, EventHook, LazyClient
 from clerk_sync.config import WorkerConfig
 from clerk_sync.mailer import Mailer
 from clerk_sync.models import bind_models
 from clerk_sync.payloads import PayloadStore
 from clerk_sync.queue import SideEffectsQueue
 from clerk_sync.worker import Worker
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 def build_worker(
@@ -36,7 +40,7 @@ def build_worker(
             max_send_rate=config.ses_max_send_rate,
             max_concurrency=config.max_concurrency,
         )
-    queue = SideEffectsQueue(clients.client("sqs"), config.side_effects_queue_url)
+    queue = SideEffectsQueue(cast("SQSClient", LazyClient(clients, "sqs")), config.side_effects_queue_url)
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
     payloads = PayloadStore(dynamodb, config.tables.idempotency)

@@ -281,3 +281,19 @@ def test_worker_sending_rate_and_concurrency():
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_worker_config({**queue, **bad})
+
+
+def test_a_lazy_client_is_made_at_its_first_use_only():
+    from clerk_sync.clients import LazyClient
+
+    made: list[str] = []
+
+    class Clients:
+        def client(self, service: str):
+            made.append(service)
+            return type("Client", (), {"send_message": lambda self, **_: "sent"})()
+
+    lazy = LazyClient(Clients(), "sqs")  # type: ignore[arg-type]
+    assert made == []
+    assert lazy.send_message(QueueUrl="q") == "sent" and lazy.send_message() == "sent"
+    assert made == ["sqs"]
