@@ -22,12 +22,12 @@ DEV_OPTIONS = $(call dev_option,PORT,--port) $(call dev_option,BACKEND,--backend
 
 .PHONY: install tools dynamodb-local dev test lint bench chaos load clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml functions/pyproject.toml infra/pyproject.toml
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	@echo "installing the project into $(VENV) (pip's output: $(INSTALL_LOGS)/venv-*.log)"
 	@$(QUIETLY) $(INSTALL_LOGS)/venv-pip.log $(PY) -m pip install --upgrade pip
-	@$(QUIETLY) $(INSTALL_LOGS)/venv-install.log $(PY) -m pip install -e '.[dev]'
+	@$(QUIETLY) $(INSTALL_LOGS)/venv-install.log $(PY) -m pip install -e ./functions -e ./infra -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed dynamodb-local
@@ -86,11 +86,12 @@ lint: install
 	$(VENV)/bin/ruff format --check functions infra tests
 	$(VENV)/bin/mypy
 
+# Benchmarks live in infra/benchmarks/, outside the installed tooling package.
 bench: install tools
-	$(PY) -m clerk_sync_local.bench
+	PYTHONPATH=infra $(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) $(LOCAL) .aws-sam
 
 load: install
-	$(PY) -m clerk_sync_local.bench.load
+	PYTHONPATH=infra $(PY) -m benchmarks.load

@@ -27,11 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SERVICES_SOURCE = Path(__file__).resolve().parent / "clerk_sync" / "aws_services.py"
+SERVICES_SOURCE = Path(__file__).resolve().parent / "clerk_sync" / "adapters" / "aws_services.py"
 
 
 def used_services(source: Path = SERVICES_SOURCE) -> tuple[str, ...]:
-    """`SERVICES` from clerk_sync/aws_services.py, read as a literal (the package needs boto3)."""
+    """`SERVICES` from clerk_sync/adapters/aws_services.py, read as a literal (the package needs boto3)."""
     for node in ast.parse(source.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["SERVICES"]:
             return tuple(ast.literal_eval(node.value))

@@ -8,9 +8,9 @@ import json
 import time
 from typing import Any
 
-from clerk_sync import effects
-from clerk_sync.events import Event
-from clerk_sync.signature import sign
+from clerk_sync.domain import effects
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.signature import sign
 
 SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 SECRET_KEY = base64.b64decode("plJ3nmyCDGBKInavdOK15jsl")

@@ -23,15 +23,15 @@ from collections import Counter
 from typing import Any
 
 from builders import SECRET_KEY
-from clerk_sync import extensions
-from clerk_sync.batch import run_batch
+from clerk_sync.app import extensions
+from clerk_sync.app.batch import run_batch
+from clerk_sync.domain.tables import Table
 from clerk_sync.observability import logger
-from clerk_sync.records import Table
-from clerk_sync_local.function_url import bind_server
-from clerk_sync_local.functions import LocalResources, function_specs
-from clerk_sync_local.pool import ContainerPool
-from clerk_sync_local.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
-from clerk_sync_local.template import TEMPLATE_PATH, load_template
+from clerk_sync_local.stack.function_url import bind_server
+from clerk_sync_local.stack.functions import LocalResources, function_specs
+from clerk_sync_local.stack.pool import ContainerPool
+from clerk_sync_local.stack.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from faults import Faults
 from histories import Clerk, expected_state, stored_state
 from stacks import Stack, captured_emails_in_process, make_worker

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clerk_sync.config import CleanupBudget
-from clerk_sync_local.functions import Invocation, LocalResources, function_specs
-from clerk_sync_local.process_function import ProcessFunction
-from clerk_sync_local.queue_worker import QueueWorker, event_source_mappings
-from clerk_sync_local.template import TEMPLATE_PATH, load_template
+from clerk_sync.settings import CleanupBudget
+from clerk_sync_local.stack.functions import Invocation, LocalResources, function_specs
+from clerk_sync_local.stack.process_function import ProcessFunction
+from clerk_sync_local.stack.queue_worker import QueueWorker, event_source_mappings
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from stacks import Stack
 
 T = 1_732_000_000_000

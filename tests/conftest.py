@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from clerk_sync_local.engines import DynamoDBLocalEngine, MotoEngine, dynamodb_client, sqs_client
-from clerk_sync_local.provision import Provisioned, ResourceNames, provision
+from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine, dynamodb_client, sqs_client
+from clerk_sync_local.stack.provision import Provisioned, ResourceNames, provision
 from stacks import Stack, make_stack
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from clerk_sync.effects import Effect
-from clerk_sync.queue import SideEffectsQueue
+from clerk_sync.adapters.sqs import SideEffectsQueue
+from clerk_sync.domain.effects import Effect
 
 _send = SideEffectsQueue.send
 _at, _part, _marker = os.environ["CRASH_AT"], int(os.environ["CRASH_PART"]), Path(os.environ["CRASH_MARKER"])

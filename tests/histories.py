@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builders import envelope, membership, organization, session, user
-from clerk_sync.events import parse_event
-from clerk_sync.records import Table, plan
-from clerk_sync_local.dump import plain_item
+from clerk_sync.domain.envelope import parse_event
+from clerk_sync.domain.planner import plan
+from clerk_sync.domain.tables import Table
+from clerk_sync_local.cli.dump import plain_item
 
 T0 = 1_732_000_000_000
 ACTIONS = ("user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session")

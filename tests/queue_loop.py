@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from clerk_sync.batch import run_batch
-from clerk_sync.worker import Worker
-from clerk_sync_local.context import LocalContext
-from clerk_sync_local.functions import Invocation, LocalResources, function_specs
-from clerk_sync_local.queue_worker import Invoker, QueueWorker, event_source_mappings
-from clerk_sync_local.template import TEMPLATE_PATH, load_template
+from clerk_sync.app.batch import run_batch
+from clerk_sync.app.effects_worker import Worker
+from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.functions import Invocation, LocalResources, function_specs
+from clerk_sync_local.stack.queue_worker import Invoker, QueueWorker, event_source_mappings
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from stacks import Stack
 
 

@@ -12,14 +12,14 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from builders import SECRET, answer
-from clerk_sync.clients import Endpoints
-from clerk_sync.config import load_config, load_worker_config
-from clerk_sync.models import Models, bind_models
-from clerk_sync.receiver import Receiver
-from clerk_sync.runtime import build_receiver
-from clerk_sync.worker import Worker
-from clerk_sync.worker_runtime import build_worker
-from clerk_sync_local.context import LocalContext
+from clerk_sync.adapters.aws_clients import Endpoints
+from clerk_sync.adapters.dynamodb.models import Models, bind_models
+from clerk_sync.app.effects_worker import Worker
+from clerk_sync.app.receiver import Receiver
+from clerk_sync.bootstrap.receiver import build_receiver
+from clerk_sync.bootstrap.worker import build_worker
+from clerk_sync.settings import load_config, load_worker_config
+from clerk_sync_local.stack.context import LocalContext
 
 SYNCED = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
 _deserialize = TypeDeserializer().deserialize

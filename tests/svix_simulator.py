@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from clerk_sync.signature import sign
+from clerk_sync.domain.signature import sign
 
 # Svix waits 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: the same shape, compressed.
 SCHEDULE = (0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 3.0)

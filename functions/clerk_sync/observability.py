@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "clerk-sync")
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClerkSync")
+from clerk_sync.settings import telemetry_names
+
+SERVICE, NAMESPACE = telemetry_names()
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

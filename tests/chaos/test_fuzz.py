@@ -11,8 +11,8 @@ import json
 import time
 
 from builders import OTHER_KEY, SECRET_KEY, envelope, lambda_event, user
-from clerk_sync.signature import sign
-from clerk_sync_local.context import LocalContext
+from clerk_sync.domain.signature import sign
+from clerk_sync_local.stack.context import LocalContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

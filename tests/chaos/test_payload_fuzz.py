@@ -15,8 +15,8 @@ import json
 from typing import Any
 
 from builders import signed
-from clerk_sync.records import Table
-from clerk_sync_local.send import SAMPLES_DIR, sample_types
+from clerk_sync.domain.tables import Table
+from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stacks import SYNCED, Stack

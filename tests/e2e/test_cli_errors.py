@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from clerk_sync_local import exit_codes
-from clerk_sync_local.cli import build_parser, main
-from clerk_sync_local.engines import free_port
+from clerk_sync_local.cli import exit_codes
+from clerk_sync_local.cli.main import build_parser, main
+from clerk_sync_local.emulator.engines import free_port
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
 SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"

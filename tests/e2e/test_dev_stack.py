@@ -24,13 +24,13 @@ from typing import Any
 
 import boto3
 import pytest
-from clerk_sync_local.dev import LOCAL_SENDER
-from clerk_sync_local.engines import sqs_client
-from clerk_sync_local.function_url import function_url_event, function_url_response
-from clerk_sync_local.functions import FunctionLogs, FunctionSpec, LocalFunction
-from clerk_sync_local.provision import ResourceNames, provision
-from clerk_sync_local.queue_worker import BatchResult, EventSourceMapping, QueueWorker
-from clerk_sync_local.send import SAMPLES_DIR, freshen, sample_types
+from clerk_sync_local.cli.send import SAMPLES_DIR, freshen, sample_types
+from clerk_sync_local.emulator.engines import sqs_client
+from clerk_sync_local.stack.dev import LOCAL_SENDER
+from clerk_sync_local.stack.function_url import function_url_event, function_url_response
+from clerk_sync_local.stack.functions import FunctionLogs, FunctionSpec, LocalFunction
+from clerk_sync_local.stack.provision import ResourceNames, provision
+from clerk_sync_local.stack.queue_worker import BatchResult, EventSourceMapping, QueueWorker
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
 TYPES = sample_types()

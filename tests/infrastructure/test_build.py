@@ -19,9 +19,9 @@ from typing import Any
 
 import boto3
 import pytest
+from benchmarks import package
 from builders import SECRET
-from clerk_sync_local.bench import package
-from clerk_sync_local.provision import ResourceNames, provision
+from clerk_sync_local.stack.provision import ResourceNames, provision
 
 REGION = "us-east-1"
 MB = package.MB
@@ -115,7 +115,7 @@ import_seconds = time.perf_counter() - started
 import_rss_mb = peak_rss_mb()
 import clerk_sync.handlers.side_effects as side_effects
 import botocore, boto3, pynamodb, aws_lambda_powertools
-from clerk_sync.signature import sign
+from clerk_sync.domain.signature import sign
 
 artifact = os.environ["ARTIFACT"]
 for module in (webhook, side_effects, botocore, boto3, pynamodb, aws_lambda_powertools):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clerk_sync_local.template import TEMPLATE_PATH
+from clerk_sync_local.stack.template import TEMPLATE_PATH
 
 ROOT = TEMPLATE_PATH.parent
 BIN = Path(os.environ.get("CLERK_SYNC_TOOLS_BIN", TEMPLATE_PATH.parent / ".local" / "tools" / "bin"))

@@ -18,13 +18,19 @@ from typing import Any
 import boto3
 import pytest
 from builders import envelope, membership, organization, session, signed, user
-from clerk_sync.batch import run_batch
-from clerk_sync.config import DEFAULT_TABLES, load_config
-from clerk_sync.models import MembershipRecord, OrganizationRecord, SessionRecord, UserRecord, Versioned
-from clerk_sync.runtime import build_receiver
-from clerk_sync_local.context import LocalContext
-from clerk_sync_local.provision import TABLE_ENV_VARS
-from clerk_sync_local.template import TEMPLATE_PATH, load_template
+from clerk_sync.adapters.dynamodb.models import (
+    MembershipRecord,
+    OrganizationRecord,
+    SessionRecord,
+    UserRecord,
+    Versioned,
+)
+from clerk_sync.app.batch import run_batch
+from clerk_sync.bootstrap.receiver import build_receiver
+from clerk_sync.settings import DEFAULT_TABLES, load_config
+from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.provision import TABLE_ENV_VARS
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from stacks import environment as function_environment
@@ -259,7 +265,7 @@ def test_idempotency_table_is_what_powertools_expects(resources):
     assert _types(p["AttributeDefinitions"]) == {"id": "S", "unconfirmed": "S", "claimed_at": "N"}
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     # the e-mail claims' sparse index, under the names the mailer queries
-    from clerk_sync.mailer import UNCONFIRMED_INDEX
+    from clerk_sync.adapters.ses import UNCONFIRMED_INDEX
 
     [index] = p["GlobalSecondaryIndexes"]
     assert index["IndexName"] == UNCONFIRMED_INDEX
@@ -508,8 +514,8 @@ def test_alarm_email_is_optional(cfn, resources):
 
 def test_the_code_emits_the_metrics_the_alarms_and_dashboard_read(resources, capsys):
     """SignatureFailures (alarm) and Deliveries (dashboard) under the names the template uses."""
+    from clerk_sync.app.receiver import Receiver
     from clerk_sync.observability import NAMESPACE, SERVICE, metrics
-    from clerk_sync.receiver import Receiver
 
     assert (NAMESPACE, SERVICE) == ("ClerkSync", "clerk-sync")
     receiver = Receiver(signing_keys=lambda: (b"key",), processor=None)  # type: ignore[arg-type]

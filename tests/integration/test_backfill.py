@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from builders import envelope, membership, signed, user
+from clerk_sync.adapters.aws_clients import Endpoints
+from clerk_sync.backfill.bootstrap import Settings, build_backfill
 from clerk_sync.backfill.report import Summary
 from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.backfill.run import Backfill, Options
-from clerk_sync.backfill.runtime import Settings, build_backfill
-from clerk_sync.clients import Endpoints
-from clerk_sync.config import read_tables
-from clerk_sync.records import Table
-from clerk_sync_local import backfill_cli
+from clerk_sync.domain.tables import Table
+from clerk_sync.settings import read_tables
+from clerk_sync_local.cli import backfill as backfill_cli
 from fakes.clerk_api import SECRET_KEY, ClerkData, FakeClerkApi, clerk_user, populate
 from stacks import Stack, environment
 

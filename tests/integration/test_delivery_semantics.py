@@ -8,10 +8,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from builders import answer, envelope, membership, organization, session, signed, user
-from clerk_sync.config import load_config
+from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.observability import logger
-from clerk_sync.runtime import build_receiver
-from clerk_sync_local.context import LocalContext
+from clerk_sync.settings import load_config
+from clerk_sync_local.stack.context import LocalContext
 from stacks import environment
 
 T = 1_732_000_000_000
@@ -167,7 +167,7 @@ def test_table_failure_answers_5xx_and_writes_nothing(stack):
 
 
 def test_in_progress_duplicate_answers_409(stack):
-    from clerk_sync import store as store_module
+    from clerk_sync.adapters.dynamodb import store as store_module
 
     event = signed(envelope("user.created", user("user_1", T + 1)), svix_id="msg_slow")
     entered, release = threading.Event(), threading.Event()

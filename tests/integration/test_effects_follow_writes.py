@@ -8,8 +8,8 @@ import time
 import uuid
 
 from builders import envelope, signed, user
-from clerk_sync.batch import run_batch
-from clerk_sync_local.context import LocalContext
+from clerk_sync.app.batch import run_batch
+from clerk_sync_local.stack.context import LocalContext
 from stacks import make_worker, sent_emails, sqs_event
 
 T = 1_732_000_000_000

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from builders import envelope, signed, user, welcome_message
 from chaos_harness import append_summary
-from clerk_sync.batch import run_batch
-from clerk_sync_local.context import LocalContext
+from clerk_sync.app.batch import run_batch
+from clerk_sync_local.stack.context import LocalContext
 from queue_loop import RealWorker, dead_letter_queue_url, drain, in_flight, queue_worker
 from ses_proxy import SesFaults, ses_proxy
 from stacks import make_worker, sends_per_recipient, sent_emails, sqs_event
@@ -125,7 +125,7 @@ def test_refused_claims_never_block_and_dropped_answers_never_send_twice(
 ):
     """The issue's fault mix: 10 % refused before SES sees them, 15 % throttled, 15 % answers dropped
     after SES sent them. Every e-mail is sent at most once, and each is either sent or listed."""
-    monkeypatch.setattr("clerk_sync.pacing.HANDBACK_BASE_SECONDS", 1)
+    monkeypatch.setattr("clerk_sync.domain.pacing.HANDBACK_BASE_SECONDS", 1)
     stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "1"})
     run = uuid.uuid4().hex[:6]  # moto's SES is shared by every test of the session
     for n in range(EMAILS):

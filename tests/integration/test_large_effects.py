@@ -8,8 +8,8 @@ import string
 import uuid
 
 from builders import envelope, signed
-from clerk_sync.batch import run_batch
-from clerk_sync_local.context import LocalContext
+from clerk_sync.app.batch import run_batch
+from clerk_sync_local.stack.context import LocalContext
 from stacks import make_worker, sent_emails, sqs_event
 
 SQS_LIMIT = 256 * 1024

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from builders import envelope, membership, organization, session, signed, user
+from clerk_sync.adapters.dynamodb.schema_check import SchemaCheck
 from clerk_sync.observability import metrics
-from clerk_sync.schema_check import SchemaCheck
 
 T = 1_732_000_000_100
 

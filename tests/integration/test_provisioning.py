@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clerk_sync.config import DEFAULT_QUEUE_NAME, DEFAULT_TABLES
-from clerk_sync_local.engines import DynamoDBLocalEngine, EngineError, dynamodb_client
-from clerk_sync_local.provision import (
+from clerk_sync.settings import DEFAULT_QUEUE_NAME, DEFAULT_TABLES
+from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, EngineError, dynamodb_client
+from clerk_sync_local.stack.provision import (
     DEAD_LETTER_QUEUE_ID,
     QUEUE_ID,
     TABLE_ENV_VARS,
@@ -18,7 +18,7 @@ from clerk_sync_local.provision import (
     ResourceNames,
     provision,
 )
-from clerk_sync_local.template import load_template, resources
+from clerk_sync_local.stack.template import load_template, resources
 
 TEMPLATE = load_template()
 TABLES = resources(TEMPLATE, "AWS::DynamoDB::Table")

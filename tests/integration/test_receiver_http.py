@@ -17,8 +17,8 @@ from builders import (
     signed,
     user,
 )
-from clerk_sync.signature import sign
-from clerk_sync_local.context import LocalContext
+from clerk_sync.domain.signature import sign
+from clerk_sync_local.stack.context import LocalContext
 
 
 def created(user_id: str = "user_1", updated_at: int = 1_732_000_000_100) -> dict:

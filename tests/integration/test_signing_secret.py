@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 import pytest
 from builders import OTHER_KEY, OTHER_SECRET, SECRET, SECRET_KEY, answer, envelope, fresh_id, signed, user
-from clerk_sync.clients import Endpoints
-from clerk_sync.config import SECRET_ARN_ENV, SECRET_ENV, ConfigError, load_config
-from clerk_sync.receiver import Receiver
-from clerk_sync.runtime import build_receiver
-from clerk_sync_local.context import LocalContext
-from clerk_sync_local.provision import ResourceNames, provision
+from clerk_sync.adapters.aws_clients import Endpoints
+from clerk_sync.app.receiver import Receiver
+from clerk_sync.bootstrap.receiver import build_receiver
+from clerk_sync.settings import SECRET_ARN_ENV, SECRET_ENV, ConfigError, load_config
+from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.provision import ResourceNames, provision
 from stacks import environment
 
 REGION = "us-east-1"

@@ -41,7 +41,7 @@ def test_bad_secret_fails_the_init_with_its_reason(extra, reason):
     result = init(extra)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("clerk_sync.config.ConfigError") and reason in last
+    assert last.startswith("clerk_sync.settings.ConfigError") and reason in last
     assert "%%%%" not in result.stderr and "not-a-whsec-secret" not in result.stderr
 
 

@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from builders import envelope, membership, signed, user, welcome_message
-from clerk_sync import effects, extensions
-from clerk_sync.batch import run_batch
-from clerk_sync.events import Event
-from clerk_sync_local.context import LocalContext
+from clerk_sync.app import extensions
+from clerk_sync.app.batch import run_batch
+from clerk_sync.domain import effects
+from clerk_sync.domain.envelope import Event
+from clerk_sync_local.stack.context import LocalContext
 from stacks import make_worker, sent_emails, sqs_event
 
 T = 1_732_000_000_000

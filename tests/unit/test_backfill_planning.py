@@ -10,7 +10,8 @@ from clerk_sync.backfill import planning, retry
 from clerk_sync.backfill.clerk_api import retry_after_seconds
 from clerk_sync.backfill.failures import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
 from clerk_sync.backfill.planning import Action, Stored
-from clerk_sync.records import InvalidEventError, Table
+from clerk_sync.domain.plans import InvalidEventError
+from clerk_sync.domain.tables import Table
 
 RUN = "backfill:test"
 NOW = 1_800_000_000_000

@@ -1,6 +1,6 @@
 """docs/performance.md: each tool rewrites its own section and keeps the rest."""
 
-from clerk_sync_local.bench.report import write_section
+from benchmarks.report import write_section
 
 
 def test_a_section_is_replaced_in_place_and_the_rest_is_kept(tmp_path):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from clerk_sync import effects
-from clerk_sync.config import CleanupBudget, ConfigError, load_worker_config
-from clerk_sync.deadline import Deadline
-from clerk_sync.messages import PoisonMessageError, Position, parse_message
-from clerk_sync_local.context import LocalContext
+from clerk_sync.domain import effects
+from clerk_sync.domain.deadline import Deadline
+from clerk_sync.domain.effects import PoisonMessageError, Position, parse_message
+from clerk_sync.settings import CleanupBudget, ConfigError, load_worker_config
+from clerk_sync_local.stack.context import LocalContext
 
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/clerk-sync-side-effects"
 ORG_CLEANUP = {

@@ -6,7 +6,7 @@ import base64
 import dataclasses
 
 import pytest
-from clerk_sync.config import (
+from clerk_sync.settings import (
     DEFAULT_TABLES,
     SECRET_ENV,
     ConfigError,
@@ -284,7 +284,7 @@ def test_worker_sending_rate_and_concurrency():
 
 
 def test_a_lazy_client_is_made_at_its_first_use_only():
-    from clerk_sync.clients import LazyClient
+    from clerk_sync.adapters.aws_clients import LazyClient
 
     made: list[str] = []
 

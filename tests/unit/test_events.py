@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from clerk_sync.events import MalformedEventError, parse_event, to_millis
+from clerk_sync.domain.envelope import MalformedEventError, parse_event, to_millis
 
 
 def test_millisecond_and_second_timestamps_normalise_to_ms():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from clerk_sync.pacing import FLOOR_RATE, Pacer, handback_delay, share_of
+from clerk_sync.domain.pacing import FLOOR_RATE, Pacer, handback_delay, share_of
 
 
 class Clock:

@@ -4,8 +4,10 @@ import json
 
 import pytest
 from builders import envelope, membership, organization, session, user
-from clerk_sync.events import parse_event
-from clerk_sync.records import PLANNERS, InvalidEventError, Parent, Table, plan
+from clerk_sync.domain.envelope import parse_event
+from clerk_sync.domain.planner import PLANNERS, plan
+from clerk_sync.domain.plans import InvalidEventError, Parent
+from clerk_sync.domain.tables import Table
 
 PERSONAL = ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Mozilla")
 

@@ -7,11 +7,8 @@ import json
 
 import pytest
 from builders import envelope, membership, organization, session, user
-from clerk_sync.config import Tables
-from clerk_sync.events import parse_event
-from clerk_sync.models import bind_models
-from clerk_sync.records import Write, plan
-from clerk_sync.schema_check import (
+from clerk_sync.adapters.dynamodb.models import bind_models
+from clerk_sync.adapters.dynamodb.schema_check import (
     MAX_ITEM_BYTES,
     MAX_NESTING,
     SchemaCheck,
@@ -19,6 +16,10 @@ from clerk_sync.schema_check import (
     item_size,
     storable_number,
 )
+from clerk_sync.domain.envelope import parse_event
+from clerk_sync.domain.planner import plan
+from clerk_sync.domain.plans import Write
+from clerk_sync.settings import Tables
 
 CHECK = SchemaCheck(bind_models(Tables("users", "organizations", "memberships", "sessions", "idempotency")))
 T = 1_732_000_000_100

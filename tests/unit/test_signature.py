@@ -1,6 +1,6 @@
 """Svix signature verification: the published vector, the behaviour matrix, and a differential test.
 
-The differential test holds `clerk_sync.signature` to accept and reject exactly what
+The differential test holds `clerk_sync.domain.signature` to accept and reject exactly what
 `svix.webhooks.Webhook(secret).verify` does (accepted iff at least one configured secret's svix
 Webhook accepts), with svix's clock frozen at the same `now` that we pass to `verify`.
 """
@@ -16,8 +16,7 @@ from unittest import mock
 
 import pytest
 import standardwebhooks.webhooks as std_webhooks
-from clerk_sync.config import parse_signing_secrets
-from clerk_sync.signature import (
+from clerk_sync.domain.signature import (
     MissingHeadersError,
     SignatureError,
     SvixHeaders,
@@ -25,6 +24,7 @@ from clerk_sync.signature import (
     sign,
     verify,
 )
+from clerk_sync.settings import parse_signing_secrets
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from svix.webhooks import Webhook

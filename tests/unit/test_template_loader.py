@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clerk_sync_local.template import CloudFormationLoader, load_template, references, resources
+from clerk_sync_local.stack.template import CloudFormationLoader, load_template, references, resources
 
 EVERY_TAG = textwrap.dedent(
     """\

@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
-from clerk_sync.aws_services import SERVICES
+from clerk_sync.adapters.aws_services import SERVICES
 from trim_botocore import model_path, read_json, trimmed, undocumented, used_services
 
 DATA = Path(botocore.__file__).parent / "data"

@@ -2,12 +2,7 @@
 
 Modules, one job each: `clerk_api` (the SDK, error mapping, lenient decoding), `retry` (waits),
 `paging` (drift-safe offset walks), `planning` (API object → write → action), `stored` (DynamoDB
-reads), `run` (the orchestration), `report` (counts, progress callbacks, summary), `runtime` (wiring).
-`paging`, `planning`, `retry` and `report` do no I/O. This package module itself only holds
-constants, so that a command line can describe its options without importing the SDK.
+reads), `run` (the orchestration), `report` (counts, progress callbacks, summary), `bootstrap` (wiring).
+`paging`, `planning`, `retry` and `report` do no I/O. Its settings (CLERK_SECRET_KEY, CLERK_API_URL, …) are
+read by clerk_sync.settings. ReconcileFunction's bundle is the only one that carries this package.
 """
-
-SECRET_KEY_ENV = "CLERK_SECRET_KEY"
-API_URL_ENV = "CLERK_API_URL"
-DEFAULT_API_URL = "https://api.clerk.com/v1"
-DEFAULT_WORKERS = 8

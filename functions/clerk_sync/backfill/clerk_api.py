@@ -27,7 +27,7 @@ import httpx
 from clerk_backend_api import Clerk, models
 from clerk_backend_api.utils import BackoffStrategy, RetryConfig
 
-from clerk_sync.backfill import DEFAULT_API_URL, retry
+from clerk_sync.backfill import retry
 from clerk_sync.backfill.failures import (
     ApiError,
     BadCredentialsError,
@@ -38,7 +38,8 @@ from clerk_sync.backfill.failures import (
 from clerk_sync.backfill.paging import Page
 from clerk_sync.backfill.planning import Key
 from clerk_sync.backfill.report import ApiStats
-from clerk_sync.records import Table
+from clerk_sync.domain.tables import Table
+from clerk_sync.settings import DEFAULT_API_URL
 
 ORDER = "+created_at"  # ascending: objects created during a walk land after it (see paging)
 FILTER_CHUNK = 100  # user ids per membership query when confirming deletions

@@ -1,9 +1,10 @@
 """What backfill would change, decided from Clerk's objects and the stored records (no I/O).
 
-An API object becomes the write its `*.updated` webhook would make (`records.plan`, side effects
+An API object becomes the write its `*.updated` webhook would make (`planner.plan`, side effects
 dropped: no welcome e-mail for a backfilled user), under one `svix_id` per run (`backfill:<uuid>`).
-Comparing that write with the stored record classifies it the way `Store.apply`'s condition would
-decide, so that a dry run can tell, and a real run only sends the writes that change something.
+Comparing that write with the stored record classifies it by the rule `Store.apply`'s condition is
+made from (domain/rules.py), so that a dry run can tell, and a real run only sends the writes that
+change something.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from clerk_sync.events import Event
-from clerk_sync.records import FINAL_TOMBSTONES, InvalidEventError, Table, Write, plan
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.planner import plan
+from clerk_sync.domain.plans import InvalidEventError, Write
+from clerk_sync.domain.rules import holds, may_replace
+from clerk_sync.domain.tables import TABLES, Table
 
 Key = tuple[str, ...]  # (id,) for users and organizations; (organization_id, user_id) for memberships
 
@@ -30,11 +34,7 @@ DELETE_EVENT = {
     Table.ORGANIZATIONS: "organization.deleted",
     Table.MEMBERSHIPS: "organizationMembership.deleted",
 }
-KEY_NAMES: dict[Table, tuple[str, ...]] = {
-    Table.USERS: ("id",),
-    Table.ORGANIZATIONS: ("id",),
-    Table.MEMBERSHIPS: ("organization_id", "user_id"),
-}
+KEY_NAMES: dict[Table, tuple[str, ...]] = {table: TABLES[table].key_names for table in KINDS}
 
 
 class Action(StrEnum):
@@ -121,21 +121,18 @@ def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
 
 
 def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = False) -> Action:
-    """What `Store.apply(write)` would do to `stored` (as `store.write_condition` decides)."""
-    if write.tombstone:
-        if stored is None or (stored.deleted and write.table in FINAL_TOMBSTONES):
-            return Action.STALE  # nothing to delete, or the first deletion stands
-        replaces = write.table in FINAL_TOMBSTONES or stored.version < write.version
-        return Action.TOMBSTONE if replaces else Action.STALE
-    if parent_tombstoned:
+    """What `Store.apply(write)` would do to `stored`: the rule (`rules.may_replace`) read in Python."""
+    if write.tombstone and stored is None:
+        return Action.STALE  # nothing to delete
+    if parent_tombstoned and not write.tombstone:
         return Action.STALE
+    item = None if stored is None else {"version": stored.version, "deleted": stored.deleted or None}
+    if not holds(may_replace(write), item):
+        same = stored is not None and stored.version == write.version and not stored.deleted
+        return Action.UNCHANGED if same and not write.tombstone else Action.STALE
     if stored is None:
         return Action.CREATE
-    if stored.deleted and write.table in FINAL_TOMBSTONES:
-        return Action.STALE
-    if stored.version == write.version and not stored.deleted:
-        return Action.UNCHANGED
-    return Action.UPDATE if stored.version < write.version else Action.STALE
+    return Action.TOMBSTONE if write.tombstone else Action.UPDATE
 
 
 def parent_keys(write: Write) -> list[tuple[Table, Key]]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from clerk_sync.backfill.planning import Action, Key
-from clerk_sync.records import Table
+from clerk_sync.domain.tables import Table
 
 SHOWN_TOMBSTONES = 50
 

@@ -21,14 +21,15 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
 from clerk_sync.backfill import paging, planning
 from clerk_sync.backfill.failures import BackfillError, StorageError
 from clerk_sync.backfill.paging import Page, Walk
 from clerk_sync.backfill.planning import Action, Key, Planned
 from clerk_sync.backfill.report import ApiStats, KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.stored import StoredRecords
-from clerk_sync.records import InvalidEventError, Table, Write
-from clerk_sync.store import Store, WriteOutcome
+from clerk_sync.domain.plans import InvalidEventError, Write
+from clerk_sync.domain.tables import Table
 
 
 class ClerkReader(Protocol):

@@ -13,21 +13,11 @@ from typing import Any
 
 from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.planning import KEY_NAMES, Key, Stored, key_dict
-from clerk_sync.config import Tables
-from clerk_sync.records import Table
+from clerk_sync.domain.tables import Table
+from clerk_sync.settings import Tables
 
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 8
-
-
-def table_names(tables: Tables) -> dict[Table, str]:
-    """Physical table names of the synced kinds."""
-    return {
-        Table.USERS: tables.users,
-        Table.ORGANIZATIONS: tables.organizations,
-        Table.MEMBERSHIPS: tables.memberships,
-        Table.SESSIONS: tables.sessions,
-    }
 
 
 def _string(value: dict[str, Any]) -> str:
@@ -39,7 +29,7 @@ class StoredRecords:
 
     def __init__(self, client: Any, tables: Tables, sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
-        self._names = table_names(tables)
+        self._names = {table: tables.name_of(table) for table in Table}
         self._sleep = sleep
 
     def get(self, table: Table, keys: Iterable[Key], pool: Executor | None = None) -> dict[Key, Stored]:

@@ -1,11 +1,10 @@
 """ReconcileFunction (optional, scheduled): `clerk-sync backfill --reconcile`, run in Lambda.
 
-Not in template.yaml by default: docs/backfill.md has the resources to add (a schedule parameter that
-is off by default, a least-privilege role, the Clerk secret key in Secrets Manager) and explains why
-`clerk-backend-api` comes from a layer of this function only (the webhook bundle must not carry it).
+In template.yaml behind the ReconcileSchedule parameter (off by default); docs/backfill.md explains
+why `clerk-backend-api` comes from a layer of this function only (the other bundles must not carry it).
 
-Environment: CLERK_SECRET_KEY_ARN (Secrets Manager secret holding `sk_live_…`; CLERK_SECRET_KEY
-instead, for local runs), USERS_TABLE / ORGANIZATIONS_TABLE / MEMBERSHIPS_TABLE, optional CLERK_API_URL,
+Environment (read by settings.load_reconcile_config): CLERK_SECRET_KEY_ARN (Secrets Manager secret
+holding `sk_live_…`; CLERK_SECRET_KEY instead, for local runs), the table names, optional CLERK_API_URL,
 RECONCILE_DRY_RUN=true (report only), RECONCILE_WORKERS (concurrent writes, default 8).
 A run that stops early (bad key, Clerk unreachable, DynamoDB) fails the invocation after logging what
 it did, so that the function's Errors metric can alarm; the next scheduled run continues the work.
@@ -13,7 +12,6 @@ it did, so that the function's Errors metric can alarm; the next scheduled run c
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,18 +20,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clerk_sync.backfill import API_URL_ENV, DEFAULT_API_URL, DEFAULT_WORKERS, SECRET_KEY_ENV
+from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
+from clerk_sync.backfill.bootstrap import Settings, build_backfill
 from clerk_sync.backfill.planning import Action
 from clerk_sync.backfill.report import KindCounts, Summary
 from clerk_sync.backfill.run import Options
-from clerk_sync.backfill.runtime import Settings, build_backfill
-from clerk_sync.clients import Clients, Endpoints, EventHook
-from clerk_sync.config import ConfigError, read_tables
 from clerk_sync.observability import logger, metrics
+from clerk_sync.settings import ConfigError, ReconcileConfig, load_reconcile_config
 
-SECRET_KEY_ARN_ENV = "CLERK_SECRET_KEY_ARN"
-DRY_RUN_ENV = "RECONCILE_DRY_RUN"
-WORKERS_ENV = "RECONCILE_WORKERS"
 SECRET_MAX_AGE_SECONDS = 300
 LOG_INTERVAL_SECONDS = 30.0
 REPORTED_KEYS = 100
@@ -43,14 +37,11 @@ class ReconcileFailed(Exception):
     """The run stopped early; the message is the one-line reason (never the secret key)."""
 
 
-def secret_key(env: Mapping[str, str], clients: Clients) -> str:
+def secret_key(config: ReconcileConfig, clients: Clients) -> str:
     """CLERK_SECRET_KEY, else the value of the secret CLERK_SECRET_KEY_ARN names."""
-    direct = env.get(SECRET_KEY_ENV, "").strip()
-    if direct:
-        return direct
-    secret_id = env.get(SECRET_KEY_ARN_ENV)
-    if not secret_id:
-        raise ConfigError(f"set {SECRET_KEY_ARN_ENV} (Secrets Manager) or {SECRET_KEY_ENV}")
+    if config.secret_key:
+        return config.secret_key
+    secret_id = str(config.secret_key_arn)
     provider = SecretsProvider(boto3_client=clients.client("secretsmanager"))
     value = provider.get(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
     text = value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
@@ -113,18 +104,19 @@ def report(summary: Summary) -> dict[str, Any]:
 
 
 def reconcile(
-    env: Mapping[str, str], endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
+    env: Mapping[str, str] | None = None, endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
 ) -> dict[str, Any]:
     """One reconcile run with this environment; raises ReconcileFailed when it stops early."""
     endpoints = endpoints or Endpoints()
+    config = load_reconcile_config(env)
     settings = Settings(
-        secret_key=secret_key(env, Clients(endpoints)),
-        tables=read_tables(env),
-        api_url=env.get(API_URL_ENV) or DEFAULT_API_URL,
+        secret_key=secret_key(config, Clients(endpoints)),
+        tables=config.tables,
+        api_url=config.api_url,
         endpoints=endpoints,
-        workers=int(env.get(WORKERS_ENV) or DEFAULT_WORKERS),
+        workers=config.workers,
     )
-    dry_run = env.get(DRY_RUN_ENV, "").lower() in ("1", "true", "yes")
+    dry_run = config.dry_run
     summary = build_backfill(settings, LogProgress(), hooks).run(Options(dry_run=dry_run, reconcile=True))
     result = report(summary)
     if summary.failure:
@@ -141,4 +133,4 @@ def reconcile(
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (a schedule's event carries nothing this function needs)."""
-    return reconcile(os.environ)
+    return reconcile()

@@ -6,10 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clerk_sync.batch import run_batch
-from clerk_sync.config import load_worker_config
+from clerk_sync.app.batch import run_batch
+from clerk_sync.bootstrap.worker import build_worker
 from clerk_sync.observability import logger, metrics
-from clerk_sync.worker_runtime import build_worker
+from clerk_sync.settings import load_worker_config
 
 worker = build_worker(load_worker_config())
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clerk_sync.config import load_config
+from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.observability import logger, metrics
-from clerk_sync.runtime import build_receiver
+from clerk_sync.settings import load_config
 
 receiver = build_receiver(load_config())  # a bad configuration fails the init, not each request
 

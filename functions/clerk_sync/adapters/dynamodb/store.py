@@ -1,0 +1,67 @@
+"""Applying planned writes to DynamoDB with one conditional request each (never read-then-write)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from botocore.exceptions import ParamValidationError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from clerk_sync.adapters.dynamodb.conditions import condition as as_condition
+from clerk_sync.adapters.dynamodb.models import Models
+from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
+from clerk_sync.domain.plans import Write
+from clerk_sync.domain.rules import PARENT_LIVE, may_replace
+
+WriteOutcome = Literal["applied", "stale"]
+CONDITION_FAILED = "ConditionalCheckFailed"
+VALIDATION = "ValidationException"
+# A cancelled transaction's reason for an invalid item: AWS documents ValidationError, moto answers the other.
+INVALID_IN_TRANSACTION = frozenset({"ValidationError", VALIDATION})
+# What DynamoDB answers when it refuses a value; the message (which may quote it) is never passed on.
+REFUSED = "the record was refused by DynamoDB as invalid"
+
+
+class Store:
+    """Version-guarded writes to the synced tables."""
+
+    def __init__(self, models: Models, client: Any) -> None:
+        """`client`: the botocore DynamoDB client the models share (see `bind_models`), for transactions."""
+        self.models = models
+        meta = models.users.Meta
+        self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
+        self._connection._client = client
+
+    def apply(self, write: Write) -> WriteOutcome:
+        """Replace the record if the write is newer; 'stale' when a condition says otherwise."""
+        model = self.models.for_table(write.table)
+        record = model(**write.item)
+        condition = as_condition(model, may_replace(write))
+        if not write.parents:
+            try:
+                record.save(condition=condition)
+            except PutError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    return "stale"
+                if error.cause_response_code == VALIDATION or isinstance(error.cause, ParamValidationError):
+                    raise UnstorablePayloadError(f"data: {REFUSED}") from None
+                raise
+            return "applied"
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(record, condition=condition)
+                for parent in write.parents:
+                    parent_model = self.models.for_table(parent.table)
+                    transaction.condition_check(
+                        parent_model, parent.id, condition=as_condition(parent_model, PARENT_LIVE)
+                    )
+        except TransactWriteError as error:
+            reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
+            if reasons and all(code == CONDITION_FAILED for code in reasons):
+                return "stale"
+            if error.cause_response_code == VALIDATION or INVALID_IN_TRANSACTION & set(reasons):
+                raise UnstorablePayloadError(f"data: {REFUSED}") from None
+            raise
+        return "applied"

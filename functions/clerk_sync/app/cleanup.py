@@ -1,0 +1,70 @@
+"""Clean-ups of any size: one part per message, within its time budget; the rest is handed on.
+
+A part tombstones from where its message says until its deadline, then sends the continuation (part
+N+1, saying where it stopped) to the SideEffects queue, and only then does the worker complete the
+part's idempotency record. A part re-run after a crash therefore re-sends the same continuation, whose
+own idempotency key (it includes the part number) absorbs the duplicate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clerk_sync.adapters.dynamodb.cleanup import Cleaner, CleanupResult
+from clerk_sync.adapters.sqs import SideEffectsQueue
+from clerk_sync.domain import effects
+from clerk_sync.domain.deadline import CleanupBudget, Deadline
+from clerk_sync.domain.effects import EffectMessage
+from clerk_sync.observability import logger
+
+
+class CleanupParts:
+    """Runs one part of a `user_cleanup` or `organization_cleanup` message."""
+
+    def __init__(self, cleaner: Cleaner, queue: SideEffectsQueue, budget: CleanupBudget) -> None:
+        self._cleaner = cleaner
+        self._queue = queue
+        self._budget = budget
+
+    def run(self, message: EffectMessage, context: LambdaContext | None) -> dict[str, Any]:
+        """Tombstone this part; `cleaned` when the clean-up is done, `continued` when it was handed on."""
+        deadline = Deadline.for_part(self._budget, context)
+        deleted_at = _deleted_at(message)
+        if message.kind == "user_cleanup":
+            done = self._cleaner.user(message.target, deleted_at, message.svix_id, message.position, deadline)
+        else:
+            done = self._cleaner.organization(
+                message.target, deleted_at, message.svix_id, message.position, deadline
+            )
+        if done.resume is not None:
+            self._queue.send(effects.cleanup_continuation(message, done.resume))
+        result = _result(message, done)
+        logger.info(
+            "cleanup part",
+            extra={
+                "kind": message.kind,
+                "svix_id": message.svix_id,
+                "target": message.target,
+                **result,
+                "next_phase": done.resume.phase if done.resume else None,
+            },
+        )
+        return result
+
+
+def _result(message: EffectMessage, done: CleanupResult) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "outcome": "continued" if done.resume else "cleaned",
+        "part": message.part,
+        "memberships": done.memberships,
+    }
+    if message.kind == "user_cleanup":
+        result["sessions"] = done.sessions
+    return result
+
+
+def _deleted_at(message: EffectMessage) -> int:
+    value = message.fields.get("deleted_at")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,84 @@
+"""Processing a verified event exactly once per svix id (Powertools idempotency on DynamoDB)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clerk_sync.adapters.dynamodb.schema_check import SchemaCheck
+from clerk_sync.adapters.dynamodb.store import Store
+from clerk_sync.adapters.sqs import SideEffectsQueue
+from clerk_sync.domain.plans import Plan
+
+# Svix retries for ~28 h and Dashboard replays come later: keep records for a week.
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+KEY_PREFIX = "clerk-sync.webhook"  # stable keys whatever the function or module is named
+
+Outcome = dict[str, Any]
+
+
+def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+    """A replayed delivery answers with the first outcome, marked as a duplicate."""
+    first = dict(response or {})
+    return {
+        "status": "duplicate",
+        "type": first.get("type"),
+        "id": first.get("id"),
+        "first": first.get("status"),
+    }
+
+
+class DeliveryProcessor:
+    """Applies a plan once per svix id: entity write first, then its side-effect messages.
+
+    Effects follow the write: they are queued only when the write was applied (a first write, or the
+    same svix id re-applying its own version on a retry after a failed send). A stale delivery queues
+    nothing, so a late `user.created` never greets a user again, or after their deletion.
+    """
+
+    def __init__(self, store: Store, queue: SideEffectsQueue, persistence: BasePersistenceLayer) -> None:
+        self._store = store
+        self._queue = queue
+        self._schema = SchemaCheck(store.models)
+        self.config = IdempotencyConfig(
+            event_key_jmespath="svix_id",
+            payload_validation_jmespath="body_sha256",
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            use_local_cache=True,
+            response_hook=mark_duplicate,
+        )
+        self._once = idempotent_function(
+            data_keyword_argument="delivery",
+            persistence_store=persistence,
+            config=self.config,
+            key_prefix=KEY_PREFIX,
+        )(self._apply)
+
+    def process(
+        self, *, svix_id: str, body_sha256: str, plan: Plan, context: LambdaContext | None
+    ) -> Outcome:
+        """The outcome of the first processing of this svix id (raises Idempotency* errors).
+
+        A write the schema cannot store raises UnstorablePayloadError before anything is written, the
+        idempotency record included; so does one DynamoDB refuses as invalid (nothing is left written).
+        """
+        if plan.write is not None:
+            self._schema.check(plan.write)
+        if context is not None:
+            self.config.register_lambda_context(context)
+        result: Outcome = self._once(delivery={"svix_id": svix_id, "body_sha256": body_sha256}, plan=plan)
+        return result
+
+    def _apply(self, delivery: dict[str, str], plan: Plan) -> Outcome:
+        status = "applied" if plan.write is None else self._store.apply(plan.write)
+        if status == "applied":
+            for effect in plan.effects:
+                self._queue.send(effect)
+        return {"status": status, "type": plan.event_type, "id": plan.entity_id}

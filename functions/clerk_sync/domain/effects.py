@@ -1,0 +1,222 @@
+"""The side-effect message format, declared once: each kind's target, required fields, queue delay,
+handler and (clean-ups) phases; the builders the receiver's plans use; the parser the worker uses.
+
+Producer (domain/entities/*), queue (adapters/sqs.py) and consumer (app/effects_worker.py) all read
+`KINDS`: a kind is added here or nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from clerk_sync.domain.envelope import Event
+
+Effect = dict[str, Any]
+"""A message body as the receiver queues it (JSON object)."""
+
+
+class Handler(StrEnum):
+    """What the worker does with a kind."""
+
+    WELCOME = "welcome"  # send the welcome e-mail
+    CLEANUP = "cleanup"  # tombstone a deleted parent's children, in parts
+    DELIVER = "deliver"  # send a Clerk e-mail the app took over
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """One effect kind."""
+
+    kind: str
+    target_field: str
+    """The field naming what the effect is about (part of its idempotency key)."""
+    handler: Handler
+    required: tuple[str, ...] = ()
+    """Fields that must be non-empty strings (besides svix_id and the target)."""
+    delay_seconds: int = 0
+    """SQS delay of the first message. Clean-ups find children through global secondary indexes, which
+    lag behind writes (usually well under a second): the delay lets a membership written just before
+    the parent's deletion reach the index first. Continuations (a `part`) go at once."""
+    phases: tuple[str, ...] = ()
+    """A clean-up's queries, in order (a continuation message names the one it resumes)."""
+
+
+KINDS: Mapping[str, EffectSpec] = {
+    spec.kind: spec
+    for spec in (
+        EffectSpec("welcome_email", "user_id", Handler.WELCOME),
+        EffectSpec(
+            "user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, phases=("memberships", "sessions")
+        ),
+        EffectSpec(
+            "organization_cleanup",
+            "organization_id",
+            Handler.CLEANUP,
+            delay_seconds=5,
+            phases=("memberships",),
+        ),
+        EffectSpec("deliver_email", "email_id", Handler.DELIVER, required=("to_email_address", "subject")),
+    )
+}
+
+
+def effect_key(kind: str, svix_id: str, target: str) -> str:
+    """An effect's idempotency key: kind + svix id + target."""
+    return f"{kind}#{svix_id}#{target}"
+
+
+class PoisonMessageError(Exception):
+    """A message that no retry can make valid (unknown kind, not JSON, missing fields)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a clean-up part starts: its phase, and the exclusive start key of that phase's query
+    (the table and index keys of the last item tombstoned before; None: the phase's beginning)."""
+
+    phase: str
+    start_key: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class EffectMessage:
+    """One queued effect: its kind, the delivery that caused it, its target and its fields."""
+
+    kind: str
+    svix_id: str
+    target: str
+    fields: dict[str, Any]
+    queued: str = ""
+    """The message body as it was queued (what a resend of an unconfirmed e-mail sends again)."""
+
+    @property
+    def key(self) -> str:
+        """The effect's idempotency key: kind + svix id + target (+ part, for a clean-up's continuations)."""
+        base = effect_key(self.kind, self.svix_id, self.target)
+        return base if self.part == 1 else f"{base}#part{self.part}"
+
+    @property
+    def spilled(self) -> Any:
+        """The reference to a body too large for SQS (payloads.PayloadStore), or None."""
+        return self.fields.get("spilled")
+
+    @property
+    def part(self) -> int:
+        """1 for the message the receiver queued, N for the continuation the worker sent after part N-1."""
+        value = self.fields.get("part")
+        return value if isinstance(value, int) else 1
+
+    @property
+    def position(self) -> Position:
+        """Where this part of a clean-up starts."""
+        if self.part == 1:
+            return Position(KINDS[self.kind].phases[0])
+        return Position(self.fields["phase"], self.fields.get("start_key"))
+
+    def text(self, name: str) -> str | None:
+        """A string field, or None when absent or not a non-empty string."""
+        value = self.fields.get(name)
+        return value if isinstance(value, str) and value else None
+
+
+def parse_message(body: str) -> EffectMessage:
+    """Validate a message body; raises PoisonMessageError with a reason that names no personal data."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise PoisonMessageError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise PoisonMessageError("body is not a JSON object")
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise PoisonMessageError(f"unknown kind {kind!r}"[:80])
+    target_field, required = KINDS[kind].target_field, KINDS[kind].required
+    if "spilled" in data:  # a reference: the fields are checked once the body is loaded
+        required = ()
+    missing = [
+        name
+        for name in ("svix_id", target_field, *required)
+        if not isinstance(data.get(name), str) or not data.get(name)
+    ]
+    if missing:
+        raise PoisonMessageError(f"{kind} without {', '.join(missing)}")
+    if "part" in data:
+        _check_continuation(kind, data)
+    return EffectMessage(
+        kind=kind, svix_id=data["svix_id"], target=data[target_field], fields=data, queued=body
+    )
+
+
+def _check_continuation(kind: str, data: dict[str, Any]) -> None:
+    """A continuation's part number, phase and start key, as the worker writes them."""
+    part, start_key = data.get("part"), data.get("start_key")
+    if not KINDS[kind].phases:
+        raise PoisonMessageError(f"{kind} with a part number")
+    if not isinstance(part, int) or isinstance(part, bool) or part < 2:
+        raise PoisonMessageError(f"{kind} with part {part!r}"[:80])
+    if data.get("phase") not in KINDS[kind].phases:
+        raise PoisonMessageError(f"{kind} with an unknown phase")
+    if start_key is not None and not (
+        isinstance(start_key, dict)
+        and start_key
+        and all(isinstance(v, str) and v for v in start_key.values())
+    ):
+        raise PoisonMessageError(f"{kind} with a malformed start key")
+
+
+def welcome_email(event: Event, email: str | None) -> Effect:
+    """Greet a new user (the worker skips users without an address)."""
+    return {
+        "kind": "welcome_email",
+        "svix_id": event.svix_id,
+        "user_id": event.field("id"),
+        "email": email,
+        "first_name": event.field("first_name"),
+    }
+
+
+def user_cleanup(event: Event) -> Effect:
+    """Tombstone every membership and session of a deleted user."""
+    return {
+        "kind": "user_cleanup",
+        "svix_id": event.svix_id,
+        "user_id": event.field("id"),
+        "deleted_at": event.occurred_at,
+    }
+
+
+def organization_cleanup(event: Event) -> Effect:
+    """Tombstone every membership of a deleted organization."""
+    return {
+        "kind": "organization_cleanup",
+        "svix_id": event.svix_id,
+        "organization_id": event.field("id"),
+        "deleted_at": event.occurred_at,
+    }
+
+
+def cleanup_continuation(message: EffectMessage, position: Position) -> Effect:
+    """The rest of a clean-up that did not fit in one part: the same clean-up, from `position`."""
+    return {
+        **message.fields,
+        "part": message.part + 1,
+        "phase": position.phase,
+        "start_key": position.start_key,
+    }
+
+
+def deliver_email(event: Event) -> Effect:
+    """Send a Clerk e-mail whose delivery the application has taken over."""
+    return {
+        "kind": "deliver_email",
+        "svix_id": event.svix_id,
+        "email_id": event.field("id"),
+        "to_email_address": event.field("to_email_address"),
+        "subject": event.field("subject"),
+        "body": event.field("body"),
+        "body_plain": event.field("body_plain"),
+    }

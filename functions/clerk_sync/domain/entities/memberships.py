@@ -1,0 +1,46 @@
+"""organizationMembership.created / .updated / .deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
+from clerk_sync.domain.tables import Table
+
+MEMBERSHIP_FIELDS = ("id", "role", "permissions", "public_metadata", "created_at", "updated_at")
+
+
+def _membership_key(event: Event) -> dict[str, str]:
+    organization = event.field("organization")
+    user_data = event.field("public_user_data")
+    return {
+        "organization_id": required_id(
+            isinstance(organization, dict) and organization.get("id"), "data.organization.id"
+        ),
+        "user_id": required_id(
+            isinstance(user_data, dict) and user_data.get("user_id"), "data.public_user_data.user_id"
+        ),
+    }
+
+
+def plan_membership_upsert(event: Event) -> Plan:
+    """organizationMembership.created / .updated: store it while its user and organization live."""
+    key = _membership_key(event)
+    write = live(event, Table.MEMBERSHIPS, key, pick(event.data, MEMBERSHIP_FIELDS))
+    return Plan(event.type, event.field("id") or key["organization_id"], write)
+
+
+def plan_membership_deleted(event: Event) -> Plan:
+    """organizationMembership.deleted: a tombstone that a newer re-join replaces."""
+    key = _membership_key(event)
+    return Plan(
+        event.type, event.field("id") or key["organization_id"], tombstone(event, Table.MEMBERSHIPS, key)
+    )
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    "organizationMembership.created": plan_membership_upsert,
+    "organizationMembership.updated": plan_membership_upsert,
+    "organizationMembership.deleted": plan_membership_deleted,
+}

@@ -1,0 +1,35 @@
+"""session.created / .ended / .removed / .revoked / .pending."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.plans import Plan, live, pick, required_id
+from clerk_sync.domain.tables import Table
+
+SESSION_FIELDS = (
+    "user_id",
+    "client_id",
+    "status",
+    "last_active_organization_id",
+    "last_active_at",
+    "expire_at",
+    "abandon_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def plan_session_upsert(event: Event) -> Plan:
+    """session.*: store the session's latest state while its user lives."""
+    session_id = required_id(event.field("id"), "data.id")
+    required_id(event.field("user_id"), "data.user_id")
+    write = live(event, Table.SESSIONS, {"id": session_id}, pick(event.data, SESSION_FIELDS))
+    return Plan(event.type, session_id, write)
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    f"session.{status}": plan_session_upsert
+    for status in ("created", "ended", "removed", "revoked", "pending")
+}

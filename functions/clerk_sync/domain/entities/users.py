@@ -1,0 +1,99 @@
+"""user.created / .updated / .deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from clerk_sync.domain import effects
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
+from clerk_sync.domain.tables import Table
+
+USER_FIELDS = (
+    "username",
+    "first_name",
+    "last_name",
+    "image_url",
+    "external_id",
+    "public_metadata",
+    "private_metadata",
+    "unsafe_metadata",
+    "banned",
+    "locked",
+    "last_sign_in_at",
+    "last_active_at",
+    "created_at",
+    "updated_at",
+)
+
+# Stored user attributes read from elsewhere in the event than `data.<their name>`.
+USER_SOURCES = {"email": "data.email_addresses", "phone_number": "data.phone_numbers"}
+
+
+def _primary(entries: object, primary_id: object, value_field: str) -> str | None:
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("id") == primary_id:
+            value = entry.get(value_field)
+            return value if isinstance(value, str) and value else None
+    return None
+
+
+def _verification_status(verification: object) -> object:
+    return verification.get("status") if isinstance(verification, dict) else None
+
+
+def user_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The stored attributes of a Clerk user object."""
+    raw_addresses = data.get("email_addresses")
+    addresses: list[Any] = raw_addresses if isinstance(raw_addresses, list) else []
+    stored_addresses = [
+        pick(
+            {
+                "id": a.get("id"),
+                "email_address": a.get("email_address"),
+                "verification_status": _verification_status(a.get("verification")),
+            },
+            ("id", "email_address", "verification_status"),
+        )
+        for a in addresses
+        if isinstance(a, dict)
+    ]
+    return {
+        **pick(data, USER_FIELDS),
+        **pick(
+            {
+                "email": _primary(addresses, data.get("primary_email_address_id"), "email_address"),
+                "phone_number": _primary(
+                    data.get("phone_numbers"), data.get("primary_phone_number_id"), "phone_number"
+                ),
+            },
+            ("email", "phone_number"),
+        ),
+        "email_addresses": stored_addresses,
+    }
+
+
+def plan_user_upsert(event: Event) -> Plan:
+    """user.created / user.updated: store the user; a creation also greets them."""
+    user_id = required_id(event.field("id"), "data.id")
+    fields = user_fields(event.data)
+    write = live(event, Table.USERS, {"id": user_id}, fields, sources=USER_SOURCES)
+    greet = (effects.welcome_email(event, fields.get("email")),) if event.type == "user.created" else ()
+    return Plan(event.type, user_id, write, greet)
+
+
+def plan_user_deleted(event: Event) -> Plan:
+    """user.deleted: a final tombstone, then clean-up of the user's memberships and sessions."""
+    user_id = required_id(event.field("id"), "data.id")
+    write = tombstone(event, Table.USERS, {"id": user_id})
+    return Plan(event.type, user_id, write, (effects.user_cleanup(event),))
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    "user.created": plan_user_upsert,
+    "user.updated": plan_user_upsert,
+    "user.deleted": plan_user_deleted,
+}

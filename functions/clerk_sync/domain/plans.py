@@ -1,0 +1,112 @@
+"""What applying an event asks for: at most one version-guarded write, and side-effect messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clerk_sync.domain.effects import Effect
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.tables import TABLES, Table
+
+
+class InvalidEventError(Exception):
+    """A known event type whose data lacks what applying it needs (answer 400)."""
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A record that must not be tombstoned for a write to make its child live."""
+
+    table: Table
+    id: str
+
+
+@dataclass(frozen=True)
+class Write:
+    """One version-guarded write: `item` replaces the stored record if the rule (rules.py) allows it."""
+
+    table: Table
+    key: dict[str, str]
+    item: dict[str, Any]
+    version: int
+    tombstone: bool
+    parents: tuple[Parent, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where an item attribute comes from in the event, when not `data.<its name>` (for error messages)."""
+
+    @property
+    def svix_id(self) -> str:
+        """The delivery (or backfill run) this write comes from."""
+        return str(self.item["svix_id"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one event asks for."""
+
+    event_type: str
+    entity_id: str | None
+    write: Write | None = None
+    effects: tuple[Effect, ...] = field(default=())
+
+    @property
+    def ignored(self) -> bool:
+        """True when the event changes nothing here."""
+        return self.write is None and not self.effects
+
+
+def required_id(value: object, what: str) -> str:
+    """`value` as a non-empty string, else InvalidEventError naming `what`."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"missing {what}")
+    return value
+
+
+def pick(data: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields that are present and not null."""
+    return {name: data[name] for name in names if data.get(name) is not None}
+
+
+def updated_at(event: Event) -> int:
+    """The version of a live record: Clerk's `updated_at` (milliseconds)."""
+    version = event.field("updated_at")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidEventError("missing data.updated_at")
+    return version
+
+
+def tombstone(event: Event, table: Table, key: dict[str, str]) -> Write:
+    """The tombstone a deletion writes: key, deletion marks, versioned by the event's timestamp."""
+    item = {
+        **key,
+        "deleted": True,
+        "deleted_at": event.occurred_at,
+        "version": event.occurred_at,
+        "svix_id": event.svix_id,
+    }
+    sources = {"version": "timestamp", "deleted_at": "timestamp"}
+    return Write(table=table, key=key, item=item, version=event.occurred_at, tombstone=True, sources=sources)
+
+
+def live(
+    event: Event,
+    table: Table,
+    key: dict[str, str],
+    fields: dict[str, Any],
+    sources: Mapping[str, str] | None = None,
+) -> Write:
+    """A live record versioned by `updated_at`, guarded by the parents the table declares."""
+    version = updated_at(event)
+    item = {**fields, **key, "version": version, "svix_id": event.svix_id}
+    parents = tuple(Parent(link.table, item[link.field]) for link in TABLES[table].parents)
+    return Write(
+        table=table,
+        key=key,
+        item=item,
+        version=version,
+        tombstone=False,
+        parents=parents,
+        sources={**(sources or {}), "version": "data.updated_at"},
+    )

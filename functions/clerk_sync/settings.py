@@ -1,0 +1,224 @@
+"""Configuration, read from the environment once into frozen objects: the only module that names
+environment variables (the ones Powertools and botocore read for themselves aside)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from clerk_sync.domain.deadline import CleanupBudget
+from clerk_sync.domain.tables import Table
+
+SECRET_ENV = "CLERK_WEBHOOK_SIGNING_SECRET"
+SECRET_ARN_ENV = "CLERK_WEBHOOK_SIGNING_SECRET_ARN"
+SECRET_PREFIX = "whsec_"
+
+QUEUE_URL_ENV = "SIDE_EFFECTS_QUEUE_URL"
+IDEMPOTENCY = "idempotency"
+# Each table's short name (a synced table's `Table` value, or `idempotency`) -> the variable naming it.
+TABLE_VARIABLES: Mapping[str, str] = {
+    **{table.value: f"{table.name}_TABLE" for table in Table},
+    IDEMPOTENCY: "IDEMPOTENCY_TABLE",
+}
+# Variable -> the name used when it is not set (the local stack's names).
+DEFAULT_TABLES: Mapping[str, str] = {
+    variable: f"clerk-sync-{name}" for name, variable in TABLE_VARIABLES.items()
+}
+DEFAULT_QUEUE_NAME = "clerk-sync-side-effects"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration (raised at start-up)."""
+
+
+@dataclass(frozen=True)
+class Tables:
+    """DynamoDB table names (one field per short name of TABLE_VARIABLES)."""
+
+    users: str
+    organizations: str
+    memberships: str
+    sessions: str
+    idempotency: str
+
+    def name_of(self, table: Table) -> str:
+        """The physical name of a synced table."""
+        return str(getattr(self, table.value))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the functions read from their environment."""
+
+    signing_keys: tuple[bytes, ...]
+    """Keys from CLERK_WEBHOOK_SIGNING_SECRET; empty when they are read from Secrets Manager instead."""
+    tables: Tables
+    side_effects_queue_url: str
+    signing_secret_arn: str | None = None
+    """CLERK_WEBHOOK_SIGNING_SECRET_ARN, used only when CLERK_WEBHOOK_SIGNING_SECRET is not set."""
+
+
+def parse_signing_secrets(raw: str, source: str = SECRET_ENV) -> tuple[bytes, ...]:
+    """Decode one or more `whsec_…` secrets separated by spaces or commas into HMAC keys.
+
+    `source` names where `raw` came from in error messages (which never contain the material).
+    """
+    parts = [p for p in re.split(r"[\s,]+", raw.strip()) if p]
+    if not parts:
+        raise ConfigError(f"{source} is empty: set it to the signing secret from the Clerk Dashboard")
+    keys: list[bytes] = []
+    for index, part in enumerate(parts, start=1):
+        if not part.startswith(SECRET_PREFIX):
+            raise ConfigError(f"{source}: secret #{index} does not start with '{SECRET_PREFIX}'")
+        encoded = part[len(SECRET_PREFIX) :]
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(
+                f"{source}: secret #{index} is not valid base64 after '{SECRET_PREFIX}'"
+            ) from None
+        if not key:
+            raise ConfigError(f"{source}: secret #{index} is empty after '{SECRET_PREFIX}'")
+        keys.append(key)
+    return tuple(keys)
+
+
+def read_tables(env: Mapping[str, str]) -> Tables:
+    """Table names from the environment, with the local defaults."""
+    return Tables(**{name: env.get(var) or DEFAULT_TABLES[var] for name, var in TABLE_VARIABLES.items()})
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration; raises ConfigError with a readable reason."""
+    env = os.environ if environ is None else environ
+    raw_secret = env.get(SECRET_ENV)
+    secret_arn = env.get(SECRET_ARN_ENV) or None
+    if raw_secret is None and secret_arn is None:
+        raise ConfigError(
+            f"{SECRET_ENV} is not set: set it to the signing secret from the Clerk Dashboard "
+            f"(or set {SECRET_ARN_ENV} to a Secrets Manager secret holding it)"
+        )
+    tables = read_tables(env)
+    queue_url = env.get(QUEUE_URL_ENV)
+    if not queue_url:
+        raise ConfigError(f"{QUEUE_URL_ENV} is not set: the receiver hands slow work to that queue")
+    if raw_secret is not None:  # the local/dev source wins over the secret
+        return Config(
+            signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+        )
+    return Config(
+        signing_keys=(), tables=tables, side_effects_queue_url=queue_url, signing_secret_arn=secret_arn
+    )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the SideEffectsFunction reads from its environment."""
+
+    tables: Tables
+    sender_email: str | None
+    extension_modules: tuple[str, ...]
+    side_effects_queue_url: str
+    """SIDE_EFFECTS_QUEUE_URL: the queue the worker consumes (continuations and hand-backs go to it)."""
+    cleanup: CleanupBudget = field(default_factory=CleanupBudget)
+    ses_max_send_rate: float | None = None
+    """SES_MAX_SEND_RATE: the account's SES sending rate per second; None = ask SES (GetAccount)."""
+    max_concurrency: int = 1
+    """WORKER_MAX_CONCURRENCY: most worker containers at once, which share the sending rate."""
+
+
+def _positive(
+    env: Mapping[str, str], name: str, kind: type[int] | type[float] = float, zero_unsets: bool = False
+) -> float | None:
+    """A positive number from the environment; None when unset (or `0`, where that means unset)."""
+    raw = env.get(name, "").strip()
+    if not raw or (zero_unsets and raw == "0"):
+        return None
+    try:
+        value: float = kind(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        what = "whole number" if kind is int else "number"
+        raise ConfigError(f"{name} must be a positive {what}, not {raw[:20]!r}")
+    return value
+
+
+def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
+    """The worker's configuration (no signing secret: it never sees HTTP)."""
+    env = os.environ if environ is None else environ
+    modules = tuple(m for m in re.split(r"[\s,]+", env.get("CLERK_SYNC_EXTENSIONS", "")) if m)
+    queue_url = env.get(QUEUE_URL_ENV)
+    if not queue_url:
+        raise ConfigError(f"{QUEUE_URL_ENV} is not set: the worker hands long clean-ups on through it")
+    defaults = CleanupBudget()
+    return WorkerConfig(
+        tables=read_tables(env),
+        sender_email=env.get("SENDER_EMAIL") or None,
+        extension_modules=modules,
+        side_effects_queue_url=queue_url,
+        cleanup=CleanupBudget(
+            slice_seconds=_positive(env, "CLEANUP_SLICE_SECONDS") or defaults.slice_seconds,
+            margin_seconds=_positive(env, "CLEANUP_MARGIN_SECONDS") or defaults.margin_seconds,
+        ),
+        ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", zero_unsets=True),
+        max_concurrency=int(_positive(env, "WORKER_MAX_CONCURRENCY", int) or 1),
+    )
+
+
+CLERK_SECRET_KEY_ENV = "CLERK_SECRET_KEY"
+CLERK_SECRET_KEY_ARN_ENV = "CLERK_SECRET_KEY_ARN"
+CLERK_API_URL_ENV = "CLERK_API_URL"
+RECONCILE_DRY_RUN_ENV = "RECONCILE_DRY_RUN"
+RECONCILE_WORKERS_ENV = "RECONCILE_WORKERS"
+DEFAULT_API_URL = "https://api.clerk.com/v1"
+DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    """Everything ReconcileFunction (and `clerk-sync backfill`) reads from its environment."""
+
+    tables: Tables
+    secret_key: str | None
+    """CLERK_SECRET_KEY (local runs); None when it is read from CLERK_SECRET_KEY_ARN instead."""
+    secret_key_arn: str | None
+    api_url: str = DEFAULT_API_URL
+    workers: int = DEFAULT_WORKERS
+    dry_run: bool = False
+
+
+def load_reconcile_config(environ: Mapping[str, str] | None = None) -> ReconcileConfig:
+    """The reconcile run's configuration; raises ConfigError when no secret key source is set."""
+    env = os.environ if environ is None else environ
+    secret_key = env.get(CLERK_SECRET_KEY_ENV, "").strip() or None
+    secret_key_arn = env.get(CLERK_SECRET_KEY_ARN_ENV) or None
+    if secret_key is None and secret_key_arn is None:
+        raise ConfigError(f"set {CLERK_SECRET_KEY_ARN_ENV} (Secrets Manager) or {CLERK_SECRET_KEY_ENV}")
+    return ReconcileConfig(
+        tables=read_tables(env),
+        secret_key=secret_key,
+        secret_key_arn=secret_key_arn,
+        api_url=env.get(CLERK_API_URL_ENV) or DEFAULT_API_URL,
+        workers=int(_positive(env, RECONCILE_WORKERS_ENV, int) or DEFAULT_WORKERS),
+        dry_run=env.get(RECONCILE_DRY_RUN_ENV, "").lower() in ("1", "true", "yes"),
+    )
+
+
+def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
+    """The region Lambda (AWS_REGION) or the developer (AWS_DEFAULT_REGION) set, if any."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+
+
+def telemetry_names(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The Powertools service name and metrics namespace (POWERTOOLS_SERVICE_NAME, …_METRICS_NAMESPACE)."""
+    env = os.environ if environ is None else environ
+    return (
+        env.get("POWERTOOLS_SERVICE_NAME", "clerk-sync"),
+        env.get("POWERTOOLS_METRICS_NAMESPACE", "ClerkSync"),
+    )

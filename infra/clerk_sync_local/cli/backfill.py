@@ -1,0 +1,330 @@
+"""`clerk-sync backfill`: copy Clerk's users, organizations and memberships into the synced tables.
+
+Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code
+(exit_codes.py): 0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on
+stderr), 2 bad usage, 3 done but some list could not be read completely (nothing reconciled for it).
+
+Importing this module is cheap (no SDK, no AWS clients): `run` imports them.
+
+Where it writes: `--endpoint`/`--region` if given; else the running `clerk-sync dev` (its
+`<state>/dev.json`); else the environment (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION,
+USERS_TABLE, …, i.e. real AWS with the default credential chain when nothing is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from clerk_sync.backfill.report import counts_line, format_summary
+from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
+from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
+from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS, Tables, read_tables
+
+from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
+
+if TYPE_CHECKING:
+    from clerk_sync.backfill.report import KindCounts, Summary
+    from clerk_sync.backfill.retry import RetryPolicy
+
+PROG = "clerk-sync"
+STATE_DIR_ENV = "CLERK_SYNC_STATE_DIR"
+DEFAULT_STATE_DIR = Path(__file__).resolve().parents[3] / ".local" / "state"
+CONNECTION_FILE = "dev.json"  # written by `clerk-sync dev` (clerk_sync_local.stack.dev.ConnectionInfo)
+DEFAULT_REGION = "us-east-1"
+PLAIN_INTERVAL_SECONDS = 5.0
+
+
+class BackfillUsageError(Exception):
+    """The command line or environment is wrong (exit code 2, one line)."""
+
+    exit_code = USAGE
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add `backfill` to the `clerk-sync` sub-commands."""
+    parser = subparsers.add_parser(
+        "backfill",
+        help="copy users, organizations and memberships from the Clerk Backend API",
+        description="Read every user, organization and membership from the Clerk Backend API "
+        f"(${SECRET_KEY_ENV}) and write what is missing or older here, through the webhook's "
+        "version-guarded writes: newer webhook data and tombstones always win, and a second run writes "
+        "nothing. Safe to run while webhooks flow, and to run again after a failure. Exit codes: 0 done, "
+        "1 stopped early, 2 usage, 3 done but a list could not be read completely.",
+        epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
+        "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
+        "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="also tombstone stored users, organizations and memberships that Clerk no longer has",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        help=f"Clerk Backend API base URL (default: ${API_URL_ENV}, else {DEFAULT_API_URL})",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"local state folder of `clerk-sync dev` (default: ${STATE_DIR_ENV}, else .local/state)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="DynamoDB endpoint (default: the running `clerk-sync dev`'s, else $AWS_ENDPOINT_URL_DYNAMODB "
+        "or $AWS_ENDPOINT_URL, else AWS itself)",
+    )
+    parser.add_argument(
+        "--region", help="AWS region (default: the running `clerk-sync dev`'s, else $AWS_REGION)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="concurrent DynamoDB writes (default: %(default)s)",
+    )
+    parser.set_defaults(run=run)
+
+
+# --- where to write ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """The tables to write and how to reach them."""
+
+    tables: Tables
+    endpoint: str | None
+    region: str
+    origin: str  # for the operator: where these came from
+    local: bool  # dummy credentials (local engines)
+
+
+def _running_dev(state_dir: Path) -> dict[str, Any] | None:
+    """The published connection of a `clerk-sync dev` that is still running, else None."""
+    path = state_dir / CONNECTION_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise BackfillUsageError(f"{path} is unreadable ({error}): delete it or pass --endpoint") from None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    published: dict[str, Any] = info
+    try:
+        os.kill(published["pid"], 0)
+    except ProcessLookupError:
+        return None  # a stopped stack's leftover
+    except PermissionError:
+        pass
+    return published
+
+
+def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
+    """Flags, else the running `clerk-sync dev`, else the environment."""
+    state_dir = args.state_dir or Path(environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+    dev = None if args.endpoint else _running_dev(state_dir)
+    if dev is not None:
+        published = dev.get("tables")
+        names = (
+            {k: v for k, v in published.items() if isinstance(v, str)} if isinstance(published, dict) else {}
+        )
+        tables = read_tables({**environ, **names})
+        return Target(
+            tables=tables,
+            endpoint=str(dev.get("dynamodb_endpoint") or dev.get("aws_endpoint")),
+            region=args.region or str(dev.get("region") or DEFAULT_REGION),
+            origin=f"the running `clerk-sync dev` ({state_dir / CONNECTION_FILE})",
+            local=True,
+        )
+    endpoint = args.endpoint or environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL")
+    region = args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    local = any(host in (endpoint or "") for host in ("://127.0.0.1", "://localhost", "://[::1]"))
+    origin = "--endpoint" if args.endpoint else "the environment"
+    return Target(read_tables(environ), endpoint or None, region, origin, local)
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+class _Progress:
+    """Shared bookkeeping: when each kind started."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started_at: dict[str, float] = {}
+
+    def rate(self, counts: KindCounts) -> float:
+        elapsed = time.monotonic() - self.started_at.get(counts.table.value, time.monotonic())
+        return counts.read / elapsed if elapsed > 0 else 0.0
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+class BarProgress(_Progress):
+    """One redrawn bar per kind (a terminal)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.current: KindCounts | None = None
+        self.status = ""
+
+    def _line(self, counts: KindCounts) -> str:
+        width = shutil.get_terminal_size((100, 20)).columns
+        head = f"{counts.table.value:<13} "
+        done = f"{_number(counts.read)}"
+        if counts.total:
+            share = min(1.0, counts.read / counts.total)
+            bar = "#" * int(share * 24)
+            head += f"[{bar:<24}] {done}/{_number(counts.total)} {share:4.0%}"
+        else:
+            head += done
+        line = f"{head}  {self.rate(counts):,.0f}/s  {counts_line(counts)}"
+        if self.status:
+            line += f"  ({self.status})"
+        return line[: width - 1]
+
+    def _draw(self) -> None:
+        if self.current is not None:
+            self.write("\r\x1b[2K" + self._line(self.current))
+
+    def started(self, counts: KindCounts) -> None:
+        self.started_at[counts.table.value] = time.monotonic()
+        self.current, self.status = counts, ""
+        self._draw()
+
+    def advanced(self, counts: KindCounts) -> None:
+        self.current, self.status = counts, ""
+        self._draw()
+
+    def finished(self, counts: KindCounts) -> None:
+        self.current, self.status = counts, ""
+        self._draw()
+        self.write("\n")
+        self.current = None
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        self.status = f"waiting {seconds:.1f} s: {reason}"
+        self._draw()
+
+    def note(self, message: str) -> None:
+        self.write(f"\r\x1b[2K{message}\n")
+        self._draw()
+
+
+class LineProgress(_Progress):
+    """Plain lines, at most one per kind every few seconds (logs, pipes, CI)."""
+
+    def __init__(self, stream: TextIO, interval: float = PLAIN_INTERVAL_SECONDS) -> None:
+        super().__init__(stream)
+        self.interval = interval
+        self.last = 0.0
+
+    def _say(self, counts: KindCounts, what: str) -> None:
+        total = f"/{_number(counts.total)}" if counts.total else ""
+        self.write(
+            f"backfill {counts.table.value}: {what} {_number(counts.read)}{total} read "
+            f"({self.rate(counts):,.0f}/s), {counts_line(counts)}\n"
+        )
+        self.last = time.monotonic()
+
+    def started(self, counts: KindCounts) -> None:
+        self.started_at[counts.table.value] = self.last = time.monotonic()
+        total = f" ({_number(counts.total)} in Clerk)" if counts.total else ""
+        self.write(f"backfill {counts.table.value}: reading{total}\n")
+
+    def advanced(self, counts: KindCounts) -> None:
+        if time.monotonic() - self.last >= self.interval:
+            self._say(counts, "progress:")
+
+    def finished(self, counts: KindCounts) -> None:
+        self._say(counts, "done:")
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        self.write(f"backfill: waiting {seconds:.1f} s: {reason}\n")
+
+    def note(self, message: str) -> None:
+        self.write(f"backfill: {message}\n")
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def exit_code(summary: Summary) -> int:
+    """0 done, 1 stopped early, 3 done with an incomplete read."""
+    if summary.failure:
+        return FAILED
+    return 0 if summary.complete else INCOMPLETE
+
+
+def run(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None, policy: RetryPolicy | None = None
+) -> int:
+    """Run `clerk-sync backfill`; returns the exit code (the reason of a failure is one line on stderr).
+
+    `environ` defaults to os.environ; `policy` to the default retries (tests shorten the waits).
+    """
+    from clerk_sync.adapters.aws_clients import Endpoints
+    from clerk_sync.backfill.bootstrap import Settings, build_backfill
+    from clerk_sync.backfill.retry import RetryPolicy  # the SDK and AWS clients: only when running
+    from clerk_sync.backfill.run import Options
+
+    env = os.environ if environ is None else environ
+    secret_key = env.get(SECRET_KEY_ENV, "").strip()
+    if not secret_key:
+        return _fail(
+            f"{SECRET_KEY_ENV} is not set: export the instance's secret key (sk_live_… or sk_test_…)"
+        )
+    if not 1 <= args.workers <= 64:
+        return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
+    try:
+        target = resolve_target(args, env)
+    except BackfillUsageError as error:
+        return _fail(str(error), error.exit_code)
+    api_url = args.api_url or env.get(API_URL_ENV) or DEFAULT_API_URL
+    progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
+    where = target.endpoint or f"AWS {target.region}"
+    print(
+        f"backfill: {api_url} -> DynamoDB {where} (tables {target.tables.users}, "
+        f"{target.tables.organizations}, {target.tables.memberships}; from {target.origin})",
+        file=sys.stderr,
+        flush=True,
+    )
+    settings = Settings(
+        secret_key=secret_key,
+        tables=target.tables,
+        api_url=api_url,
+        endpoints=Endpoints(dynamodb=target.endpoint, region=target.region),
+        workers=args.workers,
+        local_credentials=target.local,
+        retry=policy or RetryPolicy(),
+    )
+    summary = build_backfill(settings, progress).run(Options(dry_run=args.dry_run, reconcile=args.reconcile))
+    print("\n".join(format_summary(summary)), flush=True)
+    if summary.failure:
+        return _fail(summary.failure, FAILED)
+    return exit_code(summary)
+
+
+def _fail(message: str, code: int = USAGE) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return code

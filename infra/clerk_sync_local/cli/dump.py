@@ -1,0 +1,237 @@
+"""`clerk-sync dump`: the synced tables (users, organizations, memberships, sessions) as text tables,
+or as one JSON object keyed by table name; `emails`: the e-mails the functions sent, as moto captured them."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from clerk_sync.domain.tables import Table
+from clerk_sync.settings import DEFAULT_TABLES, TABLE_VARIABLES
+
+from clerk_sync_local.cli.exit_codes import FAILED
+from clerk_sync_local.stack.state import DEFAULT_REGION, ConnectionInfo, NotRunningError
+
+TABLES = tuple(table.value for table in Table)
+EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
+CHOICES = (*TABLES, EMAILS)
+MOTO_DATA_PATH = "/moto-api/data.json"  # moto's own API: every resource of its backends, as JSON
+NO_SENDER_NOTE = (
+    "  (none: this stack runs with SENDER_EMAIL empty, so the worker skips every e-mail, outcome "
+    "skipped_no_sender; restart it without SENDER_EMAIL= for the local default sender, or with "
+    "SENDER_EMAIL=you@example.com)"
+)
+BODY_PREVIEW = 60  # characters of an e-mail's first line in the text view
+_BLOCK_TAG = re.compile(r"</?(?:p|div|br|h[1-6]|li|tr|table|title|head|body|html)\b[^>]*>", re.IGNORECASE)
+# What the text view shows (everything is in --json); `version` is shown as a UTC time.
+COLUMNS = {
+    "users": ("id", "email", "first_name", "last_name", "username", "deleted", "version"),
+    "organizations": ("id", "name", "slug", "members_count", "deleted", "version"),
+    "memberships": ("organization_id", "user_id", "role", "deleted", "version"),
+    "sessions": ("id", "user_id", "status", "deleted", "version"),
+    EMAILS: ("to", "from", "subject", "body"),
+}
+_deserialize = TypeDeserializer().deserialize
+# A client of its own rather than clerk_sync_local.emulator.engines': that module loads moto (≈0.5 s).
+_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+
+
+class DumpError(Exception):
+    """The tables cannot be read (nothing running, wrong endpoint, missing table)."""
+
+    exit_code = FAILED
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the tables are (a DynamoDB endpoint, a region, table names keyed by short name) and the
+    AWS endpoint whose SES captured the e-mails (moto's)."""
+
+    endpoint: str
+    region: str
+    tables: Mapping[str, str]
+    aws_endpoint: str
+    sender_email: str | None = None  # the running stack's SENDER_EMAIL ("" off); None: not known
+
+
+def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
+    """--endpoint/--region, else the running `clerk-sync dev` (its dev.json), else the environment
+    (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION, USERS_TABLE, …).
+
+    E-mails are read from --endpoint, else the stack's AWS endpoint (moto's even when the tables are in
+    DynamoDB Local), else AWS_ENDPOINT_URL.
+    """
+    given = endpoint is not None
+    info = ConnectionInfo.load_running(state_dir)
+    aws_endpoint = endpoint or (info.aws_endpoint if info else None) or environ.get("AWS_ENDPOINT_URL")
+    endpoint = (
+        endpoint
+        or (info.dynamodb_endpoint if info else None)
+        or environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        or environ.get("AWS_ENDPOINT_URL")
+    )
+    if not endpoint:
+        raise NotRunningError(state_dir, "pass --endpoint")
+    region = (
+        region
+        or (info.region if info else None)
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION
+    )
+    published = info.tables if info else {}
+    names = {}
+    for table in TABLES:
+        variable = TABLE_VARIABLES[table]
+        names[table] = published.get(variable) or environ.get(variable) or DEFAULT_TABLES[variable]
+    return Source(
+        endpoint=endpoint,
+        region=region,
+        tables=names,
+        aws_endpoint=aws_endpoint or endpoint,
+        sender_email=info.sender_email if info and not given else None,
+    )
+
+
+def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every item of each table as plain JSON values, oldest version first."""
+    client = boto3.client(
+        "dynamodb", endpoint_url=where.endpoint, region_name=where.region, config=_CONFIG,
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in tables:
+        name = where.tables[table]
+        items: list[dict[str, Any]] = []
+        try:
+            for page in client.get_paginator("scan").paginate(TableName=name):
+                items += [plain_item(i) for i in page["Items"]]
+        except client.exceptions.ResourceNotFoundException:
+            raise DumpError(f"table {name} does not exist at {where.endpoint}") from None
+        except EndpointConnectionError:
+            raise DumpError(
+                f"cannot reach DynamoDB at {where.endpoint}: is `clerk-sync dev` running?"
+            ) from None
+        except (BotoCoreError, ClientError) as error:
+            raise DumpError(f"cannot read table {name} at {where.endpoint}: {error}") from None
+        out[table] = sorted(
+            items, key=lambda item: (item.get("version") or 0, json.dumps(item, sort_keys=True))
+        )
+    return out
+
+
+def read_emails(aws_endpoint: str) -> list[dict[str, Any]]:
+    """The e-mails moto's SES has accepted, oldest first, as moto keeps them: `id`, `source`,
+    `destinations` (ToAddresses, CcAddresses, BccAddresses), `subject` and `body` (the HTML part
+    when an e-mail has both). Read over HTTP from moto's data API, so from another process too."""
+    url = aws_endpoint.rstrip("/") + MOTO_DATA_PATH
+    not_moto = (
+        f"{aws_endpoint} is not a moto server (no {MOTO_DATA_PATH}): e-mails are captured only when "
+        "`clerk-sync dev` runs on its embedded moto, or on a moto_server given with --aws-endpoint"
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            data = json.load(response)
+    except urllib.error.HTTPError:
+        raise DumpError(not_moto) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DumpError(f"cannot reach {aws_endpoint}: {reason} (is `clerk-sync dev` running?)") from None
+    except ValueError:
+        raise DumpError(not_moto) from None
+    ses = data.get("ses") if isinstance(data, dict) else None
+    messages = ses.get("Message") if isinstance(ses, dict) else None  # no "ses": nothing sent yet
+    return [dict(message) for message in messages or [] if isinstance(message, dict)]
+
+
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item (wire format) as plain JSON values."""
+    return {key: _plain(_deserialize(value)) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB values as JSON values: Decimal -> int or float, sets -> sorted lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(inner) for inner in value)
+    return value
+
+
+def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
+    """Aligned text tables, one per synced table (and one for the e-mails)."""
+    blocks = []
+    for table, items in data.items():
+        columns = COLUMNS[table]
+        if table == EMAILS:
+            header = ["to", "from", "subject", "body (first line)"]
+            rows = [_email_row(item) for item in items]
+        else:
+            header = ["version (UTC)" if column == "version" else column for column in columns]
+            rows = [[_cell(column, item.get(column)) for column in columns] for item in items]
+        widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=False)]
+        lines = [f"{table} ({len(items)})"]
+        lines += [
+            "  " + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip()
+            for row in (header, *rows)
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column == "version" and isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if column == "deleted":
+        return "deleted" if value else ""
+    return str(value)
+
+
+def _email_row(message: Mapping[str, Any]) -> list[str]:
+    destinations = message.get("destinations") or {}
+    to = ", ".join(str(address) for address in destinations.get("ToAddresses") or [])
+    return [to, str(message.get("source") or ""), str(message.get("subject") or ""), _first_line(message)]
+
+
+def _first_line(message: Mapping[str, Any]) -> str:
+    """The first line of text of an e-mail's body (tags dropped from HTML), shortened."""
+    body = str(message.get("body") or "")
+    if re.search(r"<[A-Za-z!/][^>]*>", body):
+        body = _BLOCK_TAG.sub("\n", body)  # a paragraph, heading or break ends a line
+        body = html.unescape(re.sub(r"<[^>]*>", "", body))
+    line = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    return line if len(line) <= BODY_PREVIEW else line[: BODY_PREVIEW - 1] + "…"
+
+
+def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:
+    """Print the named tables and/or the e-mails, in the order named (all four tables when none is)."""
+    names = list(dict.fromkeys(names)) or list(TABLES)
+    tables = [name for name in names if name in TABLES]
+    read = read_tables(where, tables) if tables else {}
+    if EMAILS in names:
+        read[EMAILS] = read_emails(where.aws_endpoint)
+    data = {name: read[name] for name in names}
+    print(json.dumps(data, indent=2, default=str) if as_json else render_text(data), flush=True)
+    if EMAILS in names and not read[EMAILS] and where.sender_email == "":
+        print(NO_SENDER_NOTE, file=sys.stderr if as_json else sys.stdout, flush=True)
+    return 0

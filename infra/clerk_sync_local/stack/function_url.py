@@ -1,0 +1,218 @@
+"""A Lambda Function URL in front of one local function: the HTTP server of `clerk-sync dev`.
+
+Each request becomes the event a Function URL sends (payload format 2.0), the function's answer
+becomes the HTTP response, and the terminal gets one readable line per delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from clerk_sync_local.stack.functions import Invoker
+from clerk_sync_local.stack.state import DevError
+
+WEBHOOK_PATH = "/webhooks/clerk"
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # a Function URL's request payload limit
+TEXT_CONTENT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "+json",
+    "+xml",
+)
+
+
+def function_url_event(
+    method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str
+) -> dict[str, Any]:
+    """The event a Lambda Function URL sends for this request (payload format 2.0)."""
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]},{value}" if key in merged else value
+    cookie_header = merged.pop("cookie", "")
+    cookies = [c.strip() for c in cookie_header.split(";") if c.strip()]
+    url = urlsplit(target)
+    path = url.path or "/"
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(url.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = datetime.now(UTC)
+    host = merged.get("host", "localhost")
+    merged.setdefault("x-forwarded-for", source_ip)
+    merged.setdefault("x-forwarded-proto", "http")
+    merged.setdefault("x-amzn-trace-id", f"Root=1-{int(now.timestamp()):08x}-{secrets.token_hex(12)}")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": url.query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        event["body"], event["isBase64Encoded"] = _event_body(body, merged.get("content-type", ""))
+    return event
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str, bool]:
+    """Text bodies pass as they are; anything else (or text that is not UTF-8) is base64-encoded."""
+    if any(marker in content_type.lower() for marker in TEXT_CONTENT_TYPES):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def function_url_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body a Function URL answers for a handler's result."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or ()]
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return int(result["statusCode"]), headers, body
+
+
+def delivery_line(event: Mapping[str, Any], status: int, body: bytes, ms: float) -> str:
+    """One readable line per request: time, svix id, event type, status, outcome, duration."""
+    headers = event["headers"]
+    event_type = f"{event['requestContext']['http']['method']} {event['rawPath']}"
+    if event["rawPath"].rstrip("/") == WEBHOOK_PATH:
+        event_type = str(_json_field(_event_bytes(event), "type") or "-")
+    outcome = _json_field(body, "status") or _json_field(body, "error") or body[:60].decode(errors="replace")
+    return (
+        f"{datetime.now():%H:%M:%S}  {headers.get('svix-id', '-'):<31}  {event_type:<30}  "
+        f"{status}  {outcome}  {ms:.0f} ms"
+    )
+
+
+def _event_bytes(event: Mapping[str, Any]) -> bytes:
+    body = str(event.get("body") or "")
+    try:
+        return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _json_field(raw: bytes, name: str) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    field = value.get(name) if isinstance(value, dict) else None
+    return str(field) if field is not None else None
+
+
+class FunctionUrlServer(ThreadingHTTPServer):
+    """Serves every request through one function, as its Function URL does."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], say: Callable[[str], None]) -> None:
+        super().__init__(address, _FunctionUrlRequest)
+        self.say = say
+        self.function: Invoker | None = None  # set before serving starts
+
+    @property
+    def url(self) -> str:
+        """The webhook endpoint's URL."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}{WEBHOOK_PATH}"
+
+
+class _FunctionUrlRequest(BaseHTTPRequestHandler):
+    server: FunctionUrlServer
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_REQUEST_BYTES:
+            status = 413 if length > 0 else 400
+            self._reply(status, [("content-type", "text/plain")], b"Bad request body")
+            self.server.say(f"{datetime.now():%H:%M:%S}  {self.command} {self.path}: {status}, body refused")
+            return
+        body = self.rfile.read(length)
+        event = function_url_event(
+            self.command, self.path, self.headers.items(), body, self.client_address[0]
+        )
+        assert self.server.function is not None
+        invocation = self.server.function.invoke(event)
+        if invocation.error is None:
+            status, headers, payload = function_url_response(invocation.result)
+        else:
+            status, headers, payload = 502, [("content-type", "text/plain")], b"Internal Server Error"
+        self._reply(status, headers, payload)
+        line = delivery_line(event, status, payload, (time.perf_counter() - started) * 1000)
+        if invocation.error is not None:
+            line += f"  ({invocation.error})"
+        if status >= 500:
+            line += f"  see {self.server.function.logical_id}.log"
+        self.server.say(line)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: the server prints its own line per request."""
+
+
+def bind_server(host: str, port: int, say: Callable[[str], None]) -> FunctionUrlServer:
+    """Bind the HTTP port first, so that a busy port fails before any engine starts."""
+    try:
+        return FunctionUrlServer((host, port), say)
+    except OSError as error:
+        hint = (
+            " (another `clerk-sync dev`?): choose another with --port N (`make dev PORT=N`; 0: any free port)"
+            if error.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise DevError(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
