@@ -18,16 +18,11 @@ from typing import Any
 import boto3
 import pytest
 from builders import envelope, membership, organization, session, signed, user
-from clerk_sync.adapters.dynamodb.models import (
-    MembershipRecord,
-    OrganizationRecord,
-    SessionRecord,
-    UserRecord,
-    Versioned,
-)
+from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
 from clerk_sync.bootstrap.receiver import build_receiver
-from clerk_sync.settings import DEFAULT_TABLES, load_config
+from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES
+from clerk_sync.settings import DEFAULT_TABLES, load_config, read_tables
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
@@ -37,16 +32,14 @@ from stacks import environment as function_environment
 from stacks import make_stack, make_worker, sqs_event
 
 REGION = "us-east-1"
-SYNCED_TABLES = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
-ALL_TABLES = (*SYNCED_TABLES, "IdempotencyTable")
+SYNCED_TABLES = tuple(spec.template_id for spec in TABLES.values())
+ALL_TABLES = (*SYNCED_TABLES, IDEMPOTENCY_TEMPLATE_ID)
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level permissions exist
 UNSCOPED_ACTIONS = {*XRAY_ACTIONS, "ses:GetAccount"}  # the same: these only exist on "*"
 SVIX_TIMEOUT_SECONDS = 15
+_BOUND = bind_models(read_tables({}))
 MODELS: dict[str, type[Versioned]] = {
-    "UsersTable": UserRecord,
-    "OrganizationsTable": OrganizationRecord,
-    "MembershipsTable": MembershipRecord,
-    "SessionsTable": SessionRecord,
+    spec.template_id: _BOUND.for_table(table) for table, spec in TABLES.items()
 }
 
 
@@ -293,6 +286,17 @@ def test_models_match_the_tables(resources, table):
         assert _keys(model_indexes[name]["key_schema"]) == _keys(index["KeySchema"]), name
         assert model_indexes[name]["projection"] == index["Projection"], name
     assert schema["local_secondary_indexes"] == [] and "LocalSecondaryIndexes" not in p
+
+
+def test_the_registry_is_the_templates_tables(resources):
+    in_template = {name for name, resource in resources.items() if resource["Type"] == "AWS::DynamoDB::Table"}
+    assert in_template == set(ALL_TABLES)
+    for table, spec in TABLES.items():
+        key_schema = props(resources, spec.template_id)["KeySchema"]
+        assert tuple(k["AttributeName"] for k in key_schema) == spec.key_names  # HASH first
+        model = _BOUND.for_table(table)
+        assert (model._hash_keyname, model._range_keyname) == (*spec.key_names, None)[:2]
+        assert model.Meta.table_name == DEFAULT_TABLES[f"{table.name}_TABLE"]
 
 
 def test_the_documented_indexes(resources):

@@ -6,47 +6,38 @@ stderr), 2 bad usage, 3 done but some list could not be read completely (nothing
 
 Importing this module is cheap (no SDK, no AWS clients): `run` imports them.
 
-Where it writes: `--endpoint`/`--region` if given; else the running `clerk-sync dev` (its
-`<state>/dev.json`); else the environment (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION,
-USERS_TABLE, …, i.e. real AWS with the default credential chain when nothing is set).
+Where it writes: cli/target.py decides, as for every sub-command (`--endpoint`, else the running
+`clerk-sync dev`, else the environment); real AWS only with `--aws`, named before the first write.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
 from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
-from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS, Tables, read_tables
+from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS
 
 from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
+from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
+from clerk_sync_local.stack.state import STATE_DIR_ENV
+
+SYNCED = ("users", "organizations", "memberships")  # the tables backfill writes
 
 if TYPE_CHECKING:
     from clerk_sync.backfill.report import KindCounts, Summary
     from clerk_sync.backfill.retry import RetryPolicy
 
 PROG = "clerk-sync"
-STATE_DIR_ENV = "CLERK_SYNC_STATE_DIR"
-DEFAULT_STATE_DIR = Path(__file__).resolve().parents[3] / ".local" / "state"
-CONNECTION_FILE = "dev.json"  # written by `clerk-sync dev` (clerk_sync_local.stack.dev.ConnectionInfo)
-DEFAULT_REGION = "us-east-1"
 PLAIN_INTERVAL_SECONDS = 5.0
-
-
-class BackfillUsageError(Exception):
-    """The command line or environment is wrong (exit code 2, one line)."""
-
-    exit_code = USAGE
 
 
 def add_parser(subparsers: Any) -> None:
@@ -61,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
         "1 stopped early, 2 usage, 3 done but a list could not be read completely.",
         epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
-        "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1",
+        "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1 --aws",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -81,6 +72,12 @@ def add_parser(subparsers: Any) -> None:
         help=f"local state folder of `clerk-sync dev` (default: ${STATE_DIR_ENV}, else .local/state)",
     )
     parser.add_argument(
+        "--aws",
+        action="store_true",
+        help="allowed to write to real AWS (the environment's credentials) when no local stack or "
+        "endpoint is found; the account, region and tables are printed before the first write",
+    )
+    parser.add_argument(
         "--endpoint",
         metavar="URL",
         help="DynamoDB endpoint (default: the running `clerk-sync dev`'s, else $AWS_ENDPOINT_URL_DYNAMODB "
@@ -96,65 +93,6 @@ def add_parser(subparsers: Any) -> None:
         help="concurrent DynamoDB writes (default: %(default)s)",
     )
     parser.set_defaults(run=run)
-
-
-# --- where to write ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """The tables to write and how to reach them."""
-
-    tables: Tables
-    endpoint: str | None
-    region: str
-    origin: str  # for the operator: where these came from
-    local: bool  # dummy credentials (local engines)
-
-
-def _running_dev(state_dir: Path) -> dict[str, Any] | None:
-    """The published connection of a `clerk-sync dev` that is still running, else None."""
-    path = state_dir / CONNECTION_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise BackfillUsageError(f"{path} is unreadable ({error}): delete it or pass --endpoint") from None
-    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
-        return None
-    published: dict[str, Any] = info
-    try:
-        os.kill(published["pid"], 0)
-    except ProcessLookupError:
-        return None  # a stopped stack's leftover
-    except PermissionError:
-        pass
-    return published
-
-
-def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
-    """Flags, else the running `clerk-sync dev`, else the environment."""
-    state_dir = args.state_dir or Path(environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
-    dev = None if args.endpoint else _running_dev(state_dir)
-    if dev is not None:
-        published = dev.get("tables")
-        names = (
-            {k: v for k, v in published.items() if isinstance(v, str)} if isinstance(published, dict) else {}
-        )
-        tables = read_tables({**environ, **names})
-        return Target(
-            tables=tables,
-            endpoint=str(dev.get("dynamodb_endpoint") or dev.get("aws_endpoint")),
-            region=args.region or str(dev.get("region") or DEFAULT_REGION),
-            origin=f"the running `clerk-sync dev` ({state_dir / CONNECTION_FILE})",
-            local=True,
-        )
-    endpoint = args.endpoint or environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL")
-    region = args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    local = any(host in (endpoint or "") for host in ("://127.0.0.1", "://localhost", "://[::1]"))
-    origin = "--endpoint" if args.endpoint else "the environment"
-    return Target(read_tables(environ), endpoint or None, region, origin, local)
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -296,24 +234,20 @@ def run(
         )
     if not 1 <= args.workers <= 64:
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
-    try:
-        target = resolve_target(args, env)
-    except BackfillUsageError as error:
-        return _fail(str(error), error.exit_code)
+    target = resolve(env, args.endpoint, args.region, args.state_dir)
+    if not args.dry_run:
+        try:
+            require_write_access(target, args.aws, "backfill", SYNCED)
+        except TargetError as error:
+            return _fail(str(error), error.exit_code)
     api_url = args.api_url or env.get(API_URL_ENV) or DEFAULT_API_URL
     progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
-    where = target.endpoint or f"AWS {target.region}"
-    print(
-        f"backfill: {api_url} -> DynamoDB {where} (tables {target.tables.users}, "
-        f"{target.tables.organizations}, {target.tables.memberships}; from {target.origin})",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"backfill: {api_url} -> {target.describe(SYNCED)}", file=sys.stderr, flush=True)
     settings = Settings(
         secret_key=secret_key,
         tables=target.tables,
         api_url=api_url,
-        endpoints=Endpoints(dynamodb=target.endpoint, region=target.region),
+        endpoints=Endpoints(dynamodb=target.dynamodb_endpoint, region=target.region),
         workers=args.workers,
         local_credentials=target.local,
         retry=policy or RetryPolicy(),

@@ -21,10 +21,10 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from clerk_sync.domain.tables import Table
-from clerk_sync.settings import DEFAULT_TABLES, TABLE_VARIABLES
 
 from clerk_sync_local.cli.exit_codes import FAILED
-from clerk_sync_local.stack.state import DEFAULT_REGION, ConnectionInfo, NotRunningError
+from clerk_sync_local.cli.target import resolve
+from clerk_sync_local.stack.state import NotRunningError
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
@@ -69,41 +69,17 @@ class Source:
 
 
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
-    """--endpoint/--region, else the running `clerk-sync dev` (its dev.json), else the environment
-    (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, AWS_REGION, USERS_TABLE, …).
-
-    E-mails are read from --endpoint, else the stack's AWS endpoint (moto's even when the tables are in
-    DynamoDB Local), else AWS_ENDPOINT_URL.
-    """
-    given = endpoint is not None
-    info = ConnectionInfo.load_running(state_dir)
-    aws_endpoint = endpoint or (info.aws_endpoint if info else None) or environ.get("AWS_ENDPOINT_URL")
-    endpoint = (
-        endpoint
-        or (info.dynamodb_endpoint if info else None)
-        or environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-        or environ.get("AWS_ENDPOINT_URL")
-    )
-    if not endpoint:
+    """Where the tables are, as every sub-command finds them (cli/target.py); the e-mails are read from
+    the same AWS endpoint (moto's, even when the tables are in DynamoDB Local)."""
+    target = resolve(environ, endpoint, region, state_dir)
+    if target.dynamodb_endpoint is None:
         raise NotRunningError(state_dir, "pass --endpoint")
-    region = (
-        region
-        or (info.region if info else None)
-        or environ.get("AWS_REGION")
-        or environ.get("AWS_DEFAULT_REGION")
-        or DEFAULT_REGION
-    )
-    published = info.tables if info else {}
-    names = {}
-    for table in TABLES:
-        variable = TABLE_VARIABLES[table]
-        names[table] = published.get(variable) or environ.get(variable) or DEFAULT_TABLES[variable]
     return Source(
-        endpoint=endpoint,
-        region=region,
-        tables=names,
-        aws_endpoint=aws_endpoint or endpoint,
-        sender_email=info.sender_email if info and not given else None,
+        endpoint=target.dynamodb_endpoint,
+        region=target.region,
+        tables={table: getattr(target.tables, table) for table in TABLES},
+        aws_endpoint=target.aws_endpoint or target.dynamodb_endpoint,
+        sender_email=target.sender_email if target.dev is not None else None,
     )
 
 

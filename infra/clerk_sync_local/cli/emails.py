@@ -4,9 +4,10 @@ An e-mail is *unconfirmed* when the worker claimed it but never learnt whether S
 lost after the request left, or the worker dying while sending): it was sent at most once, maybe not
 at all. docs/runbook.md says how to check, before `resend`, that it did not arrive.
 
-Where: the running `clerk-sync dev` (its dev.json), else `--endpoint` (a local engine), else AWS with
-the environment's credentials and table names (IDEMPOTENCY_TABLE, USERS_TABLE, SENDER_EMAIL), which a
-`resend` only does with `--aws` and after saying which account, region and table it writes to.
+Where: as every sub-command (cli/target.py): `--endpoint` (a local engine), else the running
+`clerk-sync dev`, else AWS with the environment's credentials and table names (IDEMPOTENCY_TABLE,
+USERS_TABLE, SENDER_EMAIL), which a `resend` only does with `--aws` and after saying which account,
+region and table it writes to.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clerk_sync_local.cli.exit_codes import FAILED, NOT_RUNNING, USAGE
-from clerk_sync_local.stack.state import DEFAULT_REGION, ConnectionInfo, state_dir
+from clerk_sync_local.cli.target import Target, TargetError, require_write_access, resolve
 
 if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
     # loggers must not bind the terminal before `clerk-sync dev` routes output to its log files
-    from clerk_sync.adapters.aws_clients import Endpoints
     from clerk_sync.adapters.ses import UnconfirmedEmail
     from clerk_sync.app.effects_worker import Worker
 
@@ -70,56 +69,21 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where the claims are and how to send."""
-
-    endpoints: Endpoints
-    tables: Mapping[str, str]  # configuration variable -> table name
-    sender: str
-    queue_url: str  # the worker's queue (a resend sends nothing to it)
-    origin: str
-    local: bool
-
-
-def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
-    """The running dev, else --endpoint, else the environment (AWS)."""
-    from clerk_sync.adapters.aws_clients import Endpoints
-
-    info = None if args.endpoint else ConnectionInfo.load_running(state_dir(args.state_dir))
-    if info is not None:
-        endpoints = Endpoints(
-            dynamodb=info.dynamodb_endpoint,
-            sqs=info.aws_endpoint,
-            ses=info.aws_endpoint,
-            region=args.region or info.region,
-        )
-        return Target(
-            endpoints, info.tables, info.sender_email, info.queue_url, "the running `clerk-sync dev`", True
-        )
-    region = args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    endpoint = args.endpoint
-    endpoints = Endpoints(dynamodb=endpoint, sqs=endpoint, ses=endpoint, region=region)
-    origin = f"--endpoint {endpoint}" if endpoint else "AWS (the environment's credentials)"
-    sender, queue_url = environ.get("SENDER_EMAIL", ""), environ.get("SIDE_EFFECTS_QUEUE_URL", "")
-    return Target(endpoints, environ, sender, queue_url, origin, bool(endpoint))
-
-
 def _worker(target: Target, sender: str) -> Worker:
     from clerk_sync.bootstrap.worker import build_worker
-    from clerk_sync.settings import WorkerConfig, read_tables
+    from clerk_sync.settings import WorkerConfig
 
     if target.local:
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
     config = WorkerConfig(
-        tables=read_tables(target.tables),
+        tables=target.tables,
         sender_email=sender,
         extension_modules=(),
         side_effects_queue_url=target.queue_url or "-",
         ses_max_send_rate=1.0,
     )
-    return build_worker(config, target.endpoints)
+    return build_worker(config, target.endpoints())
 
 
 def _age(seconds: int) -> str:
@@ -140,7 +104,7 @@ def _recipient(email: UnconfirmedEmail) -> str:
 
 def list_unconfirmed(target: Target, older_than: int, as_json: bool) -> int:
     """Print the unconfirmed e-mails, oldest first."""
-    mailer = _worker(target, target.sender or "-").mailer
+    mailer = _worker(target, target.sender_email or "-").mailer
     assert mailer is not None
     found = list(mailer.unconfirmed(older_than_seconds=older_than))
     now = int(datetime.now(UTC).timestamp())
@@ -173,17 +137,13 @@ def resend(target: Target, keys: list[str], allow_aws: bool) -> int:
         raise EmailsError(
             "resend needs the KEY of each e-mail: `clerk-sync emails unconfirmed` lists them", USAGE
         )
-    if not target.local and not allow_aws:
-        raise EmailsError(
-            "no running `clerk-sync dev` found: start one with `make dev`, or pass --aws to send "
-            "through real AWS",
-            NOT_RUNNING,
-        )
-    if not target.sender:
+    try:
+        require_write_access(target, allow_aws, "emails resend", ("idempotency",), sys.stdout)
+    except TargetError as error:
+        raise EmailsError(str(error), NOT_RUNNING) from None
+    if not target.sender_email:
         raise EmailsError("no sender: set SENDER_EMAIL to the worker's sender address", USAGE)
-    if not target.local:
-        print(f"sending through {_aws_account(target)}", flush=True)
-    worker = _worker(target, target.sender)
+    worker = _worker(target, target.sender_email)
     assert worker.mailer is not None
     failed = 0
     for key in keys:
@@ -203,18 +163,9 @@ def resend(target: Target, keys: list[str], allow_aws: bool) -> int:
     return 1 if failed else 0
 
 
-def _aws_account(target: Target) -> str:
-    import boto3
-    from clerk_sync.settings import read_tables
-
-    account = boto3.client("sts", region_name=target.endpoints.region).get_caller_identity()["Account"]
-    table = read_tables(target.tables).idempotency
-    return f"AWS account {account}, region {target.endpoints.region}, table {table}"
-
-
 def run(args: argparse.Namespace) -> int:
     """The sub-command."""
-    target = resolve(args, os.environ)
+    target = resolve(os.environ, args.endpoint, args.region, args.state_dir)
     if args.action == "unconfirmed":
         if args.keys:
             raise EmailsError("unconfirmed takes no KEY (did you mean `resend`?)", USAGE)

@@ -49,7 +49,7 @@ class UnreachableError(SendError):
 
 
 @dataclass(frozen=True)
-class Target:
+class Destination:
     """Where to send, and the secret to sign with."""
 
     url: str
@@ -160,7 +160,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         raise UnreachableError(f"no answer from {url} within {TIMEOUT_SECONDS:g} s") from None
 
 
-def target(url: str | None, secret: str | None, state_dir: Path, environ: Mapping[str, str]) -> Target:
+def target(url: str | None, secret: str | None, state_dir: Path, environ: Mapping[str, str]) -> Destination:
     """--url and --secret, else those of the running `clerk-sync dev` (its dev.json), else (secret only)
     $CLERK_WEBHOOK_SIGNING_SECRET."""
     info = ConnectionInfo.load_running(state_dir)
@@ -172,7 +172,7 @@ def target(url: str | None, secret: str | None, state_dir: Path, environ: Mappin
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SendError(f"bad URL {url!r}: expected http(s)://host:port/path")
-    return Target(url=url, secret=secret)
+    return Destination(url=url, secret=secret)
 
 
 def run(

@@ -75,7 +75,7 @@ class DevOptions:
 
 
 @dataclass(frozen=True)
-class Endpoints:
+class Engines:
     """Where the functions reach AWS: one endpoint for everything, DynamoDB possibly elsewhere."""
 
     aws: str
@@ -202,10 +202,10 @@ def _silence_engine_logs() -> None:
 
 
 @contextlib.contextmanager
-def _engines(options: DevOptions, directory: Path) -> Iterator[Endpoints]:
+def _engines(options: DevOptions, directory: Path) -> Iterator[Engines]:
     """The given endpoint, or moto (plus DynamoDB Local for the tables) in this process."""
     if options.aws_endpoint:
-        yield Endpoints(
+        yield Engines(
             options.aws_endpoint, options.aws_endpoint, f"{options.aws_endpoint} (--aws-endpoint)", False
         )
         return
@@ -223,12 +223,12 @@ def _engines(options: DevOptions, directory: Path) -> Iterator[Endpoints]:
                 )
             else:
                 dynamodb, description = moto.endpoint, f"{moto.endpoint} (moto: DynamoDB, SQS, SES)"
-            yield Endpoints(moto.endpoint, dynamodb, description, True)
+            yield Engines(moto.endpoint, dynamodb, description, True)
     except EngineError as error:
         raise DevError(str(error)) from None
 
 
-def _provision(endpoints: Endpoints, template: Template, region: str) -> Provisioned:
+def _provision(endpoints: Engines, template: Template, region: str) -> Provisioned:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from clerk_sync_local.stack.provision import ProvisionError, ResourceNames, provision
@@ -262,7 +262,7 @@ def _table_variables(provisioned: Provisioned) -> dict[str, str]:
     return {TABLE_ENV_VARS[logical_id]: name for logical_id, name in provisioned.tables.items()}
 
 
-def _point_aws_at(endpoints: Endpoints, region: str) -> None:
+def _point_aws_at(endpoints: Engines, region: str) -> None:
     """This process is the functions' container: every AWS call goes to the local endpoints."""
     stale = [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]
     for name in (*stale, "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
@@ -323,7 +323,7 @@ def _export_environment(local: LocalResources, specs: Iterable[FunctionSpec]) ->
 
 
 def _write_sam_env(
-    path: Path, local: LocalResources, specs: Iterable[FunctionSpec], endpoints: Endpoints
+    path: Path, local: LocalResources, specs: Iterable[FunctionSpec], endpoints: Engines
 ) -> None:
     """An env file for `sam local start-api --env-vars`: each function's variables for this stack.
 
@@ -364,7 +364,7 @@ def _workers(
     specs: Iterable[FunctionSpec],
     local: LocalResources,
     logs: FunctionLogs,
-    endpoints: Endpoints,
+    endpoints: Engines,
     region: str,
 ) -> tuple[list[QueueWorker], list[str]]:
     """A worker per SQS event; functions that cannot load yet are reported, not fatal."""
@@ -396,7 +396,7 @@ def _stop_threads(server: FunctionUrlServer, stop: threading.Event, threads: lis
         thread.join(timeout=POLL_WAIT_SECONDS + 35)
 
 
-def _email_line(sender: str, endpoints: Endpoints) -> str:
+def _email_line(sender: str, endpoints: Engines) -> str:
     """Whether the worker sends e-mails, from whom, and how to turn that on or off."""
     if not sender:
         return (
@@ -413,7 +413,7 @@ def _banner(
     options: DevOptions,
     info: ConnectionInfo,
     secret_origin: str,
-    endpoints: Endpoints,
+    endpoints: Engines,
     provisioned: Provisioned,
     workers: list[QueueWorker],
     skipped: list[str],

@@ -1,0 +1,102 @@
+"""The layers of the Lambda package, as its folders say, checked on the import statements themselves.
+
+- domain/: pure decisions: the standard library and other domain modules only;
+- adapters/: AWS (boto3, PynamoDB, Powertools) and domain; never flows, wiring or entry points;
+- app/: flows over domain and adapters; never wiring or entry points;
+- bootstrap/: start-up wiring; handlers/: the Lambda entry points;
+- settings.py: the only module that names environment variables;
+- backfill/: imported by ReconcileFunction's code only (the other bundles do not carry it).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "clerk_sync"
+STDLIB = set(sys.stdlib_module_names)
+
+
+def modules(folder: str = "") -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """Every module an import statement in `path` names (relative imports are not used here)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            names.add(str(node.module))
+    return names
+
+
+def name(path: Path) -> str:
+    return ".".join(("clerk_sync", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(
+        ".__init__"
+    )
+
+
+def test_every_folder_is_a_known_layer():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == {"domain", "adapters", "app", "bootstrap", "handlers", "backfill", "templates"}
+
+
+@pytest.mark.parametrize("path", modules("domain"), ids=name)
+def test_domain_imports_only_the_standard_library_and_domain(path):
+    outside = {
+        module
+        for module in imported(path)
+        if module.split(".")[0] not in STDLIB and not module.startswith("clerk_sync.domain")
+    }
+    assert not outside, f"{name(path)} imports {sorted(outside)}"
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        (
+            "adapters",
+            ("clerk_sync.app", "clerk_sync.bootstrap", "clerk_sync.handlers", "clerk_sync.backfill"),
+        ),
+        ("app", ("clerk_sync.bootstrap", "clerk_sync.handlers", "clerk_sync.backfill")),
+        ("bootstrap", ("clerk_sync.handlers", "clerk_sync.backfill")),
+    ],
+)
+def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
+    found = {
+        f"{name(path)} -> {module}"
+        for path in modules(layer)
+        for module in imported(path)
+        if module.startswith(forbidden)
+    }
+    assert not found
+
+
+def test_only_the_reconcile_handler_imports_backfill():
+    found = {
+        name(path)
+        for path in modules()
+        if "backfill" not in path.parts
+        and any(module.startswith("clerk_sync.backfill") for module in imported(path))
+    }
+    assert found == {"clerk_sync.handlers.reconcile"}
+
+
+def test_only_settings_reads_the_environment():
+    found = {
+        name(path)
+        for path in modules()
+        if path.name != "settings.py" and any(word in path.read_text() for word in ("os.environ", "getenv("))
+    }
+    assert not found
+
+
+def test_one_module_per_clerk_entity():
+    entities = {p.stem for p in (PACKAGE / "domain" / "entities").glob("*.py")} - {"__init__"}
+    assert entities == {"users", "organizations", "memberships", "sessions", "emails"}
