@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from builders import SECRET
 from clerk_sync_local.stack.provision import ResourceNames, provision
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[2]
 MB = package.MB
 
 # Budgets (docs/deployment.md, "Package size"; today's size: docs/performance.md, written by make bench;
@@ -79,6 +82,45 @@ def test_artifact_contents(build, function):
         header = library.read_bytes()[:20]
         machine = int.from_bytes(header[18:20], "little")
         assert machine == ELF_MACHINE_AARCH64, f"{library} is not an arm64 library"
+
+
+EMULATORS_AND_TOOLING = {"moto", "svix", "pyyaml", "clerk-sync-local", "werkzeug", "flask"}
+
+
+def distributions(folder: Path) -> set[str]:
+    """The normalized names of the distributions installed in a folder (its *.dist-info)."""
+    return {
+        path.name.split("-")[0].lower().replace("_", "-")
+        for path in folder.iterdir()
+        if path.name.endswith(".dist-info")
+    }
+
+
+def test_the_lambda_package_declares_only_what_lambda_runs():
+    """functions/pyproject.toml is the one list: what sam build installs (no second requirements file)."""
+    project = tomllib.loads((ROOT / "functions" / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ;]", requirement)[0].lower() for requirement in project["dependencies"]}
+    assert names == {"aws-lambda-powertools", "boto3", "pynamodb"}
+    assert project["optional-dependencies"] == {"reconcile": ["clerk-backend-api>=7,<8"]}
+    assert not (ROOT / "functions" / "requirements.txt").exists()
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "SideEffectsFunction", "ReconcileFunction"])
+def test_bundles_are_installed_from_the_package_metadata(build, function):
+    artifact = build.artifact(function)
+    installed = distributions(artifact)
+    assert "clerk-sync" in installed  # the package itself, from its own metadata
+    assert not installed & EMULATORS_AND_TOOLING, installed
+    assert not installed & {"clerk-backend-api", "httpx", "pydantic"}  # the reconcile layer's
+    assert (artifact / "clerk_sync" / "backfill").is_dir() == (function == "ReconcileFunction")
+
+
+def test_the_reconcile_layer_holds_the_sdk_only(build):
+    layer = build.dir / "ClerkBackendApiLayer" / "python"
+    installed = distributions(layer)
+    assert "clerk-backend-api" in installed
+    in_the_bundle = {"clerk-sync", "boto3", "botocore", "pynamodb"}
+    assert not installed & (EMULATORS_AND_TOOLING | in_the_bundle), installed
 
 
 def test_size_budget(build, tmp_path):
