@@ -11,6 +11,7 @@ from typing import Any
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.signature import sign
+from clerk_sync_local.stack.function_url import function_url_event
 
 SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 SECRET_KEY = base64.b64decode("plJ3nmyCDGBKInavdOK15jsl")
@@ -164,28 +165,13 @@ def lambda_event(
     path: str = "/webhooks/clerk",
     base64_body: bool = False,
 ) -> dict[str, Any]:
-    """The payload-v2 event a Function URL (or HTTP API) hands to the function."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {**headers, "content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws"},
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "198.51.100.7",
-                "userAgent": "Svix-Webhooks/1.x",
-            },
-            "requestId": "req-1",
-            "routeKey": "$default",
-            "stage": "$default",
-        },
-        "body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8", "surrogateescape"),
-        "isBase64Encoded": base64_body,
-    }
+    """The payload-v2 event a Function URL (or HTTP API) hands to the function: the local stack's own
+    builder (stack/function_url.py), with the body base64-encoded when asked."""
+    sent = {**headers, "content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws"}
+    event = function_url_event(method, path, sent.items(), body, "198.51.100.7")
+    if base64_body:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
 
 
 def signed(

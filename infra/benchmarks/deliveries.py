@@ -20,6 +20,7 @@ from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.signature import sign
 from clerk_sync.settings import load_config
 from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.function_url import function_url_event
 from clerk_sync_local.stack.provision import Provisioned
 
 SECRET = "whsec_" + base64.b64encode(b"clerk-sync-benchmark-key").decode()
@@ -99,20 +100,13 @@ def _event(payload: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(payload).encode()
     msg_id = "msg_" + uuid.uuid4().hex
     ts = int(time.time())
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/webhooks/clerk",
-        "headers": {
-            "svix-id": msg_id,
-            "svix-timestamp": str(ts),
-            "svix-signature": sign(KEY, msg_id, ts, body),
-            "content-type": "application/json",
-        },
-        "requestContext": {"http": {"method": "POST", "path": "/webhooks/clerk"}},
-        "body": body.decode(),
-        "isBase64Encoded": False,
+    headers = {
+        "svix-id": msg_id,
+        "svix-timestamp": str(ts),
+        "svix-signature": sign(KEY, msg_id, ts, body),
+        "content-type": "application/json",
     }
+    return function_url_event("POST", "/webhooks/clerk", headers.items(), body, "127.0.0.1")
 
 
 def _percentile(values: list[float], q: float) -> float:

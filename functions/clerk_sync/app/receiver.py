@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
-from clerk_sync.adapters.secrets import SigningKeys, SigningKeysUnavailable
+from clerk_sync.adapters.signing_keys import SigningKeys, SigningKeysUnavailable
 from clerk_sync.app.delivery import DeliveryProcessor
 from clerk_sync.domain import planner
 from clerk_sync.domain.envelope import MalformedEventError, parse_event

@@ -10,7 +10,12 @@ from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
 from clerk_sync.adapters.dynamodb.store import Store
-from clerk_sync.adapters.secrets import DEFAULT_MAX_AGE_SECONDS, SecretsManagerKeys, SigningKeys, static_keys
+from clerk_sync.adapters.signing_keys import (
+    DEFAULT_MAX_AGE_SECONDS,
+    SecretsManagerKeys,
+    SigningKeys,
+    static_keys,
+)
 from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.app.delivery import DeliveryProcessor
 from clerk_sync.app.receiver import Receiver
