@@ -173,5 +173,5 @@ class Worker:
         return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
 
     def _cleanup(self, message: EffectMessage, deadline: Deadline) -> Result:
-        """One part of a clean-up, within its own slice of the invocation (cleanup_parts)."""
+        """One part of a clean-up, within its own slice of the invocation (app/cleanup.py)."""
         return self._cleanups.run(message, self._context)
