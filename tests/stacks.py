@@ -18,10 +18,12 @@ from clerk_sync.app.effects_worker import Worker
 from clerk_sync.app.receiver import Receiver
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.bootstrap.worker import build_worker
+from clerk_sync.domain.tables import TABLES
 from clerk_sync.settings import load_config, load_worker_config
 from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 
-SYNCED = ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
+SYNCED = tuple(spec.template_id for spec in TABLES.values())
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -29,11 +31,7 @@ def environment(tables: dict[str, str], queue_url: str, secret: str = SECRET) ->
     """The function environment for a provisioned set of resources."""
     return {
         "CLERK_WEBHOOK_SIGNING_SECRET": secret,
-        "USERS_TABLE": tables["UsersTable"],
-        "ORGANIZATIONS_TABLE": tables["OrganizationsTable"],
-        "MEMBERSHIPS_TABLE": tables["MembershipsTable"],
-        "SESSIONS_TABLE": tables["SessionsTable"],
-        "IDEMPOTENCY_TABLE": tables["IdempotencyTable"],
+        **{variable: tables[logical_id] for logical_id, variable in TABLE_ENV_VARS.items()},
         "SIDE_EFFECTS_QUEUE_URL": queue_url,
     }
 
