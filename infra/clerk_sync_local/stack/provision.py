@@ -156,7 +156,7 @@ def _check_names(kind: str, in_template: Mapping[str, object], named: Mapping[st
     if set(in_template) != set(named):
         raise ProvisionError(
             f"{kind} logical ids differ between template.yaml {sorted(in_template)} and the names "
-            f"given {sorted(named)}: update clerk_sync_local.stack.provision and clerk_sync.settings "
+            f"given {sorted(named)}: update the table registry (clerk_sync.domain.tables) "
             "together with the template"
         )
 
