@@ -80,9 +80,11 @@ class ClerkData:
         session: boto3.session.Session | None = None,
         clerk_secret_key: str | None = None,
         clerk_api_url: str = DEFAULT_API_URL,
+        page_size: int | None = None,
     ) -> None:
         """Tables by name; `region`/`endpoint_url` (None: botocore's resolution, AWS_ENDPOINT_URL…) or a
-        boto3 `session` to make the DynamoDB client from. `clerk_secret_key`: only `ensure_*` use it."""
+        boto3 `session` to make the DynamoDB client from. `clerk_secret_key`: only `ensure_*` use it.
+        `page_size`: items per Query page of the lists (None: DynamoDB's, up to 1 MB)."""
         self.tables = Tables(
             users=users_table,
             organizations=organizations_table,
@@ -99,6 +101,7 @@ class ClerkData:
         self._endpoint_url = endpoint_url
         self._clerk_secret_key = clerk_secret_key
         self._clerk_api_url = clerk_api_url
+        self._page_size = page_size
         self._first_use: FirstUse | None = None
         self._first_use_lock = threading.Lock()
 
@@ -276,7 +279,8 @@ class ClerkData:
 
     def _pages(self, **query: Any) -> Iterator[list[Item]]:
         """The items of each page of a Query, read when asked for."""
-        for page in self._client.get_paginator("query").paginate(**query):
+        paging = {"PageSize": self._page_size} if self._page_size else {}
+        for page in self._client.get_paginator("query").paginate(**query, PaginationConfig=paging):
             yield [_plain(item) for item in page["Items"]]
 
     def _index_ids(self, table_name: str, index: str, attribute: str, value: str) -> list[str]:
