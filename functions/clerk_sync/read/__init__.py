@@ -7,7 +7,7 @@
     for entry in data.organizations_of(user_id):
         print(entry.organization, entry.role)
 
-Importing this package loads boto3 and the pure domain modules only: not the webhook's modules,
+Importing this package loads boto3, the settings and the table registry: not the webhook's modules,
 Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss).
 """
 
