@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,6 +162,46 @@ def test_two_callers_at_once_both_return_the_user_and_one_writes(rig, caplog):
         assert "user_fu_race" not in record.getMessage() and "@" not in json.dumps(
             record.__dict__, default=str
         )
+
+
+CALLER = """
+import json, logging, sys
+from clerk_sync.read import ClerkData
+
+outcomes = []
+class Outcomes(logging.Handler):
+    def emit(self, record):
+        outcomes.append(record.outcome)
+
+log = logging.getLogger("clerk_sync.read")
+log.addHandler(Outcomes())
+log.setLevel(logging.INFO)
+got = ClerkData(**json.loads(sys.argv[1])).ensure_user(sys.argv[2])
+print(json.dumps({"user": None if got is None else [got.id, got.version, got.email], "outcomes": outcomes}))
+"""
+
+
+def test_two_processes_at_once_both_return_the_user_and_one_writes(rig):
+    rig.api.data.add_user("user_fu_procs", V - 60_000, V)
+    both_asking = threading.Barrier(2, timeout=30)
+    rig.api.before_request = lambda path, query: both_asking.wait()
+    arguments = {
+        "users_table": rig.stack.tables["UsersTable"],
+        "organizations_table": rig.stack.tables["OrganizationsTable"],
+        "memberships_table": rig.stack.tables["MembershipsTable"],
+        "sessions_table": rig.stack.tables["SessionsTable"],
+        "region": rig.stack.endpoints.region,
+        "endpoint_url": rig.stack.endpoints.dynamodb,
+        "clerk_secret_key": SECRET_KEY,
+        "clerk_api_url": rig.api.url,
+    }
+    command = [sys.executable, "-c", CALLER, json.dumps(arguments), "user_fu_procs"]
+    callers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    answers = [json.loads(caller.communicate(timeout=60)[0]) for caller in callers]
+
+    assert [a["user"] for a in answers] == [["user_fu_procs", V, "user_fu_procs@example.com"]] * 2
+    assert sorted(o for a in answers for o in a["outcomes"]) == ["applied", "stale"]
+    assert rig.api.count("/v1/users/user_fu_procs") == 2
 
 
 def test_without_a_secret_key_a_miss_is_a_configuration_error_and_a_bad_key_is_unavailable(rig):
