@@ -59,7 +59,7 @@ dev: install
 
 test:
 	$(MAKE) --no-print-directory -j3 install tools
-	$(VENV)/bin/ruff check functions infra tests
+	$(VENV)/bin/ruff check functions infra tests examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests -n 2 --dist loadfile
 
@@ -82,8 +82,8 @@ chaos: install
 	status=$$?; kill $$tailer; cat $(LOCAL)/chaos-summary.jsonl 2>/dev/null; exit $$status
 
 lint: install
-	$(VENV)/bin/ruff check functions infra tests
-	$(VENV)/bin/ruff format --check functions infra tests
+	$(VENV)/bin/ruff check functions infra tests examples
+	$(VENV)/bin/ruff format --check functions infra tests examples
 	$(VENV)/bin/mypy
 
 # Benchmarks live in infra/benchmarks/, outside the installed tooling package.

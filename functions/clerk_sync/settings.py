@@ -209,6 +209,28 @@ def load_reconcile_config(environ: Mapping[str, str] | None = None) -> Reconcile
     )
 
 
+@dataclass(frozen=True)
+class ReadConfig:
+    """What `clerk_sync.read.ClerkData.from_environment` reads: the functions' table names and region,
+    and for first-use sync CLERK_SECRET_KEY and CLERK_API_URL."""
+
+    tables: Tables
+    region: str | None
+    clerk_secret_key: str | None
+    clerk_api_url: str
+
+
+def load_read_config(environ: Mapping[str, str] | None = None) -> ReadConfig:
+    """The read library's configuration (no variable is required)."""
+    env = os.environ if environ is None else environ
+    return ReadConfig(
+        tables=read_tables(env),
+        region=aws_region(env),
+        clerk_secret_key=env.get(CLERK_SECRET_KEY_ENV, "").strip() or None,
+        clerk_api_url=env.get(CLERK_API_URL_ENV) or DEFAULT_API_URL,
+    )
+
+
 def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
     """The region Lambda (AWS_REGION) or the developer (AWS_DEFAULT_REGION) set, if any."""
     env = os.environ if environ is None else environ

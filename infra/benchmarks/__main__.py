@@ -91,6 +91,13 @@ def main() -> int:
         target = f"≤ {TARGET_IMPORT_RATIO}" if timing.label in imports.HANDLERS else ""
         lines.append(f"| {timing.label} | {timing.median * 1000:.0f} ms | {ratio:.2f} | {target} |")
     lines += ["", f"Naive set: `import {imports.NAIVE}`, from this virtualenv's site-packages."]
+    by_label = {timing.label: timing.median for timing in timings}
+    lines.append(
+        f"`{imports.READ_LABEL}`: what an application's Lambda pays for the read library (import and "
+        "DynamoDB client, no request; PynamoDB and the Clerk SDK load only at the first `ensure_*` miss), "
+        f"{by_label[imports.READ_LABEL] / by_label['WebhookFunction']:.2f} × the WebhookFunction's import, "
+        "from the same packages."
+    )
     if usable:
         lines.append(
             '"Sources only" is the same artifact without its `__pycache__` folders, as SAM\'s standard '

@@ -1,4 +1,5 @@
-"""Cold import: each handler module, as Lambda loads it, against the naive set, in fresh interpreters.
+"""Cold import: each handler module, as Lambda loads it, against the naive set, in fresh interpreters;
+and the read library (`clerk_sync.read`) as an application's Lambda loads it, with its client made.
 
 Every candidate runs in `python -S` (no site hooks), with only its own code on the path: the handler
 modules from the `sam build` artifact (bytecode compiled ahead of time, read-only like /var/task), the
@@ -27,6 +28,10 @@ HANDLERS = {
     "WebhookFunction": "clerk_sync.handlers.webhook",
     "SideEffectsFunction": "clerk_sync.handlers.side_effects",
 }
+# What an application pays for the read library: the import and its DynamoDB client (no request).
+READ_LIBRARY = "clerk_sync.read"
+READ_INIT = "clerk_sync.read.ClerkData.from_environment()"
+READ_LABEL = "clerk_sync.read + ClerkData.from_environment()"
 # Module init builds clients (no network); these make it work without AWS. As deployed by the template
 # (with e-mail on): the webhook creates its Secrets Manager client, the worker its SES client.
 ENV = {
@@ -40,7 +45,7 @@ ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "PYTHONDONTWRITEBYTECODE": "1",  # nothing may be cached between the fresh interpreters
 }
-PROBE = "import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
+PROBE = "import time; t = time.perf_counter(); import {modules}; {init}; print(time.perf_counter() - t)"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Candidate:
     label: str
     modules: str
     path: tuple[str, ...]
+    init: str = "pass"
+    """A statement timed with the import."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,15 @@ def venv_paths() -> tuple[str, ...]:
 
 
 def candidates(built: Path | None, scratch: Path) -> list[Candidate]:
-    """The naive set, then each handler from the artifact, then the same without its bytecode
-    (what SAM's standard Python builder ships), or each handler from the virtualenv."""
+    """The naive set, then each handler from the artifact and the read library from the WebhookFunction's
+    (the packages an application bundles with it), then the handlers without their bytecode (what SAM's
+    standard Python builder ships); or each handler and the read library from the virtualenv."""
     found = [Candidate("naive set", NAIVE, venv_paths())]
     if built is None:
-        return found + [Candidate(f, m, venv_paths()) for f, m in HANDLERS.items()]
+        found += [Candidate(f, m, venv_paths()) for f, m in HANDLERS.items()]
+        return [*found, Candidate(READ_LABEL, READ_LIBRARY, venv_paths(), READ_INIT)]
     found += [Candidate(f, m, (str(built / f),)) for f, m in HANDLERS.items()]
+    found.append(Candidate(READ_LABEL, READ_LIBRARY, (str(built / "WebhookFunction"),), READ_INIT))
     for function, module in HANDLERS.items():
         sources = scratch / f"{function}-sources-only"
         shutil.copytree(built / function, sources, ignore=shutil.ignore_patterns("__pycache__"))
@@ -83,7 +93,7 @@ def candidates(built: Path | None, scratch: Path) -> list[Candidate]:
 def _once(candidate: Candidate) -> float:
     env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join(candidate.path)}
     out = subprocess.run(
-        [sys.executable, "-S", "-c", PROBE.format(modules=candidate.modules)],
+        [sys.executable, "-S", "-c", PROBE.format(modules=candidate.modules, init=candidate.init)],
         env=env,
         check=True,
         capture_output=True,

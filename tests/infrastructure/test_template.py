@@ -22,6 +22,7 @@ from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES
+from clerk_sync.read import ClerkData
 from clerk_sync.settings import DEFAULT_TABLES, load_config, read_tables
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.provision import TABLE_ENV_VARS
@@ -418,7 +419,32 @@ def test_exact_actions_on_exact_resources(resources, role):
 
 def test_no_other_iam_in_the_stack(resources):
     assert set(of_type(resources, "AWS::IAM::Role")) == set(EXPECTED_GRANTS)
-    assert not of_type(resources, "AWS::IAM::Policy") and not of_type(resources, "AWS::IAM::ManagedPolicy")
+    assert not of_type(resources, "AWS::IAM::Policy")
+    assert set(of_type(resources, "AWS::IAM::ManagedPolicy")) == {"ClerkDataReadPolicy"}  # for apps, below
+
+
+READ_POLICY_GRANTS = {
+    *table_grants(SYNCED_TABLES, ("GetItem", "BatchGetItem", "Query")),
+    ("dynamodb:Query", "UsersTable.Arn/index/email-index"),
+    ("dynamodb:Query", "OrganizationsTable.Arn/index/slug-index"),
+    ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
+    ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),
+}
+
+
+def policy_grants(resources: dict[str, Any], policy: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs a managed policy allows."""
+    out: set[tuple[str, str]] = set()
+    for statement in props(resources, policy)["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource"}
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        out |= {(action, target(resource)) for action in actions for resource in statement["Resource"]}
+    return out
+
+
+def test_the_read_policy_reads_the_synced_tables_and_their_indexes_only(cfn, resources):
+    assert policy_grants(resources, "ClerkDataReadPolicy") == READ_POLICY_GRANTS
+    assert target(cfn["Outputs"]["ClerkDataReadPolicyArn"]["Value"]) == "ClerkDataReadPolicy"
 
 
 @pytest.mark.parametrize("role", list(EXPECTED_GRANTS))
@@ -430,8 +456,9 @@ def test_no_wildcards(resources, role):
 
 
 def test_index_grants_name_existing_indexes(resources):
-    for role in EXPECTED_GRANTS:
-        for _, resource in grants(resources, role):
+    every = [grants(resources, role) for role in EXPECTED_GRANTS]
+    for granted in [*every, policy_grants(resources, "ClerkDataReadPolicy")]:
+        for _, resource in granted:
             if "/index/" in resource:
                 table, index = resource.split(".Arn/index/")
                 names = {i["IndexName"] for i in props(resources, table)["GlobalSecondaryIndexes"]}
@@ -716,3 +743,40 @@ def test_the_grants_cover_every_call_the_functions_make(backend, resources, requ
         }
     )
     assert unused_webhook == set(), unused_webhook
+
+
+@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+def test_the_read_policy_covers_every_call_of_the_read_library(backend, resources, request):
+    """(The policy also allows the other key and partition reads an application may make itself.)"""
+    stack = make_stack(backend, request.node.name)
+    for event in (
+        envelope("user.created", user("user_r", T0), T0),
+        envelope("organization.created", organization("org_r", T0)),
+        envelope("organizationMembership.created", membership("org_r", "user_r", T0)),
+        envelope("session.created", session("sess_r", "user_r", T0)),
+    ):
+        assert stack.deliver(signed(event))[0] == 200
+    calls = Recorder(stack.tables, stack.queue_url)
+    session_ = boto3.session.Session(region_name=REGION)
+    session_.events.register("provide-client-params.dynamodb", calls.hook()[1])
+    read = ClerkData(
+        users_table=stack.tables["UsersTable"],
+        organizations_table=stack.tables["OrganizationsTable"],
+        memberships_table=stack.tables["MembershipsTable"],
+        sessions_table=stack.tables["SessionsTable"],
+        endpoint_url=stack.endpoints.dynamodb,
+        session=session_,
+    )
+    assert read.user("user_r") and read.user_by_email("ann@example.com") and read.organization("org_r")
+    assert read.organization_by_slug("acme") and list(read.members("org_r"))
+    assert list(read.organizations_of("user_r")) and list(read.sessions_of("user_r", active=False))
+    assert calls.needed - policy_grants(resources, "ClerkDataReadPolicy") == set()
+    assert {index for _, index in calls.needed if "/index/" in index} == {
+        f"{table}.Arn/index/{index}"
+        for table, index in [
+            ("UsersTable", "email-index"),
+            ("OrganizationsTable", "slug-index"),
+            ("MembershipsTable", "user-index"),
+            ("SessionsTable", "user-index"),
+        ]
+    }

@@ -5,7 +5,9 @@
 - app/: flows over domain and adapters; never wiring or entry points;
 - bootstrap/: start-up wiring; handlers/: the Lambda entry points;
 - settings.py: the only module that names environment variables;
-- backfill/: imported by ReconcileFunction's code only (the other bundles do not carry it).
+- read/: the library applications import: domain and adapters, never flows, wiring or entry points;
+- backfill/: imported by ReconcileFunction's code and the read library's first-use sync only (the
+  webhook and worker bundles do not carry it).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def name(path: Path) -> str:
 
 def test_every_folder_is_a_known_layer():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    assert folders == {"domain", "adapters", "app", "bootstrap", "handlers", "backfill", "templates"}
+    assert folders == {"domain", "adapters", "app", "bootstrap", "handlers", "backfill", "read", "templates"}
 
 
 @pytest.mark.parametrize("path", modules("domain"), ids=name)
@@ -78,14 +80,20 @@ def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
     assert not found
 
 
-def test_only_the_reconcile_handler_imports_backfill():
+def test_only_reconcile_and_first_use_sync_import_backfill():
     found = {
         name(path)
         for path in modules()
         if "backfill" not in path.parts
         and any(module.startswith("clerk_sync.backfill") for module in imported(path))
     }
-    assert found == {"clerk_sync.handlers.reconcile"}
+    assert found == {"clerk_sync.handlers.reconcile", "clerk_sync.read.first_use"}  # (Clerk's API client)
+
+
+def test_the_read_library_needs_no_flow_wiring_or_entry_point():
+    forbidden = ("clerk_sync.app", "clerk_sync.bootstrap", "clerk_sync.handlers", "clerk_sync.observability")
+    found = {f"{name(p)} -> {m}" for p in modules("read") for m in imported(p) if m.startswith(forbidden)}
+    assert not found
 
 
 def test_only_settings_reads_the_environment():

@@ -175,17 +175,22 @@ class ClerkApi:
         return {key for key in keys if not self._exists(table, key[0])}
 
     def _exists(self, table: Table, object_id: str) -> bool:
-        def get() -> bool:
+        return self.get(table, object_id) is not None
+
+    def get(self, table: Table, object_id: str) -> dict[str, Any] | None:
+        """One user or organization as Clerk sent it; None when Clerk does not have it (404)."""
+
+        def get() -> dict[str, Any]:
             if table is Table.USERS:
                 self._clerk.users.get(user_id=object_id)
             else:
                 self._clerk.organizations.get(organization_id=object_id)
-            return True
+            return self._object(self._raw())
 
         try:
-            return self._call(f"get {table.value} {object_id}", get, lambda body: True, absent_ok=True)
+            return self._call(f"get {table.value} {object_id}", get, self._object, absent_ok=True)
         except NotFoundError:
-            return False
+            return None
 
     def _absent_memberships(self, keys: list[Key]) -> set[Key]:
         by_org: dict[str, list[str]] = {}
@@ -235,9 +240,19 @@ class ClerkApi:
         The SDK's models are only a check: objects go on as Clerk sent them (the shape webhook payloads
         have and `planner.plan` reads), with no round trip through pydantic (≈0.3 ms per user saved).
         """
+        return decode(self._raw())
+
+    def _raw(self) -> Any:
+        """The JSON of the answer just received."""
         if self._last is None:
             raise ApiError("no response body was kept")
-        return decode(_json(self._last.text, "a list request"))
+        return _json(self._last.text, "a request")
+
+    @staticmethod
+    def _object(body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError("Clerk API answered with an object that is not a JSON object")
+        return body
 
     def _call(
         self,

@@ -1,0 +1,33 @@
+"""The read side: typed, tombstone-aware reads of the synced tables for application code.
+
+    from clerk_sync.read import ClerkData
+
+    data = ClerkData.from_environment()
+    user = data.ensure_user(user_id)          # stored, or fetched from Clerk and stored first
+    for entry in data.organizations_of(user_id):
+        print(entry.organization, entry.role)
+
+Importing this package loads boto3, the settings and the table registry: not the webhook's modules,
+Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss).
+"""
+
+from clerk_sync.read.data import ClerkData, ClerkUnavailableError
+from clerk_sync.read.records import (
+    EmailAddress,
+    Membership,
+    Organization,
+    OrganizationMembership,
+    Session,
+    User,
+)
+
+__all__ = [
+    "ClerkData",
+    "ClerkUnavailableError",
+    "EmailAddress",
+    "Membership",
+    "Organization",
+    "OrganizationMembership",
+    "Session",
+    "User",
+]

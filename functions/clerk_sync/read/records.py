@@ -1,0 +1,174 @@
+"""The typed, frozen records the read library returns: one class per synced table, no tombstones.
+
+Fields mirror the public schema (adapters/dynamodb/models.py; a test holds the two together) minus the
+bookkeeping a reader has no use for (`svix_id`, `deleted`, `deleted_at`). Numbers are `int` (Clerk's
+millisecond times and counts; a fractional number in metadata is a `float`), maps are read-only
+mappings, lists are tuples. Attributes Clerk sent as `null` were not stored and read as `None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_value(value: Any) -> Any:
+    """A stored value as an immutable plain one (Decimal → int or float, map → mapping, list → tuple)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: frozen_value(inner) for key, inner in value.items()})
+    if isinstance(value, list | tuple | set):
+        return tuple(frozen_value(inner) for inner in value)
+    return value
+
+
+def is_tombstone(item: Mapping[str, Any]) -> bool:
+    """True for a deleted record's tombstone (`deleted: true`)."""
+    return item.get("deleted") is True
+
+
+R = TypeVar("R")
+
+
+def _build(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
+    """An instance of the dataclass `cls` from a stored item (attributes it does not declare ignored):
+    absent metadata maps read as empty ones, `given` values are taken as they are."""
+    values = {f.name: frozen_value(item.get(f.name)) for f in fields(cls)}  # type: ignore[arg-type]
+    for name, value in values.items():
+        if name.endswith("_metadata") and value is None:
+            values[name] = EMPTY
+    return cls(**{**values, **given})
+
+
+@dataclass(frozen=True)
+class EmailAddress:
+    """One of a user's e-mail addresses."""
+
+    id: str | None
+    email_address: str | None
+    verification_status: str | None
+
+
+@dataclass(frozen=True)
+class User:
+    """A Clerk user (table `users`)."""
+
+    id: str
+    version: int
+    """Clerk's `updated_at` of the stored version (ms)."""
+    email: str | None
+    """The primary e-mail address."""
+    email_addresses: tuple[EmailAddress, ...]
+    phone_number: str | None
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    image_url: str | None
+    external_id: str | None
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    unsafe_metadata: Mapping[str, Any]
+    banned: bool | None
+    locked: bool | None
+    last_sign_in_at: int | None
+    last_active_at: int | None
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> User:
+        """The user of a live stored item."""
+        addresses = tuple(_build(EmailAddress, a) for a in item.get("email_addresses") or ())
+        return _build(cls, item, email_addresses=addresses)
+
+
+@dataclass(frozen=True)
+class Organization:
+    """A Clerk organization (table `organizations`)."""
+
+    id: str
+    version: int
+    name: str | None
+    slug: str | None
+    image_url: str | None
+    created_by: str | None
+    members_count: int | None
+    max_allowed_memberships: int | None
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Organization:
+        """The organization of a live stored item."""
+        return _build(cls, item)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A user's membership of an organization (table `memberships`)."""
+
+    organization_id: str
+    user_id: str
+    version: int
+    id: str | None
+    role: str | None
+    """Clerk's role key, e.g. `org:admin`."""
+    permissions: tuple[str, ...]
+    public_metadata: Mapping[str, Any]
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Membership:
+        """The membership of a live stored item."""
+        return _build(cls, item, permissions=tuple(item.get("permissions") or ()))
+
+
+@dataclass(frozen=True)
+class OrganizationMembership:
+    """One organization of a user, with the membership that makes them a member (`organizations_of`)."""
+
+    membership: Membership
+    organization: Organization | None
+    """None while the organization's own webhook has not been stored yet."""
+
+    @property
+    def role(self) -> str | None:
+        """The member's role key."""
+        return self.membership.role
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The member's permissions."""
+        return self.membership.permissions
+
+
+@dataclass(frozen=True)
+class Session:
+    """A Clerk session (table `sessions`): no device, IP or location data is stored."""
+
+    id: str
+    version: int
+    user_id: str | None
+    client_id: str | None
+    status: str | None
+    """`active`, `ended`, `removed`, `revoked`, `pending`, … as Clerk's latest session event said."""
+    last_active_organization_id: str | None
+    last_active_at: int | None
+    expire_at: int | None
+    abandon_at: int | None
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Session:
+        """The session of a live stored item."""
+        return _build(cls, item)
