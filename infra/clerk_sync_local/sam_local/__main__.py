@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--arch",
         choices=sorted(ARCHITECTURES),
-        help=f"functions' architecture (default: ${ARCHITECTURE_ENV}, else the template's, arm64)",
+        help=f"functions' architecture (default: ${ARCHITECTURE_ENV}, else this machine's)",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:

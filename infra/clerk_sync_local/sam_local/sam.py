@@ -3,8 +3,9 @@
 
 The template served is the one `sam build` writes, with two additions only: AWS_ENDPOINT_URL and
 AWS_ENDPOINT_URL_DYNAMODB declared (empty) in its Globals, because SAM passes a function only the
-variables its template declares, so the env file can point the functions at the local engines; and, with
-the x86_64 override, that architecture in place of arm64. template.yaml itself is never changed.
+variables its template declares, so the env file can point the functions at the local engines; and the
+architecture served (x86_64 in place of arm64 on an x86_64 machine, emulation.py), with the functions'
+timeouts stretched when that architecture runs emulated. template.yaml itself is never changed.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from clerk_sync_local.functions import FunctionSpec, Invocation
+from clerk_sync_local.functions import FUNCTION_TYPE, SAM_DEFAULT_TIMEOUT, FunctionSpec, Invocation
 from clerk_sync_local.state import DevError, write_private
 from clerk_sync_local.template import load_template
 
@@ -141,23 +142,32 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def write_local_template(built: Path, architecture: str) -> Path:
-    """The built template with the endpoint variables declared and, if asked, another architecture."""
+def write_local_template(built: Path, architecture: str, timeout_factor: int = 1) -> Path:
+    """The built template with the endpoint variables declared and, if asked, another architecture
+    and longer timeouts (for emulation)."""
     template = load_template(built)
     globals_ = template.setdefault("Globals", {}).setdefault("Function", {})
     variables = globals_.setdefault("Environment", {}).setdefault("Variables", {})
     for name in ENDPOINT_VARIABLES:
         variables.setdefault(name, "")
-    deployed = globals_.get("Architectures")
-    if deployed != [architecture]:
-        globals_["Architectures"] = [architecture]
-        for resource in template["Resources"].values():
-            properties = resource.get("Properties") or {}
-            if "Architectures" in properties:
-                properties["Architectures"] = [architecture]
+    globals_["Architectures"] = [architecture]
+    for resource in template["Resources"].values():
+        if resource.get("Type") != FUNCTION_TYPE:
+            continue
+        properties = resource.setdefault("Properties", {})
+        if "Architectures" in properties:
+            properties["Architectures"] = [architecture]
+        if timeout_factor != 1:
+            timeout = properties.get("Timeout", globals_.get("Timeout", SAM_DEFAULT_TIMEOUT))
+            properties["Timeout"] = int(timeout) * timeout_factor
     path = built.with_name(LOCAL_TEMPLATE)
     path.write_text(yaml.safe_dump(template, sort_keys=False), encoding="utf-8")
     return path
+
+
+def native_code(built: Path, specs: Iterable[FunctionSpec]) -> list[Path]:
+    """Compiled extensions in the functions' bundles (which tie a bundle to its architecture)."""
+    return [path for spec in specs for path in (built.parent / spec.logical_id).rglob("*.so*")]
 
 
 def write_env_file(path: Path, environments: Mapping[str, Mapping[str, str]]) -> Path:

@@ -25,11 +25,13 @@ from clerk_sync_local.functions import FunctionSpec, LocalResources, function_sp
 from clerk_sync_local.queue_worker import POLL_WAIT_SECONDS, QueueWorker, event_source_mappings
 from clerk_sync_local.sam_local.bridge import bridge_network, relayed
 from clerk_sync_local.sam_local.docker_engine import Engine, docker_engine
+from clerk_sync_local.sam_local.emulation import TIMEOUT_FACTOR, ensure_emulation, host_architecture
 from clerk_sync_local.sam_local.image import ARCHITECTURES, Image, ensure_image
 from clerk_sync_local.sam_local.sam import (
     Sam,
     StartLambdaFunction,
     api_path,
+    native_code,
     write_env_file,
     write_local_template,
 )
@@ -51,7 +53,7 @@ class SamLocalOptions:
     port: int = DEFAULT_PORT
     state_dir: Path = DEFAULT_STATE_DIR
     template_path: Path = TEMPLATE_PATH
-    architecture: str | None = None  # None: the template's (arm64); "x86_64": the documented override
+    architecture: str | None = None  # None: $SAM_LOCAL_ARCH, else this machine's (emulation.py)
 
 
 def run(options: SamLocalOptions) -> int:
@@ -74,8 +76,10 @@ def run(options: SamLocalOptions) -> int:
     if len(http) != 1:
         raise DevError(f"the template needs exactly one function with FunctionUrlConfig, not {len(http)}")
     path = api_path(http[0])
-    deployed = ((template.get("Globals") or {}).get("Function") or {}).get("Architectures") or ["x86_64"]
-    architecture = options.architecture or os.environ.get(ARCHITECTURE_ENV) or str(deployed[0])
+    deployed = str(
+        (((template.get("Globals") or {}).get("Function") or {}).get("Architectures") or ["x86_64"])[0]
+    )
+    architecture = options.architecture or os.environ.get(ARCHITECTURE_ENV) or host_architecture()
     if architecture not in ARCHITECTURES:
         raise DevError(f"{ARCHITECTURE_ENV}={architecture}: choose {' or '.join(ARCHITECTURES)}")
     sam = Sam.find(repository, os.environ)
@@ -84,9 +88,16 @@ def run(options: SamLocalOptions) -> int:
     with dev._interrupt_on_signals(), contextlib.ExitStack() as stack:
         dev._silence_engine_logs()
         engine = stack.enter_context(docker_engine(logs))
+        emulated = ensure_emulation(architecture, logs)
         image = ensure_image(ARCHITECTURES[architecture], work_dir)
         built = sam.build(options.template_path, work_dir / "build", logs / "sam-build.log")
-        local_template = write_local_template(built, architecture)
+        if architecture != deployed and (compiled := native_code(built, specs.values())):
+            raise DevError(
+                f"the {deployed} bundles hold compiled code ({compiled[0]}): they cannot be served as "
+                f"{architecture}; run with {ARCHITECTURE_ENV}={deployed}"
+            )
+        local_template = write_local_template(built, architecture, TIMEOUT_FACTOR if emulated else 1)
+        served = _served(architecture, deployed, emulated)
         endpoints = stack.enter_context(dev._engines(dev.DevOptions(state_dir=directory), directory))
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         dev._point_aws_at(endpoints, region)
@@ -140,7 +151,7 @@ def run(options: SamLocalOptions) -> int:
         stack.callback(_stop_workers, stop, threads)
         for thread in threads:
             thread.start()
-        _banner(info, secret_origin, engine, image, architecture, endpoints, network.name, workers, directory)
+        _banner(info, secret_origin, engine, image, served, endpoints, network.name, workers, directory)
         dev.say(f"  Started in      {time.monotonic() - started:.0f} s")
         try:
             while True:
@@ -149,6 +160,18 @@ def run(options: SamLocalOptions) -> int:
             dev.say("stopping…")
     dev.say("stopped")
     return 0
+
+
+def _served(architecture: str, deployed: str, emulated: bool) -> str:
+    """How the architecture served relates to the deployed one, for the banner."""
+    if architecture != deployed:
+        return (
+            f"{architecture} (the template deploys {deployed}; pure-Python bundles, run as built; "
+            f"{ARCHITECTURE_ENV}={deployed} runs them emulated)"
+        )
+    if emulated:
+        return f"{architecture} under qemu; the functions' timeouts × {TIMEOUT_FACTOR} for emulation"
+    return architecture
 
 
 def _parameter_overrides(sender: str) -> list[str]:
@@ -179,7 +202,7 @@ def _banner(
     secret_origin: str,
     engine: Engine,
     image: Image,
-    architecture: str,
+    served: str,
     endpoints: dev.Endpoints,
     network: str,
     workers: list[QueueWorker],
@@ -189,11 +212,12 @@ def _banner(
     built = f"built in {image.build_seconds:.0f} s" if image.build_seconds else "cached"
     lines = [
         "",
-        f"clerk-sync sam-local is running: the `sam build` artifacts in SAM's emulator ({architecture})",
+        "clerk-sync sam-local is running: the `sam build` artifacts in SAM's emulator",
         "",
         f"  Webhook URL     {info.url}  (sam local start-api)",
         f"  Signing secret  {info.secret}  ({secret_origin})",
         f"  Engine          {engine.description}; network {network}",
+        f"  Architecture    {served}",
         f"  Image           {image.name} ({image.size_bytes / 1e6:.0f} MB, {built})",
         f"  AWS endpoint    {endpoints.description}, relayed to the containers",
         f"  Tables          {', '.join(info.tables.values())}",
