@@ -107,8 +107,7 @@ def _start_dockerd(log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output:
         return subprocess.Popen(
-            # --experimental: Debian 12's dockerd (20.10) honours `docker import --platform` only so
-            [shutil.which("dockerd") or "dockerd", "--experimental"],
+            [shutil.which("dockerd") or "dockerd"],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
