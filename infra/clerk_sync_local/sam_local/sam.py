@@ -209,8 +209,10 @@ class StartLambdaFunction:
                 None, f"sam local start-lambda: {error}", (time.perf_counter() - started) * 1000
             )
         ms = (time.perf_counter() - started) * 1000
+        if not body:  # SAM's answer when the container did not answer: not a success (Lambda says "null")
+            return Invocation(None, "sam local start-lambda: no response from the function's container", ms)
         try:
-            result = json.loads(body) if body else None
+            result = json.loads(body)
         except ValueError:
             return Invocation(None, f"not JSON from sam local start-lambda: {body[:200]!r}", ms)
         if function_error:

@@ -2,7 +2,9 @@
 
 What `clerk-sync dev` provides is the same (engines, the template's tables, queue and secret, SES's
 sender, the state file that `send` and `dump` read); what differs is who runs the functions:
-- WebhookFunction: `sam local start-api` (its HttpApi route), one warm container;
+- WebhookFunction: `sam local start-api` (its HttpApi route), one warm container, started at the first
+  request (under emulation at start-up: SAM retries a container that does not answer yet for only
+  ≈0.3 s, less than the emulated emulator takes to start);
 - SideEffectsFunction: `sam local start-lambda`, invoked by the local SQS event source (queue_worker)
   with Lambda-shaped batches, as Lambda's event source mapping would.
 Both in containers of the Lambda-like image (image.py) on this stack's own bridge network (bridge.py).
@@ -121,7 +123,7 @@ def run(options: SamLocalOptions) -> int:
         common = [
             "--template", str(local_template), "--env-vars", str(env_file),
             "--invoke-image", image.name, "--skip-pull-image", "--docker-network", network.name,
-            "--warm-containers", "LAZY", "--region", region,
+            "--warm-containers", "EAGER" if emulated else "LAZY", "--region", region,
             *_parameter_overrides(os.environ.get("SENDER_EMAIL", "")),
         ]  # fmt: skip
         stack.enter_context(sam.serve("start-api", common, options.port, logs / "sam-start-api.log"))
