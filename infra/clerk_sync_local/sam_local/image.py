@@ -7,8 +7,9 @@ with no maintainer scripts (the standard library's bytecode, which python3's wou
 here instead): the image is a root file system to run Python from, not a Debian system to
 administer. The awslambdaric wheel (and its dependencies) are downloaded on the host for the target
 architecture and unpacked into /var/runtime, where Lambda's own images keep the runtime client, beside
-`/var/runtime/bootstrap`, which the emulator SAM adds (aws-lambda-rie) runs. `docker import` turns the
-tree into an image, tagged with a digest of every input: an unchanged image is never rebuilt.
+`/var/runtime/bootstrap`, which the emulator SAM adds (aws-lambda-rie) runs. A `FROM scratch` build
+(no network) turns the tree into an image, tagged with a digest of every input: an unchanged image is
+never rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -42,6 +44,12 @@ export LAMBDA_TASK_ROOT="${LAMBDA_TASK_ROOT:-/var/task}"
 export PYTHONPATH="$LAMBDA_TASK_ROOT:/opt/python:/var/runtime"
 cd "$LAMBDA_TASK_ROOT"
 exec /usr/bin/python3 -m awslambdaric "${_HANDLER:-$AWS_LAMBDA_FUNCTION_HANDLER}"
+"""
+DOCKERFILE = """\
+FROM scratch
+ADD root.tar /
+WORKDIR /var/task
+ENV LANG=C.UTF-8
 """
 
 
@@ -92,7 +100,7 @@ def image_name(architecture: Architecture, mirror: str) -> str:
         "architecture": architecture.debian,
         "runtime_client": RUNTIME_CLIENT,
         "bootstrap": BOOTSTRAP,
-        "recipe": 2,
+        "dockerfile": DOCKERFILE,
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
     return f"{REPOSITORY}:{architecture.lambda_name}-{digest}"
@@ -121,7 +129,7 @@ def ensure_image(architecture: Architecture, work_dir: Path) -> Image:
     _build(name, architecture, mirror, work_dir)
     size = image_size(name)
     if size is None:
-        raise DevError(f"`docker import` reported success but there is no image {name}")
+        raise DevError(f"`docker build` reported success but there is no image {name}")
     return Image(name, size, time.monotonic() - started)
 
 
@@ -154,22 +162,24 @@ def _build(name: str, architecture: Architecture, mirror: str, work_dir: Path) -
             deb.unlink()
         _add_runtime(root, architecture, work_dir / f"wheels-{architecture.debian}", build_log)
         _compile(root, build_log)
-        with build_log.open("ab") as output:
-            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-            imported = subprocess.run(
-                [
-                    "docker", "import", "--platform", architecture.docker,
-                    "--change", "WORKDIR /var/task", "--change", "ENV LANG=C.UTF-8",
-                    "-", name,
-                ],
-                stdin=tar.stdout, stdout=output, stderr=subprocess.STDOUT, check=False,
-            )  # fmt: skip
-            if tar.stdout is not None:
-                tar.stdout.close()
-            if tar.wait() or imported.returncode:
-                raise DevError(f"`docker import` of {root} failed: see {build_log}")
+        context = work_dir / "image-context"
+        shutil.rmtree(context, ignore_errors=True)
+        context.mkdir()
+        _run(["tar", "-C", str(root), "-cf", str(context / "root.tar"), "."], build_log)
+        (context / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
+        # `docker build --platform` labels the image with its architecture (Debian 12's engine ignores
+        # `docker import --platform`, and SAM refuses to build on an image labelled for another one)
+        _run(
+            [
+                "docker", "build", "--quiet", "--network", "none", "--platform", architecture.docker,
+                "--tag", name, str(context),
+            ],
+            build_log,
+            environment={**os.environ, "DOCKER_BUILDKIT": "0"},  # the classic builder: no buildx needed
+        )  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work_dir / "image-context", ignore_errors=True)
 
 
 def _add_runtime(root: Path, architecture: Architecture, wheels: Path, build_log: Path) -> None:
@@ -209,8 +219,9 @@ def _compile(root: Path, build_log: Path) -> None:
     )
 
 
-def _run(command: list[str], build_log: Path) -> None:
+def _run(command: list[str], build_log: Path, environment: dict[str, str] | None = None) -> None:
     build_log.parent.mkdir(parents=True, exist_ok=True)
     with build_log.open("ab") as output:
-        if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False).returncode:
+        done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=environment, check=False)
+        if done.returncode:
             raise DevError(f"`{' '.join(command[:2])} …` failed while building the image: see {build_log}")

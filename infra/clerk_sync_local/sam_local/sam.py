@@ -1,9 +1,10 @@
 """SAM CLI's side of the stack: `sam build`, the template `sam local` serves, its env file, the two
 `sam local` processes, and the worker's way of invoking the function through `sam local start-lambda`.
 
-The template served is the one `sam build` writes, with two additions only: AWS_ENDPOINT_URL and
-AWS_ENDPOINT_URL_DYNAMODB declared (empty) in its Globals, because SAM passes a function only the
-variables its template declares, so the env file can point the functions at the local engines; and the
+The template served is the one `sam build` writes, less the functions the local stack does not run
+(as `clerk-sync dev`: the scheduled ReconcileFunction, off by default) and their layers, with these
+changes only: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB declared (empty) in its Globals, because
+SAM passes a function only the variables its template declares, so the env file can point the functions at the local engines; and the
 architecture served (x86_64 in place of arm64 on an x86_64 machine, emulation.py), with the functions'
 timeouts stretched when that architecture runs emulated. template.yaml itself is never changed.
 """
@@ -21,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,13 @@ import yaml
 
 from clerk_sync_local.functions import FUNCTION_TYPE, SAM_DEFAULT_TIMEOUT, FunctionSpec, Invocation
 from clerk_sync_local.state import DevError, write_private
-from clerk_sync_local.template import load_template
+from clerk_sync_local.template import load_template, references
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
 LOCAL_TEMPLATE = "template.sam-local.yaml"
+LAYER_TYPE = "AWS::Serverless::LayerVersion"
 READY_SECONDS = 120
 STOP_SECONDS = 40
 # Under emulation (arm64 on an x86_64 host) a cold start takes several times Lambda's: the worker waits
@@ -142,19 +144,27 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def write_local_template(built: Path, architecture: str, timeout_factor: int = 1) -> Path:
-    """The built template with the endpoint variables declared and, if asked, another architecture
-    and longer timeouts (for emulation)."""
+def write_local_template(
+    built: Path, served: Collection[str], architecture: str, timeout_factor: int = 1
+) -> Path:
+    """The built template with the endpoint variables declared, only the functions served (and the
+    layers they use), the architecture served and, for emulation, longer timeouts."""
     template = load_template(built)
     globals_ = template.setdefault("Globals", {}).setdefault("Function", {})
     variables = globals_.setdefault("Environment", {}).setdefault("Variables", {})
     for name in ENDPOINT_VARIABLES:
         variables.setdefault(name, "")
     globals_["Architectures"] = [architecture]
-    for resource in template["Resources"].values():
-        if resource.get("Type") != FUNCTION_TYPE:
-            continue
-        properties = resource.setdefault("Properties", {})
+    resources = template["Resources"]
+    for logical_id in [k for k, r in resources.items() if r.get("Type") == FUNCTION_TYPE and k not in served]:
+        del resources[logical_id]  # not run locally (the scheduled ReconcileFunction, off by default)
+    functions = {
+        k: r.setdefault("Properties", {}) for k, r in resources.items() if r.get("Type") == FUNCTION_TYPE
+    }
+    used = set(references([p.get("Layers") for p in functions.values()]))
+    for logical_id in [k for k, r in resources.items() if r.get("Type") == LAYER_TYPE and k not in used]:
+        del resources[logical_id]
+    for properties in functions.values():
         if "Architectures" in properties:
             properties["Architectures"] = [architecture]
         if timeout_factor != 1:

@@ -98,7 +98,7 @@ def run(options: SamLocalOptions) -> int:
                 f"the {deployed} bundles hold compiled code ({compiled[0]}): they cannot be served as "
                 f"{architecture}; run with {ARCHITECTURE_ENV}={deployed}"
             )
-        local_template = write_local_template(built, architecture, TIMEOUT_FACTOR if emulated else 1)
+        local_template = write_local_template(built, specs, architecture, TIMEOUT_FACTOR if emulated else 1)
         served = _served(architecture, deployed, emulated)
         endpoints = stack.enter_context(dev._engines(dev.DevOptions(state_dir=directory), directory))
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
