@@ -130,7 +130,25 @@ def ensure_image(architecture: Architecture, work_dir: Path) -> Image:
     size = image_size(name)
     if size is None:
         raise DevError(f"`docker build` reported success but there is no image {name}")
+    _remove_older(name, architecture)
     return Image(name, size, time.monotonic() - started)
+
+
+def _remove_older(name: str, architecture: Architecture) -> None:
+    """Images this one replaces (same architecture, other inputs): nothing refers to them any more."""
+    listed = subprocess.run(
+        ["docker", "images", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    older = [
+        tag for tag in listed.stdout.split() if tag.startswith(f"{REPOSITORY}:{architecture.lambda_name}-")
+    ]
+    older = [tag for tag in older if tag != name]
+    if older:
+        log.info("removing the images this one replaces: %s", ", ".join(older))
+        subprocess.run(["docker", "rmi", *older], capture_output=True, check=False)
 
 
 def _build(name: str, architecture: Architecture, mirror: str, work_dir: Path) -> None:

@@ -4,9 +4,10 @@
 The template served is the one `sam build` writes, less the functions the local stack does not run
 (as `clerk-sync dev`: the scheduled ReconcileFunction, off by default) and their layers, with these
 changes only: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB declared (empty) in its Globals, because
-SAM passes a function only the variables its template declares, so the env file can point the functions at the local engines; and the
-architecture served (x86_64 in place of arm64 on an x86_64 machine, emulation.py), with the functions'
-timeouts stretched when that architecture runs emulated. template.yaml itself is never changed.
+SAM passes a function only the variables its template declares, so the env file can point the functions
+at the local engines; and the architecture served (x86_64 in place of arm64 on an x86_64 machine,
+emulation.py), with the functions' timeouts stretched when that architecture runs emulated.
+template.yaml itself is never changed.
 """
 
 from __future__ import annotations
