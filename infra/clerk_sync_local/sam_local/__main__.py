@@ -4,11 +4,13 @@ runs. Failures end in one line, `clerk-sync sam-local: error: …`, with the exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clerk_sync_local.exit_codes import USAGE
+from clerk_sync_local.cli import DEBUG_ENV
+from clerk_sync_local.exit_codes import FAILED, USAGE
 from clerk_sync_local.sam_local.image import ARCHITECTURES
 from clerk_sync_local.sam_local.stack import ARCHITECTURE_ENV, DEFAULT_PORT, SamLocalOptions, run
 from clerk_sync_local.state import STATE_DIR_ENV, DevError, state_dir
@@ -42,6 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DevError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
         return error.exit_code
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"{PROG}: error: unexpected {type(error).__name__}: {error} (set {DEBUG_ENV}=1 for a traceback)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return FAILED
 
 
 if __name__ == "__main__":

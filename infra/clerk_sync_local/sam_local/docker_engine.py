@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DOCKER_PACKAGES = ("docker.io", "iptables")
 DEBIAN_VERSION_FILE = Path("/etc/debian_version")
+DEFAULT_BRIDGE = Path("/sys/class/net/docker0")
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
 NO_ENGINE = (
@@ -94,12 +95,15 @@ def docker_engine(log_dir: Path) -> Iterator[Engine]:
     if shutil.which("dockerd") is None or shutil.which("iptables") is None:
         log.info("installing %s (apt-get)", " and ".join(DOCKER_PACKAGES))
         apt_install(DOCKER_PACKAGES, log_dir / "apt.log")
+    had_bridge = DEFAULT_BRIDGE.exists()
     process = _start_dockerd(log_dir / "dockerd.log")
     try:
         version = _wait_for_engine(process, log_dir / "dockerd.log")
         yield Engine(version, started_here=True)
     finally:
         _stop(process)
+        if not had_bridge and DEFAULT_BRIDGE.exists():  # dockerd leaves its docker0 behind
+            subprocess.run(["ip", "link", "delete", DEFAULT_BRIDGE.name], capture_output=True, check=False)
 
 
 def _start_dockerd(log_path: Path) -> subprocess.Popen[bytes]:
