@@ -36,6 +36,7 @@ CLI = str(Path(sys.executable).with_name("clerk-sync"))
 OPT_OUT_ENV = "CLERK_SYNC_SAM_LOCAL_TEST"
 STARTUP_SECONDS = 900  # a fresh machine: engine install, image build, sam build
 FIGURES = ROOT / ".local" / "sam-local" / "e2e-figures.json"
+DOCKER0 = Path("/sys/class/net/docker0")
 FORGED = "whsec_" + base64.b64encode(b"x" * 24).decode()
 
 if os.environ.get(OPT_OUT_ENV) == "off":
@@ -51,6 +52,7 @@ class SamLocal:
     process: subprocess.Popen[str]
     state_dir: Path
     env: dict[str, str]
+    had_docker0: bool  # the engine's default bridge, which a dockerd the stack starts must not leave
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -111,6 +113,7 @@ def sam_local(tmp_path: Path) -> Iterator[SamLocal]:
     env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
     env.pop("SENDER_EMAIL", None)
     port = free_port()
+    had_docker0 = DOCKER0.exists()
     process = subprocess.Popen(
         [
             "make",
@@ -128,7 +131,7 @@ def sam_local(tmp_path: Path) -> Iterator[SamLocal]:
         env=env,
         start_new_session=True,  # Ctrl-C is sent to its group, as a terminal would
     )
-    stack = SamLocal(process, state_dir, env)
+    stack = SamLocal(process, state_dir, env, had_docker0)
 
     def read() -> None:
         assert process.stdout is not None
@@ -250,4 +253,5 @@ def test_sam_local_serves_the_built_functions_and_stops_cleanly(sam_local: SamLo
     assert not bridge.exists(), f"the network {network} is still there"
     if started_here:
         assert server_version() is None, "the dockerd sam-local started is still answering"
+        assert sam_local.had_docker0 or not DOCKER0.exists(), "the dockerd sam-local started left docker0"
     assert "Traceback" not in sam_local.output
