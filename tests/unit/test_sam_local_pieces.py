@@ -1,5 +1,6 @@
 """The parts of `make sam-local` that need no engine: the template SAM serves, the image's name, the
-mirror it is built from, and how the worker reads start-lambda's answers."""
+mirror it is built from, how the worker reads start-lambda's answers, and the refusal where no engine
+can be had."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from clerk_sync_local.functions import function_specs
+from clerk_sync_local.sam_local import docker_engine
 from clerk_sync_local.sam_local.image import ARCHITECTURES, debian_mirror, image_name
 from clerk_sync_local.sam_local.sam import StartLambdaFunction, write_local_template
+from clerk_sync_local.state import DevError
 from clerk_sync_local.template import TEMPLATE_PATH, load_template
 
 BUILT = """\
@@ -136,3 +139,12 @@ def test_the_worker_takes_only_a_real_answer_as_success(start_lambda: int):
     assert "no response" in str(function.invoke({"Records": []}).error)
     _Answers.body, _Answers.function_error = b'{"errorType": "KeyError", "errorMessage": "x"}', "Unhandled"
     assert function.invoke({"Records": []}).error == "KeyError: x"
+
+
+def test_without_an_engine_and_a_way_to_install_one_it_stops_with_one_line(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(docker_engine, "server_version", lambda: None)
+    monkeypatch.setattr(docker_engine, "can_install", lambda: False)
+    with pytest.raises(DevError) as refused, docker_engine.docker_engine(tmp_path):
+        raise AssertionError("no engine should be yielded")
+    assert str(refused.value) == docker_engine.NO_ENGINE and "\n" not in docker_engine.NO_ENGINE
+    assert "install Docker" in docker_engine.NO_ENGINE
