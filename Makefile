@@ -20,7 +20,7 @@ dev_option = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 DEV_OPTIONS = $(call dev_option,PORT,--port) $(call dev_option,BACKEND,--backend) \
 	$(call dev_option,HOST,--host) $(call dev_option,STATE_DIR,--state-dir)
 
-.PHONY: install tools dynamodb-local dev test lint bench chaos load clean
+.PHONY: install tools dynamodb-local dev sam-local test lint bench chaos load clean
 
 $(VENV)/.installed: pyproject.toml functions/pyproject.toml infra/pyproject.toml
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -56,6 +56,12 @@ tools: $(TOOLS)/.installed
 
 dev: install
 	$(VENV)/bin/clerk-sync $(strip dev $(DEV_OPTIONS))
+
+# The same stack with the `sam build` artifacts served by `sam local start-api` / `start-lambda` in
+# Lambda-like containers (docs/local-development.md): `make sam-local PORT=3002 STATE_DIR=/tmp/s ARCH=x86_64`
+sam-local: install tools
+	$(PY) -m clerk_sync_local.sam_local $(strip $(call dev_option,PORT,--port) \
+		$(call dev_option,STATE_DIR,--state-dir) $(call dev_option,ARCH,--arch))
 
 test:
 	$(MAKE) --no-print-directory -j3 install tools
