@@ -73,7 +73,7 @@ def run(options: SamLocalOptions) -> int:
     work_dir = repository / ".local" / "sam-local"
     logs = directory / "logs"
     template = load_template(options.template_path)
-    specs = {k: s for k, s in function_specs(template, repository).items() if dev._runs_locally(s)}
+    specs = {k: s for k, s in function_specs(template, repository).items() if dev.runs_locally(s)}
     http = [spec for spec in specs.values() if spec.has_function_url]
     if len(http) != 1:
         raise DevError(f"the template needs exactly one function with FunctionUrlConfig, not {len(http)}")
@@ -87,8 +87,8 @@ def run(options: SamLocalOptions) -> int:
     sam = Sam.find(repository, os.environ)
     signing = find_signing_secret(os.environ, directory)
     secret_origin = signing.origin
-    with dev._interrupt_on_signals(), contextlib.ExitStack() as stack:
-        dev._silence_engine_logs()
+    with dev.interrupt_on_signals(), contextlib.ExitStack() as stack:
+        dev.silence_engine_logs()
         engine = stack.enter_context(docker_engine(logs))
         emulated = ensure_emulation(architecture, logs)
         image = ensure_image(ARCHITECTURES[architecture], work_dir)
@@ -100,16 +100,16 @@ def run(options: SamLocalOptions) -> int:
             )
         local_template = write_local_template(built, specs, architecture, TIMEOUT_FACTOR if emulated else 1)
         served = _served(architecture, deployed, emulated)
-        endpoints = stack.enter_context(dev._engines(dev.DevOptions(state_dir=directory), directory))
+        endpoints = stack.enter_context(dev.start_engines(dev.DevOptions(state_dir=directory), directory))
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        dev._point_aws_at(endpoints, region)
-        provisioned = dev._provision(endpoints, template, region)
-        secret_arns = dev._store_signing_secret(template, specs.values(), signing.value)
+        dev.point_aws_at(endpoints, region)
+        provisioned = dev.provision_stack(endpoints, template, region)
+        secret_arns = dev.store_signing_secret(template, specs.values(), signing.value)
         for logical_id in secret_arns:
-            secret_origin += f"; in Secrets Manager as {dev._secret_name(logical_id)}"
+            secret_origin += f"; in Secrets Manager as {dev.secret_name(logical_id)}"
         os.environ.setdefault("SENDER_EMAIL", dev.LOCAL_SENDER)
-        local = LocalResources(template, os.environ, {**dev._refs(provisioned), **secret_arns})
-        dev._verify_sender()
+        local = LocalResources(template, os.environ, {**dev.template_refs(provisioned), **secret_arns})
+        dev.verify_sender()
         network = stack.enter_context(bridge_network(f"clerk-sync-sam-{os.getpid()}"))
         inside = stack.enter_context(
             relayed(
@@ -136,7 +136,7 @@ def run(options: SamLocalOptions) -> int:
             region=region,
             aws_endpoint=endpoints.aws,
             dynamodb_endpoint=endpoints.dynamodb,
-            tables=dev._table_variables(provisioned),
+            tables=dev.table_variables(provisioned),
             queue_url=provisioned.queue_url,
             dead_letter_queue_url=provisioned.dead_letter_queue_url,
             pid=os.getpid(),
@@ -223,7 +223,7 @@ def _banner(
         f"  Image           {image.name} ({image.size_bytes / 1e6:.0f} MB, {built})",
         f"  AWS endpoint    {endpoints.description}, relayed to the containers",
         f"  Tables          {', '.join(info.tables.values())}",
-        f"  E-mail          {dev._email_line(info.sender_email, endpoints)}",
+        f"  E-mail          {dev.email_line(info.sender_email, endpoints)}",
     ]
     lines += [
         f"  Worker          {w.mapping.function_id} on {w.queue_arn.rsplit(':', 1)[-1]} through "

@@ -103,7 +103,7 @@ def run(options: DevOptions) -> int:
         )
     template = load_template(options.template_path)
     every = function_specs(template, options.template_path.parent)
-    specs = {k: spec for k, spec in every.items() if _runs_locally(spec)}
+    specs = {k: spec for k, spec in every.items() if runs_locally(spec)}
     not_run = sorted(set(every) - set(specs))
     http_specs = [spec for spec in specs.values() if spec.has_function_url]
     if len(http_specs) != 1:
@@ -112,23 +112,23 @@ def run(options: DevOptions) -> int:
         )
     signing = signing_secret(os.environ, directory)
     secret, secret_origin = signing.value, signing.origin
-    with _interrupt_on_signals(), contextlib.ExitStack() as stack:
+    with interrupt_on_signals(), contextlib.ExitStack() as stack:
         server = bind_server(options.host, options.port, say)
         stack.callback(server.server_close)
-        _silence_engine_logs()
-        endpoints = stack.enter_context(_engines(options, directory))
+        silence_engine_logs()
+        endpoints = stack.enter_context(start_engines(options, directory))
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        _point_aws_at(endpoints, region)
-        provisioned = _provision(endpoints, template, region)
-        secret_arns = _store_signing_secret(template, specs.values(), secret)
+        point_aws_at(endpoints, region)
+        provisioned = provision_stack(endpoints, template, region)
+        secret_arns = store_signing_secret(template, specs.values(), secret)
         for logical_id in secret_arns:
-            secret_origin += f"; in Secrets Manager as {_secret_name(logical_id)}"
+            secret_origin += f"; in Secrets Manager as {secret_name(logical_id)}"
         if endpoints.embedded:  # moto's SES keeps what is sent: e-mails on out of the box
             os.environ.setdefault("SENDER_EMAIL", LOCAL_SENDER)
-        local = LocalResources(template, os.environ, {**_refs(provisioned), **secret_arns})
+        local = LocalResources(template, os.environ, {**template_refs(provisioned), **secret_arns})
         _export_environment(local, specs.values())
         if endpoints.embedded:
-            _verify_sender()
+            verify_sender()
         logs = FunctionLogs(directory / "logs")
         stack.enter_context(logs.installed())
         server.function = _load_http_function(http_specs[0], logs)
@@ -143,7 +143,7 @@ def run(options: DevOptions) -> int:
             region=region,
             aws_endpoint=endpoints.aws,
             dynamodb_endpoint=endpoints.dynamodb,
-            tables=_table_variables(provisioned),
+            tables=table_variables(provisioned),
             queue_url=provisioned.queue_url,
             dead_letter_queue_url=provisioned.dead_letter_queue_url,
             pid=os.getpid(),
@@ -176,7 +176,7 @@ def run(options: DevOptions) -> int:
 
 
 @contextlib.contextmanager
-def _interrupt_on_signals() -> Iterator[None]:
+def interrupt_on_signals() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP all raise KeyboardInterrupt, so every exit path cleans up."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -190,7 +190,7 @@ def _interrupt_on_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _silence_engine_logs() -> None:
+def silence_engine_logs() -> None:
     """No per-request lines from moto's werkzeug server; provisioning's own lines stay visible."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     ours = logging.getLogger("clerk_sync_local")
@@ -202,7 +202,7 @@ def _silence_engine_logs() -> None:
 
 
 @contextlib.contextmanager
-def _engines(options: DevOptions, directory: Path) -> Iterator[Engines]:
+def start_engines(options: DevOptions, directory: Path) -> Iterator[Engines]:
     """The given endpoint, or moto (plus DynamoDB Local for the tables) in this process."""
     if options.aws_endpoint:
         yield Engines(
@@ -228,7 +228,7 @@ def _engines(options: DevOptions, directory: Path) -> Iterator[Engines]:
         raise DevError(str(error)) from None
 
 
-def _provision(endpoints: Engines, template: Template, region: str) -> Provisioned:
+def provision_stack(endpoints: Engines, template: Template, region: str) -> Provisioned:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from clerk_sync_local.stack.provision import ProvisionError, ResourceNames, provision
@@ -247,7 +247,7 @@ def _provision(endpoints: Engines, template: Template, region: str) -> Provision
         ) from None
 
 
-def _refs(provisioned: Provisioned) -> dict[str, str]:
+def template_refs(provisioned: Provisioned) -> dict[str, str]:
     """What `!Ref` returns for the provisioned tables (name) and queues (URL), by logical id."""
     from clerk_sync_local.stack.provision import DEAD_LETTER_QUEUE_ID, QUEUE_ID
 
@@ -255,14 +255,14 @@ def _refs(provisioned: Provisioned) -> dict[str, str]:
     return {**provisioned.tables, **queues}
 
 
-def _table_variables(provisioned: Provisioned) -> dict[str, str]:
+def table_variables(provisioned: Provisioned) -> dict[str, str]:
     """Table names keyed by the configuration variable that names them (USERS_TABLE, …)."""
     from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 
     return {TABLE_ENV_VARS[logical_id]: name for logical_id, name in provisioned.tables.items()}
 
 
-def _point_aws_at(endpoints: Engines, region: str) -> None:
+def point_aws_at(endpoints: Engines, region: str) -> None:
     """This process is the functions' container: every AWS call goes to the local endpoints."""
     stale = [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]
     for name in (*stale, "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
@@ -277,7 +277,7 @@ def _point_aws_at(endpoints: Engines, region: str) -> None:
     )
 
 
-def _store_signing_secret(template: Template, specs: Iterable[FunctionSpec], secret: str) -> dict[str, str]:
+def store_signing_secret(template: Template, specs: Iterable[FunctionSpec], secret: str) -> dict[str, str]:
     """Put the signing secret in the Secrets Manager secret(s) the functions read it from
     (`CLERK_WEBHOOK_SIGNING_SECRET_ARN: !Ref X`); their ARNs by logical id."""
     import boto3
@@ -293,7 +293,7 @@ def _store_signing_secret(template: Template, specs: Iterable[FunctionSpec], sec
     client = boto3.client("secretsmanager")
     arns = {}
     for logical_id in sorted(wanted):
-        name = _secret_name(logical_id)
+        name = secret_name(logical_id)
         try:
             try:
                 arns[logical_id] = client.create_secret(Name=name, SecretString=secret)["ARN"]
@@ -304,7 +304,7 @@ def _store_signing_secret(template: Template, specs: Iterable[FunctionSpec], sec
     return arns
 
 
-def _secret_name(logical_id: str) -> str:
+def secret_name(logical_id: str) -> str:
     return f"clerk-sync-{logical_id}"
 
 
@@ -334,7 +334,7 @@ def _write_sam_env(
     write_private(path, json.dumps(functions, indent=2) + "\n")
 
 
-def _verify_sender() -> None:
+def verify_sender() -> None:
     """moto's SES sends only from verified identities: verify SENDER_EMAIL when it is set."""
     sender = os.environ.get("SENDER_EMAIL")
     if sender:
@@ -354,7 +354,7 @@ def _load_http_function(spec: FunctionSpec, logs: FunctionLogs) -> LocalFunction
         ) from None
 
 
-def _runs_locally(spec: FunctionSpec) -> bool:
+def runs_locally(spec: FunctionSpec) -> bool:
     """dev serves the Function URL and runs SQS event sources; scheduled functions (ReconcileFunction,
     conditional and off by default) are left out, with their environment unresolved."""
     return spec.has_function_url or any(event.get("Type") == "SQS" for event in spec.events.values())
@@ -396,7 +396,7 @@ def _stop_threads(server: FunctionUrlServer, stop: threading.Event, threads: lis
         thread.join(timeout=POLL_WAIT_SECONDS + 35)
 
 
-def _email_line(sender: str, endpoints: Engines) -> str:
+def email_line(sender: str, endpoints: Engines) -> str:
     """Whether the worker sends e-mails, from whom, and how to turn that on or off."""
     if not sender:
         return (
@@ -429,7 +429,7 @@ def _banner(
         f"  Signing secret  {info.secret}  ({secret_origin})",
         f"  AWS endpoint    {endpoints.description}",
         f"  Tables          {', '.join(provisioned.tables.values())}",
-        f"  E-mail          {_email_line(info.sender_email, endpoints)}",
+        f"  E-mail          {email_line(info.sender_email, endpoints)}",
     ]
     for worker in workers:
         redrive = (
