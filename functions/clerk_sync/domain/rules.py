@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clerk_sync.domain.plans import Write
 from clerk_sync.domain.tables import TABLES
+
+if TYPE_CHECKING:  # the worker's clean-ups need only `cascade_version`: no plans on its cold start
+    from clerk_sync.domain.plans import Write
 
 
 @dataclass(frozen=True)
