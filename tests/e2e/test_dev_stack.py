@@ -31,6 +31,7 @@ from clerk_sync_local.stack.function_url import function_url_event, function_url
 from clerk_sync_local.stack.functions import FunctionLogs, FunctionSpec, LocalFunction
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.queue_worker import BatchResult, EventSourceMapping, QueueWorker
+from cli_output import send_answers
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
 TYPES = sample_types()
@@ -67,11 +68,7 @@ class DevStack:
         """`clerk-sync send …`: it prints `POST URL TYPE MSG_ID` then `STATUS BODY` per event."""
         result = self.cli("send", *args)
         assert "Traceback" not in result.stderr, result.stderr
-        answers = []
-        for line in result.stdout.splitlines()[1::2]:
-            status, _, body = line.partition(" ")
-            answers.append({"http": int(status), **json.loads(body)})
-        return result, answers
+        return result, send_answers(result.stdout)
 
     def wait_for_line(self, text: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout

@@ -30,6 +30,7 @@ import pytest
 from clerk_sync_local.cli.send import SAMPLES_DIR, event_body, post, sample_types, svix_headers
 from clerk_sync_local.emulator.engines import free_port
 from clerk_sync_local.sam_local.docker_engine import NO_ENGINE, can_install, server_version
+from cli_output import send_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
@@ -73,11 +74,7 @@ class SamLocal:
         """`clerk-sync send …` (unchanged: it finds the stack through the state folder); the answers."""
         result = self.cli("send", *args)
         assert "Traceback" not in result.stderr, result.stderr
-        answers = []
-        for line in result.stdout.splitlines()[1::2]:
-            status, _, body = line.partition(" ")
-            answers.append({"http": int(status), **json.loads(body)})
-        return answers
+        return send_answers(result.stdout)
 
     def timed_post(self, kind: str) -> tuple[int, float]:
         """One signed delivery posted from here: its status and latency in ms (no CLI start-up)."""

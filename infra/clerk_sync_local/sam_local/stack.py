@@ -130,21 +130,8 @@ def run(options: SamLocalOptions) -> int:
         lambda_port = free_port()
         stack.enter_context(sam.serve("start-lambda", common, lambda_port, logs / "sam-start-lambda.log"))
         workers = _workers(specs.values(), local, lambda_port, endpoints.aws, region)
-        info = ConnectionInfo(
-            url=f"http://127.0.0.1:{options.port}{path}",
-            secret=signing.value,
-            region=region,
-            aws_endpoint=endpoints.aws,
-            dynamodb_endpoint=endpoints.dynamodb,
-            tables=dev.table_variables(provisioned),
-            queue_url=provisioned.queue_url,
-            dead_letter_queue_url=provisioned.dead_letter_queue_url,
-            pid=os.getpid(),
-            sender_email=os.environ.get("SENDER_EMAIL", ""),
-        )
-        signing.keep()
-        published = info.save(directory)
-        stack.callback(published.unlink, missing_ok=True)
+        url = f"http://127.0.0.1:{options.port}{path}"
+        info = dev.publish(stack, directory, url, signing, region, endpoints, provisioned)
         stop = threading.Event()
         threads = [
             threading.Thread(target=w.run, args=(stop, dev.say), name=w.mapping.function_id, daemon=True)

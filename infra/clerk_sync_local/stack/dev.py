@@ -47,6 +47,7 @@ from clerk_sync_local.stack.state import (
     DEFAULT_STATE_DIR,
     ConnectionInfo,
     DevError,
+    SigningSecret,
     shown,
     signing_secret,
     write_private,
@@ -82,6 +83,35 @@ class Engines:
     dynamodb: str
     description: str
     embedded: bool  # engines of this process (so its SES identities may be set up here)
+
+
+def publish(
+    stack: contextlib.ExitStack,
+    directory: Path,
+    url: str,
+    signing: SigningSecret,
+    region: str,
+    endpoints: Engines,
+    provisioned: Provisioned,
+) -> ConnectionInfo:
+    """Keep a generated signing secret and write dev.json (removed when `stack` closes): from then on
+    `send`, `dump` and `emails` find this stack."""
+    info = ConnectionInfo(
+        url=url,
+        secret=signing.value,
+        region=region,
+        aws_endpoint=endpoints.aws,
+        dynamodb_endpoint=endpoints.dynamodb,
+        tables=table_variables(provisioned),
+        queue_url=provisioned.queue_url,
+        dead_letter_queue_url=provisioned.dead_letter_queue_url,
+        pid=os.getpid(),
+        sender_email=os.environ.get("SENDER_EMAIL", ""),
+    )
+    signing.keep()
+    published = info.save(directory)
+    stack.callback(published.unlink, missing_ok=True)
+    return info
 
 
 def say(line: str) -> None:
@@ -137,21 +167,7 @@ def run(options: DevOptions) -> int:
         skipped += [
             f"{name} not run locally (scheduled): clerk-sync backfill runs its code" for name in not_run
         ]
-        info = ConnectionInfo(
-            url=server.url,
-            secret=secret,
-            region=region,
-            aws_endpoint=endpoints.aws,
-            dynamodb_endpoint=endpoints.dynamodb,
-            tables=table_variables(provisioned),
-            queue_url=provisioned.queue_url,
-            dead_letter_queue_url=provisioned.dead_letter_queue_url,
-            pid=os.getpid(),
-            sender_email=os.environ.get("SENDER_EMAIL", ""),
-        )
-        signing.keep()
-        published = info.save(directory)
-        stack.callback(published.unlink, missing_ok=True)
+        info = publish(stack, directory, server.url, signing, region, endpoints, provisioned)
         _write_sam_env(directory / SAM_ENV_FILE, local, specs.values(), endpoints)
         threads = [
             threading.Thread(
