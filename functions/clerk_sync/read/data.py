@@ -124,6 +124,7 @@ class ClerkData:
 
     def user(self, user_id: str) -> User | None:
         """The user; None if not stored or deleted. A strongly consistent read (GetItem by key)."""
+        _required(user_id, "user_id")
         item = self._get(self.tables.users, {"id": user_id})
         return None if item is None or is_tombstone(item) else User.from_item(item)
 
@@ -135,11 +136,13 @@ class ClerkData:
         this primary address. Should two stored users have it for a moment (an address moved between
         users), the most recently updated one is returned.
         """
+        _required(email, "email")
         ids = self._index_ids(self.tables.users, EMAIL_INDEX, "email", email)
         return _latest(User.from_item(i) for i in self._live_items(self.tables.users, ids, "email", email))
 
     def organization(self, organization_id: str) -> Organization | None:
         """The organization; None if not stored or deleted. A strongly consistent read by key."""
+        _required(organization_id, "organization_id")
         item = self._get(self.tables.organizations, {"id": organization_id})
         return None if item is None or is_tombstone(item) else Organization.from_item(item)
 
@@ -149,6 +152,7 @@ class ClerkData:
         Found through `slug-index` (eventually consistent), then read by key with a strong read, as
         `user_by_email`; of two organizations holding the slug for a moment, the most recently updated.
         """
+        _required(slug, "slug")
         ids = self._index_ids(self.tables.organizations, SLUG_INDEX, "slug", slug)
         found = self._live_items(self.tables.organizations, ids, "slug", slug)
         return _latest(Organization.from_item(i) for i in found)
@@ -161,6 +165,7 @@ class ClerkData:
         Strongly consistent: the organization's partition of the memberships table is queried with
         consistent reads, and the members' users are checked by key (BatchGetItem, consistent).
         """
+        _required(organization_id, "organization_id")
         if self._tombstoned(self.tables.organizations, [organization_id]):
             return
         for page in self._pages(
@@ -181,6 +186,7 @@ class ClerkData:
         membership written a moment ago may be missing, one deleted a moment ago may still be listed);
         the user and the organizations are read by key with strong reads (deleted ones are left out).
         """
+        _required(user_id, "user_id")
         if self._tombstoned(self.tables.users, [user_id]):
             return
         for page in self._pages(
@@ -210,6 +216,7 @@ class ClerkData:
         moment ago may still read as active); the user is checked by key with a strong read. A session's
         `expire_at` is not compared with the clock: Clerk ends sessions with its own events.
         """
+        _required(user_id, "user_id")
         if self._tombstoned(self.tables.users, [user_id]):
             return
         for page in self._pages(
@@ -235,11 +242,13 @@ class ClerkData:
         back strongly and returned. None when Clerk does not know the user (404).
         Raises `ClerkUnavailableError` when Clerk cannot answer, ConfigError without a secret key.
         """
+        _required(user_id, "user_id")
         return self._ensure(Table.USERS, self.tables.users, user_id, User.from_item)
 
     def ensure_organization(self, organization_id: str) -> Organization | None:
         """The stored organization, or else the organization as Clerk has it, stored first: the same
         rules as `ensure_user` (a tombstone is None, never revived; unknown to Clerk: None)."""
+        _required(organization_id, "organization_id")
         return self._ensure(
             Table.ORGANIZATIONS, self.tables.organizations, organization_id, Organization.from_item
         )
@@ -328,6 +337,13 @@ class ClerkData:
                     break
                 time.sleep(min(UNPROCESSED_MAX_WAIT, UNPROCESSED_BASE_WAIT * 2**attempt))  # throttled
         return found
+
+
+def _required(value: object, name: str) -> None:
+    """Refuse what no table can hold as a key before any request (the value is not echoed: it may be
+    an e-mail address)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
 
 
 def _key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -1,0 +1,39 @@
+"""Bad input to the read library: a clear ValueError before any request (the endpoint here is a closed
+port, so a request would fail differently), and the value itself is never echoed."""
+
+from __future__ import annotations
+
+import pytest
+from clerk_sync.read import ClerkData
+
+CALLS = [
+    ("user", "user_id"),
+    ("user_by_email", "email"),
+    ("organization", "organization_id"),
+    ("organization_by_slug", "slug"),
+    ("members", "organization_id"),
+    ("organizations_of", "user_id"),
+    ("sessions_of", "user_id"),
+    ("ensure_user", "user_id"),
+    ("ensure_organization", "organization_id"),
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> ClerkData:
+    return ClerkData(
+        users_table="u",
+        organizations_table="o",
+        memberships_table="m",
+        sessions_table="s",
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+    )
+
+
+@pytest.mark.parametrize(("method", "name"), CALLS)
+@pytest.mark.parametrize("value", ["", None, 42])
+def test_an_empty_or_non_string_key_is_refused_before_any_request(data, method, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be a non-empty string$"):
+        result = getattr(data, method)(value)
+        list(result) if hasattr(result, "__next__") else result
