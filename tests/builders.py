@@ -143,6 +143,189 @@ def session(session_id: str, user_id: str, updated_at: int, *, status: str = "ac
     }
 
 
+def invitation(
+    invitation_id: str, org_id: str, updated_at: int, *, status: str = "pending", user_id: str | None = None
+) -> dict[str, Any]:
+    """An OrganizationInvitationJSON payload (`user_id` once accepted)."""
+    data: dict[str, Any] = {
+        "object": "organization_invitation",
+        "id": invitation_id,
+        "email_address": f"{invitation_id}@example.com",
+        "role": "org:member",
+        "role_name": "Member",
+        "organization_id": org_id,
+        "public_organization_data": {"id": org_id, "name": "Acme", "slug": "acme", "has_image": False},
+        "status": status,
+        "public_metadata": {},
+        "private_metadata": {},
+        "url": f"https://accounts.example.com/sign-up?__clerk_ticket=tkt_{invitation_id}",
+        "expires_at": BASE_MS + 30 * 86_400_000,
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+    if user_id is not None:
+        data["user_id"] = user_id
+    return data
+
+
+def role(
+    role_id: str, updated_at: int, *, key: str = "org:editor", permissions: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A RoleJSON payload with its permissions."""
+    return {
+        "object": "role",
+        "id": role_id,
+        "key": key,
+        "name": key.split(":")[-1].title(),
+        "description": None,
+        "is_creator_eligible": False,
+        "permissions": [permission(f"perm_{p}", updated_at, key=p) for p in permissions],
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
+def permission(permission_id: str, updated_at: int, *, key: str = "org:docs:read") -> dict[str, Any]:
+    """A PermissionJSON payload."""
+    return {
+        "object": "permission",
+        "id": permission_id,
+        "key": key,
+        "name": key,
+        "description": "Read documents",
+        "type": "user",
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
+def domain(
+    domain_id: str, org_id: str, updated_at: int, *, name: str = "acme.example", verified: bool = True
+) -> dict[str, Any]:
+    """An OrganizationDomainJSON payload."""
+    return {
+        "object": "organization_domain",
+        "id": domain_id,
+        "name": name,
+        "organization_id": org_id,
+        "enrollment_mode": "automatic_invitation",
+        "verification": {
+            "status": "verified" if verified else "unverified",
+            "strategy": "email_code",
+            "attempts": 1,
+            "expires_at": None,
+        },
+        "affiliation_email_address": "it@acme.example",
+        "total_pending_invitations": 0,
+        "total_pending_suggestions": 0,
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
+def waitlist_entry(entry_id: str, updated_at: int, *, status: str = "pending") -> dict[str, Any]:
+    """A WaitlistEntryJSON payload."""
+    return {
+        "object": "waitlist_entry",
+        "id": entry_id,
+        "email_address": f"{entry_id}@example.com",
+        "status": status,
+        "invitation": {"object": "invitation", "id": f"inv_{entry_id}"} if status == "invited" else None,
+        "is_locked": False,
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
+def payer(owner_id: str) -> dict[str, Any]:
+    """A billing payer: the user or organization `owner_id` names."""
+    owner = {"organization_id": owner_id} if owner_id.startswith("org_") else {"user_id": owner_id}
+    return {"object": "commerce_payer", "id": f"cpayer_{owner_id}", **owner}
+
+
+def billing_plan(slug: str = "pro", features: tuple[str, ...] = ("seats", "sso")) -> dict[str, Any]:
+    """A billing plan with its features."""
+    return {
+        "object": "commerce_plan",
+        "id": f"cplan_{slug}",
+        "name": slug.title(),
+        "slug": slug,
+        "is_default": False,
+        "for_payer_type": "user",
+        "features": [
+            {"object": "feature", "id": f"feat_{f}", "name": f.upper(), "slug": f} for f in features
+        ],
+    }
+
+
+def subscription(
+    subscription_id: str, owner_id: str, updated_at: int, *, status: str = "active"
+) -> dict[str, Any]:
+    """A billing subscription payload."""
+    return {
+        "object": "commerce_subscription",
+        "id": subscription_id,
+        "status": status,
+        "payer_id": f"cpayer_{owner_id}",
+        "payer": payer(owner_id),
+        "items": [],
+        "latest_payment_id": None,
+        "payment_source_id": None,
+        "active_at": BASE_MS,
+        "past_due_at": None,
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
+def subscription_item(
+    item_id: str, owner_id: str, *, status: str = "active", plan: str = "pro"
+) -> dict[str, Any]:
+    """A billing subscription item payload (it has no updated_at: its events' timestamps order it)."""
+    return {
+        "object": "commerce_subscription_item",
+        "id": item_id,
+        "status": status,
+        "plan_period": "month",
+        "period_start": BASE_MS,
+        "period_end": BASE_MS + 30 * 86_400_000,
+        "canceled_at": None,
+        "past_due_at": None,
+        "plan_id": f"cplan_{plan}",
+        "plan": billing_plan(plan),
+        "payer": payer(owner_id),
+        "lifetime_paid": {"amount": 1000, "currency": "USD"},
+        "amount": {"amount": 1000, "currency": "USD"},
+    }
+
+
+def payment_attempt(
+    attempt_id: str, owner_id: str, updated_at: int, *, status: str = "paid"
+) -> dict[str, Any]:
+    """A billing payment attempt payload."""
+    return {
+        "object": "commerce_payment_attempt",
+        "id": attempt_id,
+        "status": status,
+        "payment_id": f"pay_{attempt_id}",
+        "statement_id": "stmt_1",
+        "charge_type": "recurring",
+        "payer": payer(owner_id),
+        "payee": {"id": "payee_1"},
+        "totals": {"grand_total": {"amount": 1000, "currency": "USD"}},
+        "payment_source": {"card_type": "visa", "last4": "4242"},
+        "subscription_items": [{"id": "csubi_1"}],
+        "billing_date": updated_at,
+        "paid_at": updated_at if status == "paid" else None,
+        "failed_at": updated_at if status == "failed" else None,
+        "failed_reason": {"code": "card_declined", "decline_code": "insufficient_funds"}
+        if status == "failed"
+        else None,
+        "created_at": BASE_MS,
+        "updated_at": updated_at,
+    }
+
+
 def envelope(event_type: str, data: dict[str, Any], timestamp: int | None = None) -> dict[str, Any]:
     """The Clerk event envelope."""
     out: dict[str, Any] = {

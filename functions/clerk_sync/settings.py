@@ -43,6 +43,14 @@ class Tables:
     organizations: str
     memberships: str
     sessions: str
+    invitations: str
+    roles: str
+    permissions: str
+    domains: str
+    waitlist: str
+    subscriptions: str
+    subscription_items: str
+    payment_attempts: str
     idempotency: str
 
     def name_of(self, table: Table) -> str:

@@ -17,11 +17,26 @@ from typing import Any
 
 import boto3
 import pytest
-from builders import envelope, membership, organization, session, signed, user
+from builders import (
+    domain,
+    envelope,
+    invitation,
+    membership,
+    organization,
+    payment_attempt,
+    permission,
+    role,
+    session,
+    signed,
+    subscription,
+    subscription_item,
+    user,
+    waitlist_entry,
+)
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
 from clerk_sync.bootstrap.receiver import build_receiver
-from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES
+from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES, Table, children_of
 from clerk_sync.read import ClerkData
 from clerk_sync.settings import DEFAULT_TABLES, load_config, read_tables
 from clerk_sync_local.stack.context import LocalContext
@@ -312,6 +327,18 @@ def test_the_documented_indexes(resources):
         "OrganizationsTable": {"slug-index": {"slug": "HASH"}},
         "MembershipsTable": {"user-index": {"user_id": "HASH", "organization_id": "RANGE"}},
         "SessionsTable": {"user-index": {"user_id": "HASH"}},
+        "InvitationsTable": {
+            "organization-index": {"organization_id": "HASH"},
+            "email-index": {"email_address": "HASH"},
+        },
+        "RolesTable": {"key-index": {"key": "HASH"}},
+        "PermissionsTable": {"key-index": {"key": "HASH"}},
+        "DomainsTable": {"organization-index": {"organization_id": "HASH"}, "name-index": {"name": "HASH"}},
+        "WaitlistTable": {"email-index": {"email_address": "HASH"}},
+        **{
+            billing: {"user-index": {"user_id": "HASH"}, "organization-index": {"organization_id": "HASH"}}
+            for billing in ("SubscriptionsTable", "SubscriptionItemsTable", "PaymentAttemptsTable")
+        },
     }
 
 
@@ -348,6 +375,18 @@ def table_grants(tables: tuple[str, ...], actions: tuple[str, ...], suffix: str 
 POWERTOOLS_IDEMPOTENCY = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
 XRAY = {(action, "*") for action in XRAY_ACTIONS}
 
+# What the clean-ups query and tombstone: every child table, by the index its parent link names.
+CLEANUP_QUERIES = {
+    ("dynamodb:Query", f"{spec.template_id}.Arn" + (f"/index/{link.index}" if link.index else ""))
+    for parent in (Table.USERS, Table.ORGANIZATIONS)
+    for spec, link in children_of(parent)
+}
+CHILD_TABLES = tuple(
+    dict.fromkeys(
+        spec.template_id for parent in (Table.USERS, Table.ORGANIZATIONS) for spec, _ in children_of(parent)
+    )
+)
+
 EXPECTED_GRANTS = {
     "WebhookFunctionRole": {
         ("logs:CreateLogStream", "WebhookLogGroup.Arn"),
@@ -369,10 +408,8 @@ EXPECTED_GRANTS = {
         },
         ("dynamodb:GetItem", "UsersTable.Arn"),
         ("sqs:SendMessage", "SideEffectsQueue.Arn"),  # clean-up continuations
-        ("dynamodb:Query", "MembershipsTable.Arn"),
-        ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
-        ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),
-        *table_grants(("MembershipsTable", "SessionsTable"), ("BatchWriteItem",)),
+        *CLEANUP_QUERIES,
+        *table_grants(CHILD_TABLES, ("BatchWriteItem",)),
         *table_grants(("IdempotencyTable",), POWERTOOLS_IDEMPOTENCY),
         ("ses:SendEmail", "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/SenderEmail"),
         (
@@ -429,6 +466,18 @@ READ_POLICY_GRANTS = {
     ("dynamodb:Query", "OrganizationsTable.Arn/index/slug-index"),
     ("dynamodb:Query", "MembershipsTable.Arn/index/user-index"),
     ("dynamodb:Query", "SessionsTable.Arn/index/user-index"),
+    ("dynamodb:Query", "InvitationsTable.Arn/index/organization-index"),
+    ("dynamodb:Query", "InvitationsTable.Arn/index/email-index"),
+    ("dynamodb:Query", "RolesTable.Arn/index/key-index"),
+    ("dynamodb:Query", "PermissionsTable.Arn/index/key-index"),
+    ("dynamodb:Query", "DomainsTable.Arn/index/organization-index"),
+    ("dynamodb:Query", "DomainsTable.Arn/index/name-index"),
+    ("dynamodb:Query", "WaitlistTable.Arn/index/email-index"),
+    *{
+        ("dynamodb:Query", f"{billing}.Arn/index/{index}")
+        for billing in ("SubscriptionsTable", "SubscriptionItemsTable", "PaymentAttemptsTable")
+        for index in ("user-index", "organization-index")
+    },
 }
 
 
@@ -708,6 +757,15 @@ def test_the_grants_cover_every_call_the_functions_make(backend, resources, requ
         signed(envelope("organizationMembership.created", membership("org_p", "user_p", T0))),
         signed(envelope("session.created", session("sess_p", "user_p", T0))),
         signed(envelope("email.created", email)),
+        signed(envelope("organizationInvitation.created", invitation("orginv_p", "org_p", T0))),
+        signed(envelope("role.created", role("role_p", T0, permissions=("org:docs:read",)))),
+        signed(envelope("permission.created", permission("perm_p", T0))),
+        signed(envelope("organizationDomain.created", domain("orgdm_p", "org_p", T0))),
+        signed(envelope("waitlistEntry.created", waitlist_entry("wle_p", T0))),
+        signed(envelope("subscription.created", subscription("csub_p", "org_p", T0))),
+        signed(envelope("subscriptionItem.active", subscription_item("csubi_p", "user_p"), T0)),
+        signed(envelope("paymentAttempt.created", payment_attempt("cpa_p", "user_p", T0))),
+        signed(envelope("role.deleted", {"object": "role", "id": "role_p", "deleted": True}, T0 + 5)),
         signed(envelope("organization.deleted", {"id": "org_p", "deleted": True}, T0 + 10)),
         signed(envelope("user.deleted", {"id": "user_p", "deleted": True}, T0 + 20)),
     ]

@@ -7,7 +7,23 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from builders import answer, envelope, membership, organization, session, signed, user
+from builders import (
+    answer,
+    domain,
+    envelope,
+    invitation,
+    membership,
+    organization,
+    payment_attempt,
+    permission,
+    role,
+    session,
+    signed,
+    subscription,
+    subscription_item,
+    user,
+    waitlist_entry,
+)
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.observability import logger
 from clerk_sync.settings import load_config
@@ -114,7 +130,8 @@ def test_children_of_a_deleted_user_do_not_come_alive(stack):
 def test_aws_calls_per_event(stack):
     def calls_for(payload, **kwargs):
         stack.calls.clear()
-        assert stack.deliver(signed(payload, **kwargs))[0] == 200
+        status, body = stack.deliver(signed(payload, **kwargs))
+        assert status == 200, body
         return dict(stack.calls)
 
     put, update, send = "dynamodb.PutItem", "dynamodb.UpdateItem", "sqs.SendMessage"
@@ -131,8 +148,30 @@ def test_aws_calls_per_event(stack):
         "dynamodb.TransactWriteItems": 1,
         update: 1,
     }
+    guarded = {put: 1, "dynamodb.TransactWriteItems": 1, update: 1}  # a write with a parent to check
+    assert (
+        calls_for(envelope("organizationInvitation.created", invitation("orginv_1", "org_1", T + 3)))
+        == guarded
+    )
+    assert calls_for(envelope("organizationDomain.created", domain("orgdm_1", "org_1", T + 3))) == guarded
+    assert (
+        calls_for(envelope("subscriptionItem.active", subscription_item("csubi_1", "user_1"), T + 3))
+        == guarded
+    )
+    assert calls_for(envelope("subscription.active", subscription("csub_1", "org_1", T + 3))) == guarded
+    assert calls_for(envelope("paymentAttempt.created", payment_attempt("cpa_1", "user_1", T + 3))) == guarded
+    for event_type, data in (
+        ("role.created", role("role_1", T + 3)),
+        ("permission.created", permission("perm_1", T + 3)),
+        ("waitlistEntry.created", waitlist_entry("wle_1", T + 3)),
+    ):
+        assert calls_for(envelope(event_type, data)) == {put: 2, update: 1}
+    assert calls_for(envelope("role.deleted", {"id": "role_1", "deleted": True}, T + 9)) == {
+        put: 2,
+        update: 1,
+    }
     assert calls_for(envelope("user.deleted", {"id": "user_1"}, T + 9)) == {put: 2, update: 1, send: 1}
-    assert calls_for(envelope("waitlistEntry.created", {"id": "w"})) == {}
+    assert calls_for(envelope("agentTask.created", {"id": "w"})) == {}
     replay = signed(envelope("user.updated", user("user_1", T + 2)), svix_id="msg_twice")
     stack.deliver(replay)
     stack.calls.clear()

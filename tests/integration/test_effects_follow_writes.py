@@ -30,7 +30,7 @@ def test_stale_duplicate_and_ignored_deliveries_queue_nothing(stack):
     deleted = envelope("user.deleted", {"id": "user_1", "deleted": True, "object": "user"}, T + 5)
     assert stack.deliver(signed(deleted, svix_id="msg_d"))[1]["status"] == "applied"
     assert stack.deliver(signed(created, svix_id="msg_c3"))[1]["status"] == "stale"
-    assert stack.deliver(signed(envelope("waitlistEntry.created", {"id": "wle_1"})))[1]["status"] == "ignored"
+    assert stack.deliver(signed(envelope("agentTask.created", {"id": "agt_1"})))[1]["status"] == "ignored"
     time.sleep(5.2)  # clean-up messages are delayed 5 s (the indexes catch up)
     assert _kinds(stack) == ["user_cleanup"]
 

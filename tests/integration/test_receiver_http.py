@@ -168,8 +168,8 @@ def test_verified_bodies_that_are_not_usable_events_are_bad_requests(stack, payl
 
 
 def test_unknown_types_are_acknowledged_and_not_stored(stack):
-    status, body = stack.deliver(signed(envelope("subscription.created", {"id": "sub_1"})))
-    assert (status, body) == (200, {"status": "ignored", "type": "subscription.created", "id": "sub_1"})
+    status, body = stack.deliver(signed(envelope("agentTask.created", {"id": "agt_1"})))
+    assert (status, body) == (200, {"status": "ignored", "type": "agentTask.created", "id": "agt_1"})
     assert stack.nothing_written()
     assert sum(stack.calls.values()) == 0
 

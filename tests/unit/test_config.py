@@ -169,6 +169,14 @@ def test_minimal_environment_uses_default_tables():
         organizations="clerk-sync-organizations",
         memberships="clerk-sync-memberships",
         sessions="clerk-sync-sessions",
+        invitations="clerk-sync-invitations",
+        roles="clerk-sync-roles",
+        permissions="clerk-sync-permissions",
+        domains="clerk-sync-domains",
+        waitlist="clerk-sync-waitlist",
+        subscriptions="clerk-sync-subscriptions",
+        subscription_items="clerk-sync-subscription_items",
+        payment_attempts="clerk-sync-payment_attempts",
         idempotency="clerk-sync-idempotency",
     )
     assert set(DEFAULT_TABLES) == {
@@ -176,6 +184,14 @@ def test_minimal_environment_uses_default_tables():
         "ORGANIZATIONS_TABLE",
         "MEMBERSHIPS_TABLE",
         "SESSIONS_TABLE",
+        "INVITATIONS_TABLE",
+        "ROLES_TABLE",
+        "PERMISSIONS_TABLE",
+        "DOMAINS_TABLE",
+        "WAITLIST_TABLE",
+        "SUBSCRIPTIONS_TABLE",
+        "SUBSCRIPTION_ITEMS_TABLE",
+        "PAYMENT_ATTEMPTS_TABLE",
         "IDEMPOTENCY_TABLE",
     }
 
@@ -187,11 +203,31 @@ def test_table_overrides():
             ORGANIZATIONS_TABLE="o",
             MEMBERSHIPS_TABLE="m",
             SESSIONS_TABLE="s",
+            INVITATIONS_TABLE="t-invitations",
+            ROLES_TABLE="t-roles",
+            PERMISSIONS_TABLE="t-permissions",
+            DOMAINS_TABLE="t-domains",
+            WAITLIST_TABLE="t-waitlist",
+            SUBSCRIPTIONS_TABLE="t-subscriptions",
+            SUBSCRIPTION_ITEMS_TABLE="t-subscription_items",
+            PAYMENT_ATTEMPTS_TABLE="t-payment_attempts",
             IDEMPOTENCY_TABLE="i",
         )
     )
     assert config.tables == Tables(
-        users="u", organizations="o", memberships="m", sessions="s", idempotency="i"
+        users="u",
+        organizations="o",
+        memberships="m",
+        sessions="s",
+        invitations="t-invitations",
+        roles="t-roles",
+        permissions="t-permissions",
+        domains="t-domains",
+        waitlist="t-waitlist",
+        subscriptions="t-subscriptions",
+        subscription_items="t-subscription_items",
+        payment_attempts="t-payment_attempts",
+        idempotency="i",
     )
 
 
@@ -202,6 +238,14 @@ def test_table_overrides():
         ("ORGANIZATIONS_TABLE", "organizations"),
         ("MEMBERSHIPS_TABLE", "memberships"),
         ("SESSIONS_TABLE", "sessions"),
+        ("INVITATIONS_TABLE", "invitations"),
+        ("ROLES_TABLE", "roles"),
+        ("PERMISSIONS_TABLE", "permissions"),
+        ("DOMAINS_TABLE", "domains"),
+        ("WAITLIST_TABLE", "waitlist"),
+        ("SUBSCRIPTIONS_TABLE", "subscriptions"),
+        ("SUBSCRIPTION_ITEMS_TABLE", "subscription_items"),
+        ("PAYMENT_ATTEMPTS_TABLE", "payment_attempts"),
         ("IDEMPOTENCY_TABLE", "idempotency"),
     ],
 )

@@ -104,8 +104,8 @@ def test_email_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignore
 
 
 def test_unknown_types_are_ignored():
-    p = planned("waitlistEntry.created", {"id": "wle_1"})
-    assert p.ignored and p.entity_id == "wle_1"
+    p = planned("agentTask.created", {"id": "agt_1"})
+    assert p.ignored and p.entity_id == "agt_1"
 
 
 @pytest.mark.parametrize(

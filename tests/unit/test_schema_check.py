@@ -19,9 +19,9 @@ from clerk_sync.adapters.dynamodb.schema_check import (
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
 from clerk_sync.domain.plans import Write
-from clerk_sync.settings import Tables
+from clerk_sync.settings import read_tables
 
-CHECK = SchemaCheck(bind_models(Tables("users", "organizations", "memberships", "sessions", "idempotency")))
+CHECK = SchemaCheck(bind_models(read_tables({})))
 T = 1_732_000_000_100
 
 

@@ -83,7 +83,9 @@ def test_resources_selects_one_type_and_returns_properties():
 
     assert list(resources(template, "AWS::SQS::Queue")) == ["SideEffectsQueue", "SideEffectsDeadLetterQueue"]
     assert set(resources(template, "AWS::DynamoDB::Table")) == {
-        "UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable", "IdempotencyTable",
+        "UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable", "InvitationsTable",
+        "RolesTable", "PermissionsTable", "DomainsTable", "WaitlistTable", "SubscriptionsTable",
+        "SubscriptionItemsTable", "PaymentAttemptsTable", "IdempotencyTable",
     }  # fmt: skip
     assert resources(template, "AWS::DynamoDB::Table")["IdempotencyTable"]["TimeToLiveSpecification"] == {
         "AttributeName": "expiration",

@@ -21,7 +21,7 @@ from clerk_sync.observability import logger
 
 
 class CleanupParts:
-    """Runs one part of a `user_cleanup` or `organization_cleanup` message."""
+    """Runs one part of a clean-up message (`user_cleanup`, `organization_cleanup`)."""
 
     def __init__(self, cleaner: Cleaner, queue: SideEffectsQueue, budget: CleanupBudget) -> None:
         self._cleaner = cleaner
@@ -31,13 +31,11 @@ class CleanupParts:
     def run(self, message: EffectMessage, context: LambdaContext | None) -> dict[str, Any]:
         """Tombstone this part; `cleaned` when the clean-up is done, `continued` when it was handed on."""
         deadline = Deadline.for_part(self._budget, context)
-        deleted_at = _deleted_at(message)
-        if message.kind == "user_cleanup":
-            done = self._cleaner.user(message.target, deleted_at, message.svix_id, message.position, deadline)
-        else:
-            done = self._cleaner.organization(
-                message.target, deleted_at, message.svix_id, message.position, deadline
-            )
+        parent = effects.KINDS[message.kind].cleans
+        assert parent is not None  # the worker sends only clean-up kinds here
+        done = self._cleaner.children(
+            parent, message.target, _deleted_at(message), message.svix_id, message.position, deadline
+        )
         if done.resume is not None:
             self._queue.send(effects.cleanup_continuation(message, done.resume))
         result = _result(message, done)
@@ -55,14 +53,7 @@ class CleanupParts:
 
 
 def _result(message: EffectMessage, done: CleanupResult) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "outcome": "continued" if done.resume else "cleaned",
-        "part": message.part,
-        "memberships": done.memberships,
-    }
-    if message.kind == "user_cleanup":
-        result["sessions"] = done.sessions
-    return result
+    return {"outcome": "continued" if done.resume else "cleaned", "part": message.part, **done.tombstoned}
 
 
 def _deleted_at(message: EffectMessage) -> int:

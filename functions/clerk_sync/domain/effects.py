@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.tables import Table, children_of
 
 Effect = dict[str, Any]
 """A message body as the receiver queues it (JSON object)."""
@@ -41,23 +42,26 @@ class EffectSpec:
     """SQS delay of the first message. Clean-ups find children through global secondary indexes, which
     lag behind writes (usually well under a second): the delay lets a membership written just before
     the parent's deletion reach the index first. Continuations (a `part`) go at once."""
-    phases: tuple[str, ...] = ()
-    """A clean-up's queries, in order (a continuation message names the one it resumes)."""
+    cleans: Table | None = None
+    """A clean-up's deleted parent: its phases are the parent's child tables (`tables.children_of`)."""
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """A clean-up's queries, in order, by child table (a continuation names the one it resumes)."""
+        return tuple(spec.table.value for spec, _ in children_of(self.cleans)) if self.cleans else ()
 
 
 KINDS: Mapping[str, EffectSpec] = {
     spec.kind: spec
     for spec in (
         EffectSpec("welcome_email", "user_id", Handler.WELCOME),
-        EffectSpec(
-            "user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, phases=("memberships", "sessions")
-        ),
+        EffectSpec("user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, cleans=Table.USERS),
         EffectSpec(
             "organization_cleanup",
             "organization_id",
             Handler.CLEANUP,
             delay_seconds=5,
-            phases=("memberships",),
+            cleans=Table.ORGANIZATIONS,
         ),
         EffectSpec("deliver_email", "email_id", Handler.DELIVER, required=("to_email_address", "subject")),
     )
@@ -180,7 +184,7 @@ def welcome_email(event: Event, email: str | None) -> Effect:
 
 
 def user_cleanup(event: Event) -> Effect:
-    """Tombstone every membership and session of a deleted user."""
+    """Tombstone the records of a deleted user in other tables (memberships, sessions, billing)."""
     return {
         "kind": "user_cleanup",
         "svix_id": event.svix_id,
@@ -190,7 +194,8 @@ def user_cleanup(event: Event) -> Effect:
 
 
 def organization_cleanup(event: Event) -> Effect:
-    """Tombstone every membership of a deleted organization."""
+    """Tombstone the records of a deleted organization in other tables (memberships, invitations,
+    domains, billing)."""
     return {
         "kind": "organization_cleanup",
         "svix_id": event.svix_id,

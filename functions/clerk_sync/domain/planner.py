@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clerk_sync.domain.entities import emails, memberships, organizations, sessions, users
+from clerk_sync.domain.entities import (
+    domains,
+    emails,
+    invitations,
+    memberships,
+    organizations,
+    payment_attempts,
+    permissions,
+    roles,
+    sessions,
+    subscription_items,
+    subscriptions,
+    users,
+    waitlist,
+)
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.plans import Plan
 
@@ -15,6 +29,14 @@ PLANNERS: dict[str, Callable[[Event], Plan]] = {
     **memberships.PLANNERS,
     **sessions.PLANNERS,
     **emails.PLANNERS,
+    **invitations.PLANNERS,
+    **roles.PLANNERS,
+    **permissions.PLANNERS,
+    **domains.PLANNERS,
+    **waitlist.PLANNERS,
+    **subscriptions.PLANNERS,
+    **subscription_items.PLANNERS,
+    **payment_attempts.PLANNERS,
 }
 
 

@@ -77,9 +77,13 @@ def updated_at(event: Event) -> int:
     return version
 
 
-def tombstone(event: Event, table: Table, key: dict[str, str]) -> Write:
-    """The tombstone a deletion writes: key, deletion marks, versioned by the event's timestamp."""
+def tombstone(
+    event: Event, table: Table, key: dict[str, str], kept: Mapping[str, Any] | None = None
+) -> Write:
+    """The tombstone a deletion writes: key, deletion marks (and the `kept` fields), versioned by the
+    event's timestamp."""
     item = {
+        **(kept or {}),
         **key,
         "deleted": True,
         "deleted_at": event.occurred_at,
@@ -96,11 +100,16 @@ def live(
     key: dict[str, str],
     fields: dict[str, Any],
     sources: Mapping[str, str] | None = None,
+    version: int | None = None,
 ) -> Write:
-    """A live record versioned by `updated_at`, guarded by the parents the table declares."""
-    version = updated_at(event)
+    """A live record versioned by `updated_at` (or `version`, with `sources` saying where it comes from),
+    guarded by the parents the table declares and the record names."""
+    if version is None:
+        version, sources = updated_at(event), {**(sources or {}), "version": "data.updated_at"}
     item = {**fields, **key, "version": version, "svix_id": event.svix_id}
-    parents = tuple(Parent(link.table, item[link.field]) for link in TABLES[table].parents)
+    parents = tuple(
+        Parent(link.table, item[link.field]) for link in TABLES[table].parents if item.get(link.field)
+    )
     return Write(
         table=table,
         key=key,
@@ -108,5 +117,5 @@ def live(
         version=version,
         tombstone=False,
         parents=parents,
-        sources={**(sources or {}), "version": "data.updated_at"},
+        sources=sources or {},
     )

@@ -1,15 +1,17 @@
-"""Clean-up cascades: tombstoning the memberships and sessions of a deleted user or organization, from a
-position and until a deadline, so that a clean-up of any size runs in parts."""
+"""Clean-up cascades: tombstoning the records of a deleted user or organization in other tables (its
+memberships, sessions, invitations, domains, billing records), from a position and until a deadline,
+so that a clean-up of any size runs in parts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from clerk_sync.adapters.dynamodb.models import Models, Versioned
 from clerk_sync.domain.deadline import Deadline
 from clerk_sync.domain.effects import Position
 from clerk_sync.domain.rules import cascade_version
+from clerk_sync.domain.tables import ParentLink, Table, TableSpec, children_of
 
 BATCH_SIZE = 25  # BatchWriteItem's limit; the deadline is checked after each batch
 # Items per query page (8 batches): a part reads little more than it tombstones. A 1 MB page
@@ -21,10 +23,9 @@ Query = Callable[[dict[str, dict[str, str]] | None], Iterable[Versioned]]
 
 @dataclass(frozen=True)
 class CleanupResult:
-    """How many records a part tombstoned, and where the next part starts (None: the clean-up is done)."""
+    """How many records a part tombstoned per table, and where the next part starts (None: done)."""
 
-    memberships: int = 0
-    sessions: int = 0
+    tombstoned: Mapping[str, int]
     resume: Position | None = None
 
 
@@ -54,59 +55,47 @@ def _tombstone(record: Versioned, deleted_at: int, svix_id: str) -> Versioned:
 class Cleaner:
     """Tombstones children of deleted parents, page by page, in batches of 25 writes.
 
-    Unconditional batch writes are safe here (`rules.cascade_version` says why).
+    The children are the records whose table declares the parent (`tables.children_of`), found by the
+    table's partition or the index the link names. Unconditional batch writes are safe here
+    (`rules.cascade_version` says why).
     """
 
     def __init__(self, models: Models) -> None:
         self.models = models
 
-    def user(
-        self, user_id: str, deleted_at: int, svix_id: str, start: Position, deadline: Deadline
+    def children(
+        self,
+        parent: Table,
+        parent_id: str,
+        deleted_at: int,
+        svix_id: str,
+        start: Position,
+        deadline: Deadline,
     ) -> CleanupResult:
-        """Tombstone the user's memberships, then sessions (found through the user-index indexes)."""
-        memberships, sessions = self.models.memberships, self.models.sessions
-        phases = [
-            _Phase(
-                "memberships",
-                memberships,
-                lambda key: memberships.query(
-                    user_id, index_name="user-index", last_evaluated_key=key, page_size=PAGE_SIZE
-                ),
-                ("organization_id", "user_id"),
-            ),
-            _Phase(
-                "sessions",
-                sessions,
-                lambda key: sessions.query(
-                    user_id, index_name="user-index", last_evaluated_key=key, page_size=PAGE_SIZE
-                ),
-                ("id", "user_id"),
-            ),
-        ]
+        """Tombstone every live child of the deleted parent, table by table, from `start`."""
+        phases = [self._phase_of(spec, link, parent_id) for spec, link in children_of(parent)]
         return self._run(phases, start, deadline, deleted_at, svix_id)
 
-    def organization(
-        self, organization_id: str, deleted_at: int, svix_id: str, start: Position, deadline: Deadline
-    ) -> CleanupResult:
-        """Tombstone every membership of the organization (its table partition, read consistently)."""
-        memberships = self.models.memberships
-        phase = _Phase(
-            "memberships",
-            memberships,
-            lambda key: memberships.query(
-                organization_id, consistent_read=True, last_evaluated_key=key, page_size=PAGE_SIZE
-            ),
-            ("organization_id", "user_id"),
-        )
-        return self._run([phase], start, deadline, deleted_at, svix_id)
+    def _phase_of(self, spec: TableSpec, link: ParentLink, parent_id: str) -> _Phase:
+        model = self.models.for_table(spec.table)
+        index = link.index
+
+        def query(key: dict[str, dict[str, str]] | None) -> Iterable[Versioned]:
+            if index is None:  # the parent is this table's partition: read it consistently
+                return model.query(
+                    parent_id, consistent_read=True, last_evaluated_key=key, page_size=PAGE_SIZE
+                )
+            return model.query(parent_id, index_name=index, last_evaluated_key=key, page_size=PAGE_SIZE)
+
+        return _Phase(spec.table.value, model, query, tuple(dict.fromkeys((*spec.key_names, link.field))))
 
     def _run(
         self, phases: list[_Phase], start: Position, deadline: Deadline, deleted_at: int, svix_id: str
     ) -> CleanupResult:
-        counts = dict.fromkeys(("memberships", "sessions"), 0)
+        counts = dict.fromkeys((phase.name for phase in phases), 0)
 
         def result(resume: Position | None = None) -> CleanupResult:
-            return CleanupResult(counts["memberships"], counts["sessions"], resume)
+            return CleanupResult(counts, resume)
 
         names = [phase.name for phase in phases]
         start_key = start.start_key

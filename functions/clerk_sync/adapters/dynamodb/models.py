@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,7 +23,8 @@ from clerk_sync.settings import DEFAULT_TABLES, Tables
 class Versioned(Model):
     """Attributes every synced record carries: its version, the event that wrote it, tombstone marks."""
 
-    version = NumberAttribute()  # ms in Clerk's time: updated_at, or the deletion time
+    version = NumberAttribute()  # Clerk's time: updated_at or the deletion time, in ms (items: see
+    # domain/entities/subscription_items.py)
     svix_id = UnicodeAttribute()  # the delivery that wrote this version
     deleted = BooleanAttribute(null=True)
     deleted_at = NumberAttribute(null=True)
@@ -154,6 +156,209 @@ class SessionRecord(Versioned):
     user_index = SessionUserIndex()
 
 
+def _index(model: str, name: str, attribute: str) -> type[GlobalSecondaryIndex[Any]]:
+    """A global secondary index `name` (all attributes projected) keyed by one string `attribute`."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    doc = f"{model} by {attribute}."
+    return type(
+        f"{model}_{attribute}_index",
+        (GlobalSecondaryIndex,),
+        {"__doc__": doc, "Meta": meta, attribute: UnicodeAttribute(hash_key=True)},
+    )
+
+
+class InvitationRecord(Versioned):
+    """An organization invitation (table `invitations`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["INVITATIONS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    organization_id = UnicodeAttribute(null=True)
+    email_address = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    role_name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    public_metadata = MapAttribute[str, Any](null=True)
+    private_metadata = MapAttribute[str, Any](null=True)
+    expires_at = NumberAttribute(null=True)
+    organization_index = _index("Invitations", "organization-index", "organization_id")()
+    email_index = _index("Invitations", "email-index", "email_address")()
+
+
+class RoleRecord(Versioned):
+    """A custom organization role and the keys of the permissions it grants (table `roles`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["ROLES_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    permissions = ListAttribute(of=UnicodeAttribute, null=True)
+    is_creator_eligible = BooleanAttribute(null=True)
+    key_index = _index("Roles", "key-index", "key")()
+
+
+class PermissionRecord(Versioned):
+    """An organization permission (table `permissions`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["PERMISSIONS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    type = UnicodeAttribute(null=True)
+    key_index = _index("Permissions", "key-index", "key")()
+
+
+class DomainRecord(Versioned):
+    """An organization's domain (table `domains`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["DOMAINS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    organization_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    enrollment_mode = UnicodeAttribute(null=True)
+    verification_status = UnicodeAttribute(null=True)
+    verification_strategy = UnicodeAttribute(null=True)
+    total_pending_invitations = NumberAttribute(null=True)
+    total_pending_suggestions = NumberAttribute(null=True)
+    organization_index = _index("Domains", "organization-index", "organization_id")()
+    name_index = _index("Domains", "name-index", "name")()
+
+
+class WaitlistRecord(Versioned):
+    """A waitlist entry (table `waitlist`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["WAITLIST_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    email_address = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    is_locked = BooleanAttribute(null=True)
+    invitation_id = UnicodeAttribute(null=True)
+    email_index = _index("Waitlist", "email-index", "email_address")()
+
+
+class PaidBy(Versioned):
+    """Who pays for a billing record: Clerk's payer id, and the user or organization it is."""
+
+    payer_id = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    organization_id = UnicodeAttribute(null=True)
+
+
+class SubscriptionRecord(PaidBy):
+    """A Clerk Billing subscription (table `subscriptions`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["SUBSCRIPTIONS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(null=True)
+    latest_payment_id = UnicodeAttribute(null=True)
+    payment_source_id = UnicodeAttribute(null=True)
+    active_at = NumberAttribute(null=True)
+    canceled_at = NumberAttribute(null=True)
+    ended_at = NumberAttribute(null=True)
+    past_due_at = NumberAttribute(null=True)
+    user_index = _index("Subscriptions", "user-index", "user_id")()
+    organization_index = _index("Subscriptions", "organization-index", "organization_id")()
+
+
+class Feature(MapAttribute[str, Any]):
+    """A feature a plan includes."""
+
+    id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    slug = UnicodeAttribute(null=True)
+
+
+class BillingPlan(MapAttribute[str, Any]):
+    """The plan a subscription item is for."""
+
+    id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    slug = UnicodeAttribute(null=True)
+    is_default = BooleanAttribute(null=True)
+    for_payer_type = UnicodeAttribute(null=True)
+    features = ListAttribute(of=Feature, null=True)
+
+
+class SubscriptionItemRecord(PaidBy):
+    """A Clerk Billing subscription item: one plan, its period and status (table `subscription_items`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["SUBSCRIPTION_ITEMS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(null=True)
+    plan_id = UnicodeAttribute(null=True)
+    plan = BillingPlan(null=True)
+    plan_period = UnicodeAttribute(null=True)
+    period_start = NumberAttribute(null=True)
+    period_end = NumberAttribute(null=True)
+    canceled_at = NumberAttribute(null=True)
+    past_due_at = NumberAttribute(null=True)
+    ended_at = NumberAttribute(null=True)
+    is_free_trial = BooleanAttribute(null=True)
+    user_index = _index("SubscriptionItems", "user-index", "user_id")()
+    organization_index = _index("SubscriptionItems", "organization-index", "organization_id")()
+
+
+class FailedReason(MapAttribute[str, Any]):
+    """Why a payment attempt failed."""
+
+    code = UnicodeAttribute(null=True)
+    decline_code = UnicodeAttribute(null=True)
+
+
+class PaymentAttemptRecord(PaidBy):
+    """A Clerk Billing payment attempt (table `payment_attempts`)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["PAYMENT_ATTEMPTS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(null=True)
+    payment_id = UnicodeAttribute(null=True)
+    statement_id = UnicodeAttribute(null=True)
+    charge_type = UnicodeAttribute(null=True)
+    totals = MapAttribute[str, Any](null=True)
+    billing_date = NumberAttribute(null=True)
+    paid_at = NumberAttribute(null=True)
+    failed_at = NumberAttribute(null=True)
+    failed_reason = FailedReason(null=True)
+    subscription_item_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    user_index = _index("PaymentAttempts", "user-index", "user_id")()
+    organization_index = _index("PaymentAttempts", "organization-index", "organization_id")()
+
+
+RECORDS: Mapping[Table, type[Versioned]] = {
+    Table.USERS: UserRecord,
+    Table.ORGANIZATIONS: OrganizationRecord,
+    Table.MEMBERSHIPS: MembershipRecord,
+    Table.SESSIONS: SessionRecord,
+    Table.INVITATIONS: InvitationRecord,
+    Table.ROLES: RoleRecord,
+    Table.PERMISSIONS: PermissionRecord,
+    Table.DOMAINS: DomainRecord,
+    Table.WAITLIST: WaitlistRecord,
+    Table.SUBSCRIPTIONS: SubscriptionRecord,
+    Table.SUBSCRIPTION_ITEMS: SubscriptionItemRecord,
+    Table.PAYMENT_ATTEMPTS: PaymentAttemptRecord,
+}
+"""The model of each synced table (a test proves they agree with the registry and template.yaml)."""
+
+
 M = TypeVar("M", bound=Model)
 
 
@@ -176,19 +381,43 @@ def _bind(model: type[M], table_name: str, region: str | None, host: str | None)
 class Models:
     """The model classes bound to one deployment's table names and endpoint."""
 
-    users: type[UserRecord]
-    organizations: type[OrganizationRecord]
-    memberships: type[MembershipRecord]
-    sessions: type[SessionRecord]
+    bound: Mapping[Table, type[Versioned]]
+
+    @property
+    def users(self) -> type[UserRecord]:
+        """The bound users model."""
+        return self._typed(Table.USERS, UserRecord)
+
+    @property
+    def organizations(self) -> type[OrganizationRecord]:
+        """The bound organizations model."""
+        return self._typed(Table.ORGANIZATIONS, OrganizationRecord)
+
+    @property
+    def memberships(self) -> type[MembershipRecord]:
+        """The bound memberships model."""
+        return self._typed(Table.MEMBERSHIPS, MembershipRecord)
+
+    @property
+    def sessions(self) -> type[SessionRecord]:
+        """The bound sessions model."""
+        return self._typed(Table.SESSIONS, SessionRecord)
 
     def all(self) -> tuple[type[Versioned], ...]:
         """Every bound model."""
-        return (self.users, self.organizations, self.memberships, self.sessions)
+        return tuple(self.bound.values())
 
     def for_table(self, table: Table) -> type[Versioned]:
-        """The model class of a synced table (its field here is named by the table's logical name)."""
-        model: type[Versioned] = getattr(self, table.value)
+        """The model class of a synced table."""
+        return self.bound[table]
+
+    def _typed(self, table: Table, kind: type[V]) -> type[V]:
+        model = self.bound[table]
+        assert issubclass(model, kind)
         return model
+
+
+V = TypeVar("V", bound=Versioned)
 
 
 def bind_models(
@@ -201,10 +430,7 @@ def bind_models(
     shared client, made at init, keeps that off the cold start and the first request.
     """
     models = Models(
-        users=_bind(UserRecord, tables.users, region, host),
-        organizations=_bind(OrganizationRecord, tables.organizations, region, host),
-        memberships=_bind(MembershipRecord, tables.memberships, region, host),
-        sessions=_bind(SessionRecord, tables.sessions, region, host),
+        {table: _bind(record, tables.name_of(table), region, host) for table, record in RECORDS.items()}
     )
     if client is not None:
         for model in models.all():

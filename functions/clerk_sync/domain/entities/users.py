@@ -86,9 +86,12 @@ def plan_user_upsert(event: Event) -> Plan:
 
 
 def plan_user_deleted(event: Event) -> Plan:
-    """user.deleted: a final tombstone, then clean-up of the user's memberships and sessions."""
+    """user.deleted: a final tombstone, then clean-up of the user's records in other tables.
+
+    The tombstone keeps `external_id`: the application's own id for the user (not personal data in
+    itself), so that the application can find and erase its own rows of the deleted user."""
     user_id = required_id(event.field("id"), "data.id")
-    write = tombstone(event, Table.USERS, {"id": user_id})
+    write = tombstone(event, Table.USERS, {"id": user_id}, pick(event.data, ("external_id",)))
     return Plan(event.type, user_id, write, (effects.user_cleanup(event),))
 
 

@@ -1,0 +1,50 @@
+"""organizationDomain.created / .updated / .deleted: the domains an organization enrolls users from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
+from clerk_sync.domain.tables import Table
+
+# Not `affiliation_email_address` (a person's address, not needed to enroll by domain).
+DOMAIN_FIELDS = (
+    "name",
+    "enrollment_mode",
+    "total_pending_invitations",
+    "total_pending_suggestions",
+    "created_at",
+    "updated_at",
+)
+
+
+def plan_domain_upsert(event: Event) -> Plan:
+    """organizationDomain.created / .updated: the domain and its verification, while its organization
+    lives."""
+    domain_id = required_id(event.field("id"), "data.id")
+    verification = event.field("verification")
+    checked = verification if isinstance(verification, dict) else {}
+    fields = {
+        **pick(event.data, DOMAIN_FIELDS),
+        "organization_id": required_id(event.field("organization_id"), "data.organization_id"),
+        **pick(
+            {"verification_status": checked.get("status"), "verification_strategy": checked.get("strategy")},
+            ("verification_status", "verification_strategy"),
+        ),
+    }
+    sources = {"verification_status": "data.verification", "verification_strategy": "data.verification"}
+    return Plan(event.type, domain_id, live(event, Table.DOMAINS, {"id": domain_id}, fields, sources))
+
+
+def plan_domain_deleted(event: Event) -> Plan:
+    """organizationDomain.deleted: a final tombstone (the same name added again has a new id)."""
+    domain_id = required_id(event.field("id"), "data.id")
+    return Plan(event.type, domain_id, tombstone(event, Table.DOMAINS, {"id": domain_id}))
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    "organizationDomain.created": plan_domain_upsert,
+    "organizationDomain.updated": plan_domain_upsert,
+    "organizationDomain.deleted": plan_domain_deleted,
+}

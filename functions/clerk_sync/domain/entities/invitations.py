@@ -1,0 +1,43 @@
+"""organizationInvitation.created / .accepted / .revoked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.plans import Plan, live, pick, required_id
+from clerk_sync.domain.tables import Table
+
+# Not `url`: it carries the invitation's ticket, which signs its holder up.
+INVITATION_FIELDS = (
+    "email_address",
+    "role",
+    "role_name",
+    "status",
+    "user_id",
+    "public_metadata",
+    "private_metadata",
+    "expires_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _organization_id(event: Event) -> str:
+    """The invitation's organization (`organization_id`, or the id in `public_organization_data`)."""
+    public = event.field("public_organization_data")
+    fallback = public.get("id") if isinstance(public, dict) else None
+    return required_id(event.field("organization_id") or fallback, "data.organization_id")
+
+
+def plan_invitation(event: Event) -> Plan:
+    """Every invitation event stores the invitation's state (its status says pending, accepted or
+    revoked) while its organization lives; an accepted one names the user who joined."""
+    invitation_id = required_id(event.field("id"), "data.id")
+    fields = {**pick(event.data, INVITATION_FIELDS), "organization_id": _organization_id(event)}
+    return Plan(event.type, invitation_id, live(event, Table.INVITATIONS, {"id": invitation_id}, fields))
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    f"organizationInvitation.{name}": plan_invitation for name in ("created", "accepted", "revoked")
+}

@@ -1,0 +1,58 @@
+"""paymentAttempt.created / .updated (Clerk Billing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
+from clerk_sync.domain.plans import Plan, live, pick, required_id
+from clerk_sync.domain.tables import Table
+
+# Not `payment_source` (card brand and last digits) or `payee`: nothing the app decides on.
+PAYMENT_ATTEMPT_FIELDS = (
+    "status",
+    "payment_id",
+    "statement_id",
+    "charge_type",
+    "totals",
+    "billing_date",
+    "paid_at",
+    "failed_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _failure(reason: object) -> dict[str, Any]:
+    found = reason if isinstance(reason, dict) else {}
+    return pick(
+        {"code": found.get("code"), "decline_code": found.get("decline_code")}, ("code", "decline_code")
+    )
+
+
+def _item_ids(items: object) -> list[str]:
+    entries = items if isinstance(items, list) else []
+    return [i["id"] for i in entries if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]]
+
+
+def plan_payment_attempt(event: Event) -> Plan:
+    """paymentAttempt.*: the attempt's latest state (pending, paid, failed) and the items it paid for."""
+    attempt_id = required_id(event.field("id"), "data.id")
+    failure = _failure(event.field("failed_reason"))
+    fields = {
+        **pick(event.data, PAYMENT_ATTEMPT_FIELDS),
+        **payer_fields(event),
+        **({"failed_reason": failure} if failure else {}),
+        "subscription_item_ids": _item_ids(event.field("subscription_items")),
+    }
+    sources = {**PAYER_SOURCES, "subscription_item_ids": "data.subscription_items"}
+    write = live(event, Table.PAYMENT_ATTEMPTS, {"id": attempt_id}, fields, sources)
+    return Plan(event.type, attempt_id, write)
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    "paymentAttempt.created": plan_payment_attempt,
+    "paymentAttempt.updated": plan_payment_attempt,
+}

@@ -1,0 +1,109 @@
+"""subscriptionItem.* (Clerk Billing): one event type per status an item reaches.
+
+A subscription item has no `updated_at`. Its version is the event's `timestamp` (when Clerk emitted
+the event, in ms), times ten, plus the rank of the status it reports in an item's lifecycle: events of
+one item are emitted in the order its state changed, so the timestamp orders them, and two in the same
+millisecond are ordered by how far along the lifecycle their status is. Backfill versions an item
+it reads from the Backend API by the time it asked (see backfill/planning.py), so a listing is newer
+than every event emitted before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
+from clerk_sync.domain.plans import Plan, live, pick, required_id
+from clerk_sync.domain.tables import Table
+
+ITEM_FIELDS = (
+    "status",
+    "plan_id",
+    "plan_period",
+    "period_start",
+    "period_end",
+    "canceled_at",
+    "past_due_at",
+    "ended_at",
+    "is_free_trial",
+    "created_at",
+    "updated_at",
+)
+PLAN_FIELDS = ("id", "name", "slug", "is_default", "for_payer_type")
+FEATURE_FIELDS = ("id", "name", "slug")
+
+# An item's statuses in lifecycle order (an unknown status ranks first: any known one wins a tie).
+STATUS_RANK = {
+    status: rank
+    for rank, status in enumerate(
+        (
+            "upcoming",
+            "incomplete",
+            "free_trial",
+            "active",
+            "past_due",
+            "canceled",
+            "abandoned",
+            "expired",
+            "ended",
+        ),
+        start=1,
+    )
+}
+EVENT_STATUSES = (
+    "created",
+    "updated",
+    "active",
+    "canceled",
+    "upcoming",
+    "ended",
+    "abandoned",
+    "incomplete",
+    "pastDue",
+    "freeTrialEnding",
+    "expired",
+)
+
+
+def item_version(at_ms: int, status: object) -> int:
+    """The version of an item's state seen at `at_ms` (an event's timestamp, or a listing's time)."""
+    return at_ms * 10 + STATUS_RANK.get(status if isinstance(status, str) else "", 0)
+
+
+def _plan(plan: object) -> dict[str, Any] | None:
+    if not isinstance(plan, dict):
+        return None
+    features = plan.get("features")
+    entries = features if isinstance(features, list) else []
+    return {
+        **pick(plan, PLAN_FIELDS),
+        "features": [pick(f, FEATURE_FIELDS) for f in entries if isinstance(f, dict) and f.get("slug")],
+    }
+
+
+def item_fields(event: Event) -> dict[str, Any]:
+    """The stored attributes of a subscription item: its own, its payer's ids, and its plan."""
+    plan = _plan(event.field("plan"))
+    plan_id = event.field("plan_id") or (plan or {}).get("id")
+    return {
+        **pick(event.data, ITEM_FIELDS),
+        **pick({"plan_id": plan_id}, ("plan_id",)),
+        **payer_fields(event),
+        **({"plan": plan} if plan else {}),
+    }
+
+
+def plan_subscription_item(event: Event) -> Plan:
+    """subscriptionItem.*: the item's latest state, while its payer lives."""
+    item_id = required_id(event.field("id"), "data.id")
+    version = item_version(event.occurred_at, event.field("status"))
+    sources = {**PAYER_SOURCES, "version": "timestamp"}
+    write = live(event, Table.SUBSCRIPTION_ITEMS, {"id": item_id}, item_fields(event), sources, version)
+    return Plan(event.type, item_id, write)
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    f"subscriptionItem.{name}": plan_subscription_item for name in EVENT_STATUSES
+}

@@ -1,0 +1,36 @@
+"""subscription.created / .updated / .active / .pastDue (Clerk Billing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
+from clerk_sync.domain.plans import Plan, live, pick, required_id
+from clerk_sync.domain.tables import Table
+
+SUBSCRIPTION_FIELDS = (
+    "status",
+    "latest_payment_id",
+    "payment_source_id",
+    "active_at",
+    "canceled_at",
+    "ended_at",
+    "past_due_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def plan_subscription(event: Event) -> Plan:
+    """subscription.*: the subscription's latest state, while its payer lives (its items have their
+    own events and table)."""
+    subscription_id = required_id(event.field("id"), "data.id")
+    fields = {**pick(event.data, SUBSCRIPTION_FIELDS), **payer_fields(event)}
+    write = live(event, Table.SUBSCRIPTIONS, {"id": subscription_id}, fields, PAYER_SOURCES)
+    return Plan(event.type, subscription_id, write)
+
+
+PLANNERS: dict[str, Callable[[Event], Plan]] = {
+    f"subscription.{name}": plan_subscription for name in ("created", "updated", "active", "pastDue")
+}
