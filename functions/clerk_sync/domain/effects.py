@@ -27,6 +27,14 @@ class Handler(StrEnum):
     DELIVER = "deliver"  # send a Clerk e-mail the app took over
 
 
+class Channel(StrEnum):
+    """How a kind reaches a person, for the kinds that send something at most once (their claims,
+    their unconfirmed listing and metric are per channel)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
 @dataclass(frozen=True)
 class EffectSpec:
     """One effect kind."""
@@ -43,12 +51,14 @@ class EffectSpec:
     the parent's deletion reach the index first. Continuations (a `part`) go at once."""
     phases: tuple[str, ...] = ()
     """A clean-up's queries, in order (a continuation message names the one it resumes)."""
+    channel: Channel | None = None
+    """What the effect sends, if it sends a message to a person."""
 
 
 KINDS: Mapping[str, EffectSpec] = {
     spec.kind: spec
     for spec in (
-        EffectSpec("welcome_email", "user_id", Handler.WELCOME),
+        EffectSpec("welcome_email", "user_id", Handler.WELCOME, channel=Channel.EMAIL),
         EffectSpec(
             "user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, phases=("memberships", "sessions")
         ),
@@ -59,7 +69,13 @@ KINDS: Mapping[str, EffectSpec] = {
             delay_seconds=5,
             phases=("memberships",),
         ),
-        EffectSpec("deliver_email", "email_id", Handler.DELIVER, required=("to_email_address", "subject")),
+        EffectSpec(
+            "deliver_email",
+            "email_id",
+            Handler.DELIVER,
+            required=("to_email_address", "subject"),
+            channel=Channel.EMAIL,
+        ),
     )
 }
 
@@ -220,3 +236,4 @@ def deliver_email(event: Event) -> Effect:
         "body": event.field("body"),
         "body_plain": event.field("body_plain"),
     }
+
