@@ -107,4 +107,4 @@ def test_only_settings_reads_the_environment():
 
 def test_one_module_per_clerk_entity():
     entities = {p.stem for p in (PACKAGE / "domain" / "entities").glob("*.py")} - {"__init__"}
-    assert entities == {"users", "organizations", "memberships", "sessions", "emails"}
+    assert entities == {"users", "organizations", "memberships", "sessions", "emails", "sms"}

@@ -25,6 +25,7 @@ class Handler(StrEnum):
     WELCOME = "welcome"  # send the welcome e-mail
     CLEANUP = "cleanup"  # tombstone a deleted parent's children, in parts
     DELIVER = "deliver"  # send a Clerk e-mail the app took over
+    DELIVER_SMS = "deliver_sms"  # send a Clerk text message (SMS) the app took over
 
 
 class Channel(StrEnum):
@@ -75,6 +76,13 @@ KINDS: Mapping[str, EffectSpec] = {
             Handler.DELIVER,
             required=("to_email_address", "subject"),
             channel=Channel.EMAIL,
+        ),
+        EffectSpec(
+            "deliver_sms",
+            "sms_id",
+            Handler.DELIVER_SMS,
+            required=("to_phone_number", "message"),
+            channel=Channel.SMS,
         ),
     )
 }
@@ -237,3 +245,13 @@ def deliver_email(event: Event) -> Effect:
         "body_plain": event.field("body_plain"),
     }
 
+
+def deliver_sms(event: Event) -> Effect:
+    """Send a Clerk text message (SMS) whose delivery the application has taken over."""
+    return {
+        "kind": "deliver_sms",
+        "svix_id": event.svix_id,
+        "sms_id": event.field("id"),
+        "to_phone_number": event.field("to_phone_number"),
+        "message": event.field("message"),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clerk_sync.domain.entities import emails, memberships, organizations, sessions, users
+from clerk_sync.domain.entities import emails, memberships, organizations, sessions, sms, users
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.plans import Plan
 
@@ -15,6 +15,7 @@ PLANNERS: dict[str, Callable[[Event], Plan]] = {
     **memberships.PLANNERS,
     **sessions.PLANNERS,
     **emails.PLANNERS,
+    **sms.PLANNERS,
 }
 
 
