@@ -1,9 +1,11 @@
-"""An HTTP proxy between the worker's SES v2 client and moto's SES, over real sockets, that injects
-the faults SES deliveries meet: a refusal before SES sees the request, throttling (HTTP 429, also
+"""An HTTP proxy between the worker's SES v2 (or SNS) client and moto, over real sockets, that injects
+the faults deliveries meet: a refusal before SES sees the request, throttling (HTTP 429, also
 enforced as a sending-rate limit), and an answer lost after SES accepted (sent) the e-mail.
 
 It also answers GetAccount (moto does not) with the configured sending quota, and records every
 SendEmail request it forwarded, per recipient: a recipient forwarded twice received two e-mails.
+SNS `Publish` requests to a phone number (query protocol: a form body) meet the same faults, with
+SNS's XML error answers, and are recorded per phone number.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +73,14 @@ class SesProxy:
     requests: Counter[str] = field(default_factory=Counter)  # recipient -> requests that reached the proxy
 
 
+def _phone_number(body: bytes) -> str | None:
+    """The phone number of an SNS Publish request (None: another request)."""
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    if form.get("Action") != ["Publish"]:
+        return None
+    return form.get("PhoneNumber", ["?"])[0]
+
+
 def _recipient(body: bytes) -> str:
     try:
         return str(json.loads(body)["Destination"]["ToAddresses"][0])
@@ -109,6 +120,17 @@ def ses_proxy(upstream: str, faults: SesFaults) -> Iterator[SesProxy]:
             self.send_header("content-type", "application/json")
             if error_type:
                 self.send_header("x-amzn-ErrorType", error_type)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _answer_xml(self, status: int, code: str) -> None:
+            data = (
+                '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+                f"<Code>{code}</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            ).encode()
+            self.send_response(status)
+            self.send_header("content-type", "text/xml")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -154,10 +176,11 @@ def ses_proxy(upstream: str, faults: SesFaults) -> Iterator[SesProxy]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            if not self.path.startswith(SEND_PATH):
+            phone = None if self.path.startswith(SEND_PATH) else _phone_number(body)
+            if not self.path.startswith(SEND_PATH) and phone is None:
                 self._relay(*self._forward(body))
                 return
-            to = _recipient(body)
+            to = phone or _recipient(body)
             with lock:
                 seen.requests[to] += 1
                 fate = faults.decide()
@@ -165,7 +188,11 @@ def ses_proxy(upstream: str, faults: SesFaults) -> Iterator[SesProxy]:
                 fate = "rate_limited"
             with lock:
                 seen.fates[fate] += 1
-            if fate == "fail_before":
+            if fate == "fail_before" and phone is not None:
+                self._answer_xml(500, "InternalError")
+            elif fate in ("throttle", "rate_limited") and phone is not None:
+                self._answer_xml(400, "Throttling")
+            elif fate == "fail_before":
                 self._answer(503, {"message": "injected: service unavailable"}, "ServiceUnavailable")
             elif fate in ("throttle", "rate_limited"):
                 self._answer(429, {"message": "Maximum sending rate exceeded."}, "TooManyRequestsException")

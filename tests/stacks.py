@@ -146,6 +146,30 @@ def sent_emails(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
     return [m for m in captured_emails(moto_endpoint) if to in m["destinations"].get("ToAddresses", [])]
 
 
+def captured_sms(moto_endpoint: str) -> list[dict[str, Any]]:
+    """Every text message the moto server's SNS captured (`phone_number`, `message`, `message_id`)."""
+    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=60) as response:
+        data = json.load(response)
+    return list(data.get("sns", {}).get("SMS", []))
+
+
+def captured_sms_in_process(region: str) -> list[dict[str, Any]]:
+    """The same text messages, read from the moto server running in this process (as
+    `captured_emails_in_process`, for runs whose data API would be slow)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    return [
+        {"phone_number": phone_number, "message": message}
+        for phone_number, message in sns_backends[DEFAULT_ACCOUNT_ID][region].sms_messages.values()
+    ]
+
+
+def sent_sms(moto_endpoint: str, to: str) -> list[dict[str, Any]]:
+    """Text messages the moto server captured for one phone number."""
+    return [m for m in captured_sms(moto_endpoint) if m.get("phone_number") == to]
+
+
 def make_worker(
     stack: Stack,
     sender: str | None = "welcome@example.com",
@@ -153,10 +177,14 @@ def make_worker(
     ses_endpoint: str | None = None,
     send_rate: str = "500",
     concurrency: int = 1,
+    sms: bool = True,
+    sns_endpoint: str | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Worker:
     """A SideEffectsFunction container over the stack's tables, sending through moto's SES (directly,
-    or through `ses_endpoint`: a fault proxy in front of it). `send_rate` is SES_MAX_SEND_RATE ("" or
-    "0": asked from SES with GetAccount, which moto does not answer but the fault proxy does)."""
+    or through `ses_endpoint`: a fault proxy in front of it) and, with `sms`, moto's SNS (or
+    `sns_endpoint`). `send_rate` is SES_MAX_SEND_RATE ("" or "0": asked from SES with GetAccount,
+    which moto does not answer but the fault proxy does); `environ`: more of the function's variables."""
     if sender:
         ses = boto3.client("sesv2", endpoint_url=stack.endpoints.sqs, region_name=stack.endpoints.region)
         ses.create_email_identity(EmailIdentity=sender)
@@ -165,11 +193,14 @@ def make_worker(
         "SENDER_EMAIL": sender or "",
         "SES_MAX_SEND_RATE": send_rate,
         "WORKER_MAX_CONCURRENCY": str(concurrency),
+        "SMS_ENABLED": "true" if sms else "false",
+        **(environ or {}),
     }
     endpoints = Endpoints(
         dynamodb=stack.endpoints.dynamodb,
         sqs=stack.endpoints.sqs,
         ses=ses_endpoint or stack.endpoints.sqs,
+        sns=sns_endpoint or stack.endpoints.sqs,
         region=stack.endpoints.region,
     )
     return build_worker(load_worker_config(env), endpoints, hooks=hooks)

@@ -123,6 +123,40 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     )
 
 
+SMS_ENABLED_ENV = "SMS_ENABLED"
+SMS_ORIGINATION_NUMBER_ENV = "SMS_ORIGINATION_NUMBER"
+SMS_SENDER_ID_ENV = "SMS_SENDER_ID"
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}")
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    """How the worker sends delegated Clerk text messages (SNS Publish to a phone number)."""
+
+    origination_number: str | None = None
+    """SMS_ORIGINATION_NUMBER: the E.164 number to send from (None: the account's default)."""
+    sender_id: str | None = None
+    """SMS_SENDER_ID: the alphanumeric sender id, where the destination country supports one."""
+
+
+def read_sms_config(env: Mapping[str, str], *, enabled: bool | None = None) -> SmsConfig | None:
+    """SMS delivery as configured (None: off, SMS_ENABLED not `true`); `enabled` overrides
+    SMS_ENABLED (a resend by the command line)."""
+    raw = env.get(SMS_ENABLED_ENV, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"{SMS_ENABLED_ENV} must be true or false, not {raw[:20]!r}")
+    if not (raw == "true" if enabled is None else enabled):
+        return None
+    number = env.get(SMS_ORIGINATION_NUMBER_ENV, "").strip() or None
+    if number is not None and not _E164.fullmatch(number):
+        raise ConfigError(f"{SMS_ORIGINATION_NUMBER_ENV} must be an E.164 number such as +15550100")
+    sender_id = env.get(SMS_SENDER_ID_ENV, "").strip() or None
+    if sender_id is not None and not _SENDER_ID.fullmatch(sender_id):
+        raise ConfigError(f"{SMS_SENDER_ID_ENV} must be 1 to 11 letters and digits, at least one letter")
+    return SmsConfig(origination_number=number, sender_id=sender_id)
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """Everything the SideEffectsFunction reads from its environment."""
@@ -137,6 +171,8 @@ class WorkerConfig:
     """SES_MAX_SEND_RATE: the account's SES sending rate per second; None = ask SES (GetAccount)."""
     max_concurrency: int = 1
     """WORKER_MAX_CONCURRENCY: most worker containers at once, which share the sending rate."""
+    sms: SmsConfig | None = None
+    """SMS_ENABLED and its settings: None = delegated SMS are skipped (and counted)."""
 
 
 def _positive(
@@ -175,6 +211,7 @@ def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig
         ),
         ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", zero_unsets=True),
         max_concurrency=int(_positive(env, "WORKER_MAX_CONCURRENCY", int) or 1),
+        sms=read_sms_config(env),
     )
 
 

@@ -122,8 +122,8 @@ def subcommands() -> list[str]:
     return sorted(commands.choices)  # type: ignore[arg-type]
 
 
-def test_the_subcommands_are_the_known_five():
-    assert subcommands() == ["backfill", "dev", "dump", "emails", "send"]
+def test_the_subcommands_are_the_known_six():
+    assert subcommands() == ["backfill", "dev", "dump", "emails", "send", "sms"]
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in subcommands())])

@@ -225,6 +225,19 @@ def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: 
     assert listed.returncode == 0 and listed.stdout.startswith("emails (2)")
     assert "Hi Ann," in listed.stdout and delegated["to_email_address"] in listed.stdout
 
+    # the worker's SMS, as moto's SNS captured them: sms.created's delegated delivery
+    dev.wait_for_line("deliver_sms")
+    dumped = dev.cli("dump", "sms", "--json")
+    assert dumped.returncode == 0, dumped.stderr
+    texted = json.loads((SAMPLES_DIR / "sms.created.json").read_text())["data"]
+    [sms] = json.loads(dumped.stdout)["sms"]
+    assert (sms["phone_number"], sms["message"]) == (texted["to_phone_number"], texted["message"])
+    listed = dev.cli("dump", "sms")
+    assert listed.returncode == 0 and listed.stdout.startswith("sms (1)")
+    assert texted["to_phone_number"] in listed.stdout and texted["message"][:40] in listed.stdout
+    both = json.loads(dev.cli("dump", "users", "emails", "sms", "--json").stdout)
+    assert list(both) == ["users", "emails", "sms"] and len(both["sms"]) == 1
+
     # Ctrl-C: a clean exit, and nothing it started is left running
     children = descendants(dev.process.pid)
     if "dynamodb-local" in dev.output:
@@ -281,6 +294,55 @@ def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
     assert usage.returncode == 2 and "clerk-sync: error: resend needs the KEY" in usage.stderr
 
 
+def test_unconfirmed_sms_are_listed_and_resent_with_the_cli(dev: DevStack):
+    """An SMS whose outcome is unknown (a claim as a crash after claiming leaves it) is listed by
+    `clerk-sync sms unconfirmed`, not by `emails unconfirmed`, and sent once by `clerk-sync sms resend`."""
+    info = json.loads((dev.state_dir / "dev.json").read_text())
+    key = "deliver_sms#msg_e2e_sms#sms_e2e"
+    to = "+1555" + str(uuid.uuid4().int)[:10]
+    message = {
+        "kind": "deliver_sms",
+        "svix_id": "msg_e2e_sms",
+        "sms_id": "sms_e2e",
+        "to_phone_number": to,
+        "message": "Your code is 111222",
+    }
+    now = int(time.time())
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=info["dynamodb_endpoint"], region_name=info["region"],
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    dynamodb.put_item(
+        TableName=info["tables"]["IDEMPOTENCY_TABLE"],
+        Item={
+            "id": {"S": f"claim#{key}"},
+            "unconfirmed": {"S": "sms"},
+            "claimed_at": {"N": str(now - 120)},
+            "kind": {"S": "deliver_sms"},
+            "target": {"S": "sms_e2e"},
+            "svix_id": {"S": "msg_e2e_sms"},
+            "message": {"S": json.dumps(message)},
+            "expiration": {"N": str(now + 86400)},
+        },
+    )
+    listed = dev.cli("sms", "unconfirmed")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("unconfirmed SMS (1)") and key in listed.stdout and to in listed.stdout
+    assert "clerk-sync sms resend KEY" in listed.stdout
+    assert dev.cli("emails", "unconfirmed").stdout.startswith("unconfirmed e-mails (0)")
+    [line] = [json.loads(line) for line in dev.cli("sms", "unconfirmed", "--json").stdout.splitlines()]
+    assert (line["key"], line["kind"], line["to"]) == (key, "deliver_sms", to)
+    resent = dev.cli("sms", "resend", key)
+    assert (resent.returncode, resent.stdout.strip()) == (0, f"{key}: sent"), resent.stderr
+    texts = json.loads(dev.cli("dump", "sms", "--json").stdout)["sms"]
+    assert [m["message"] for m in texts if m["phone_number"] == to] == ["Your code is 111222"]
+    assert dev.cli("sms", "unconfirmed", "--json").stdout == ""
+    again = dev.cli("sms", "resend", key)
+    assert again.returncode == 1 and "not unconfirmed" in again.stdout
+    usage = dev.cli("sms", "resend")
+    assert usage.returncode == 2 and "clerk-sync sms unconfirmed` lists them" in usage.stderr
+
+
 def test_a_plain_start_sends_e_mails_from_the_local_default_sender(tmp_path: Path):
     """What `make dev` does (no SENDER_EMAIL): the banner says e-mails are on, and `dump emails`
     shows the welcome e-mail of a user.created."""
@@ -289,6 +351,9 @@ def test_a_plain_start_sends_e_mails_from_the_local_default_sender(tmp_path: Pat
         assert stack.wait_for_line("  E-mail  ").endswith(
             f"on, from {LOCAL_SENDER} (the local default; SENDER_EMAIL= turns e-mails off), "
             "kept by moto's SES: clerk-sync dump emails"
+        )
+        assert stack.wait_for_line("  SMS  ").endswith(
+            "on, kept by moto's SNS (SMS_ENABLED=false turns them off): clerk-sync dump sms"
         )
         result, [answer] = stack.send("user.created")
         assert answer["status"] == "applied", result.stdout

@@ -52,6 +52,7 @@ SYNCED_TABLES = tuple(spec.template_id for spec in TABLES.values())
 ALL_TABLES = (*SYNCED_TABLES, IDEMPOTENCY_TEMPLATE_ID)
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level permissions exist
 UNSCOPED_ACTIONS = {*XRAY_ACTIONS, "ses:GetAccount"}  # the same: these only exist on "*"
+SNS_ARNS = "arn:AWS::Partition:sns:*:*:*"  # sns:Publish on "*" only with every ARN denied (phone numbers)
 SVIX_TIMEOUT_SECONDS = 15
 _BOUND = bind_models(read_tables({}))
 MODELS: dict[str, type[Versioned]] = {
@@ -147,6 +148,9 @@ def test_worker_environment(resources):
         "SIDE_EFFECTS_QUEUE_URL": "SideEffectsQueue",
         "SES_MAX_SEND_RATE": "SesMaxSendRate",
         "WORKER_MAX_CONCURRENCY": "WorkerMaximumConcurrency",
+        "SMS_ENABLED": "EnableSms",
+        "SMS_ORIGINATION_NUMBER": "SmsOriginationNumber",
+        "SMS_SENDER_ID": "SmsSenderId",
     }
 
 
@@ -355,13 +359,16 @@ def statements(resources: dict[str, Any], role: str) -> Iterator[dict[str, Any]]
         yield from policy["PolicyDocument"]["Statement"]
 
 
-def grants(resources: dict[str, Any], role: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs the role allows."""
+def grants(resources: dict[str, Any], role: str, effect: str = "Allow") -> set[tuple[str, str]]:
+    """(action, resource) pairs the role allows (or, with effect="Deny", denies)."""
     out: set[tuple[str, str]] = set()
     for statement in statements(resources, role):
+        assert statement["Effect"] in ("Allow", "Deny")
         assert (
-            statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+            "NotAction" not in statement and "NotResource" not in statement and "Condition" not in statement
         )
+        if statement["Effect"] != effect:
+            continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         found = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         out |= {(action, target(resource)) for action in actions for resource in found}
@@ -417,6 +424,7 @@ EXPECTED_GRANTS = {
             "Sub(arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Domain}, ['Domain'])",
         ),
         ("ses:GetAccount", "*"),
+        ("sns:Publish", "*"),  # phone numbers only: see EXPECTED_DENIALS
     },
     "ReconcileFunctionRole": {
         ("logs:CreateLogStream", "ReconcileLogGroup.Arn"),
@@ -449,9 +457,38 @@ def test_each_function_has_its_own_role_without_managed_policies(resources, func
     }
 
 
+# A publish to a phone number has no ARN, so sns:Publish is allowed on "*"; every SNS ARN (topics,
+# platform endpoints) is denied, so the worker can text people and nothing else.
+EXPECTED_DENIALS = {"SideEffectsFunctionRole": {("sns:Publish", SNS_ARNS)}}
+
+
 @pytest.mark.parametrize("role", list(EXPECTED_GRANTS))
 def test_exact_actions_on_exact_resources(resources, role):
     assert grants(resources, role) == EXPECTED_GRANTS[role]
+    assert grants(resources, role, "Deny") == EXPECTED_DENIALS.get(role, set())
+
+
+def test_sms_permissions_come_only_with_sms_turned_on(cfn, resources):
+    assert cfn["Parameters"]["EnableSms"]["Default"] == "false"
+    [sms_policy] = [
+        policy["Fn::If"]
+        for policy in props(resources, "SideEffectsFunctionRole")["Policies"]
+        if "Fn::If" in policy and policy["Fn::If"][1]["PolicyName"] == "send-sms"
+    ]
+    condition, chosen, _ = sms_policy
+    assert condition == "SmsEnabled" and cfn["Conditions"]["SmsEnabled"] == {
+        "Fn::Equals": [{"Ref": "EnableSms"}, "true"]
+    }
+    assert {statement["Sid"]: statement["Effect"] for statement in chosen["PolicyDocument"]["Statement"]} == {
+        "PublishToPhoneNumbers": "Allow",
+        "NoTopicsOrEndpoints": "Deny",
+    }
+    variables = props(resources, "SideEffectsFunction")["Environment"]["Variables"]
+    assert {name: target(variables[name]) for name in variables if name.startswith("SMS_")} == {
+        "SMS_ENABLED": "EnableSms",
+        "SMS_ORIGINATION_NUMBER": "SmsOriginationNumber",
+        "SMS_SENDER_ID": "SmsSenderId",
+    }
 
 
 def test_no_other_iam_in_the_stack(resources):
@@ -500,7 +537,8 @@ def test_the_read_policy_reads_the_synced_tables_and_their_indexes_only(cfn, res
 def test_no_wildcards(resources, role):
     for action, resource in grants(resources, role):
         assert "*" not in action, action
-        assert resource != "*" or action in UNSCOPED_ACTIONS, (action, resource)
+        texts_only = action == "sns:Publish" and (action, SNS_ARNS) in grants(resources, role, "Deny")
+        assert resource != "*" or action in UNSCOPED_ACTIONS or texts_only, (action, resource)
         assert not resource.endswith("/index/*"), "name the index"
 
 
@@ -515,8 +553,11 @@ def test_index_grants_name_existing_indexes(resources):
 
 
 def test_send_email_only_with_a_sender(resources):
-    [conditional] = [p for p in props(resources, "SideEffectsFunctionRole")["Policies"] if "Fn::If" in p]
-    assert conditional["Fn::If"][0] == "HasSenderEmail"
+    [conditional] = [
+        p
+        for p in props(resources, "SideEffectsFunctionRole")["Policies"]
+        if "Fn::If" in p and p["Fn::If"][0] == "HasSenderEmail"
+    ]
     statement, quota = conditional["Fn::If"][1]["PolicyDocument"]["Statement"]
     assert (statement["Action"], quota["Action"]) == ("ses:SendEmail", "ses:GetAccount")
     domain = statement["Resource"][1]["Fn::Sub"][1]["Domain"]
@@ -571,6 +612,7 @@ EXPECTED_ALARMS = {
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "SideEffectsQueue.QueueName"),))
     },
     "UnconfirmedEmailsAlarm": {("ClerkSync", "UnconfirmedEmails", (("service", "clerk-sync"),))},
+    "UnconfirmedSmsAlarm": {("ClerkSync", "UnconfirmedSms", (("service", "clerk-sync"),))},
 }
 
 
@@ -730,10 +772,19 @@ class Recorder:
             assert params["FromEmailAddress"] == self.sender
             identity = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/SenderEmail"
             self.needed.add(("ses:SendEmail", identity))
+        elif service == "sns" and operation == "Publish":
+            assert "PhoneNumber" in params and not {"TopicArn", "TargetArn"} & set(params)
+            self.needed.add(("sns:Publish", "*"))
         elif service == "secretsmanager":
             self.needed.add((f"secretsmanager:{operation}", "SigningSecret"))
         else:
             self.needed.add((f"{service}:{operation}", "?"))
+
+
+SMS = {
+    **{"object": "sms_message", "id": "sms_p", "to_phone_number": "+12015550123", "message": "Code 1"},
+    **{"delivered_by_clerk": False, "status": "queued", "slug": "verification_code"},
+}
 
 
 @pytest.mark.parametrize("backend", ["moto"], indirect=True)
@@ -757,6 +808,7 @@ def test_the_grants_cover_every_call_the_functions_make(backend, resources, requ
         signed(envelope("organizationMembership.created", membership("org_p", "user_p", T0))),
         signed(envelope("session.created", session("sess_p", "user_p", T0))),
         signed(envelope("email.created", email)),
+        signed(envelope("sms.created", SMS)),
         signed(envelope("organizationInvitation.created", invitation("orginv_p", "org_p", T0))),
         signed(envelope("role.created", role("role_p", T0, permissions=("org:docs:read",)))),
         signed(envelope("permission.created", permission("perm_p", T0))),
@@ -777,7 +829,7 @@ def test_the_grants_cover_every_call_the_functions_make(backend, resources, requ
     worker = make_worker(stack, sender=sender, hooks=[worker_calls.hook()])
     bodies = webhook.sent
     assert {json.loads(b)["kind"] for b in bodies} == {
-        "welcome_email", "deliver_email", "organization_cleanup", "user_cleanup"
+        "welcome_email", "deliver_email", "deliver_sms", "organization_cleanup", "user_cleanup"
     }  # fmt: skip
     failures = run_batch(worker, sqs_event(bodies), LocalContext("SideEffectsFunction"))
     assert failures == {"batchItemFailures": []}

@@ -233,12 +233,22 @@ def test_in_progress_duplicate_answers_409(stack):
     assert status == 409 and "error" in body
 
 
+DELEGATED_SMS = {
+    "object": "sms_message",
+    "id": "sms_1",
+    "to_phone_number": "+12015550123",
+    "message": "482913 is your verification code",
+    "delivered_by_clerk": False,
+}
+
+
 def test_logs_carry_ids_and_outcomes_but_no_personal_data(stack):
     buffer = io.StringIO()
     previous = logger.registered_handler.setStream(buffer)
     try:
         stack.deliver(signed(envelope("user.created", user("user_1", T + 1)), svix_id="msg_logged"))
         stack.deliver(signed(envelope("session.created", session("sess_1", "user_1", T + 2))))
+        stack.deliver(signed(envelope("sms.created", DELEGATED_SMS), svix_id="msg_sms_logged"))
         stack.deliver(signed(b"not json"))
     finally:
         logger.registered_handler.setStream(previous)
@@ -247,5 +257,9 @@ def test_logs_carry_ids_and_outcomes_but_no_personal_data(stack):
     delivery = next(line for line in lines if line.get("svix_id") == "msg_logged")
     assert delivery["type"] == "user.created" and delivery["outcome"] == "applied"
     assert delivery["entity_id"] == "user_1" and delivery["status_code"] == 200
+    sms = next(line for line in lines if line.get("svix_id") == "msg_sms_logged")
+    assert (sms["type"], sms["outcome"], sms["entity_id"]) == ("sms.created", "applied", "sms_1")
     for secret in ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Lee", "Mozilla"):
+        assert secret not in out
+    for secret in (DELEGATED_SMS["to_phone_number"], DELEGATED_SMS["message"], "482913"):
         assert secret not in out

@@ -10,10 +10,12 @@ from clerk_sync.settings import (
     DEFAULT_TABLES,
     SECRET_ENV,
     ConfigError,
+    SmsConfig,
     Tables,
     load_config,
     load_worker_config,
     parse_signing_secrets,
+    read_sms_config,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -325,6 +327,35 @@ def test_worker_sending_rate_and_concurrency():
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_worker_config({**queue, **bad})
+
+
+def test_sms_delivery_is_off_unless_enabled_and_its_sender_settings_are_checked():
+    queue = {"SIDE_EFFECTS_QUEUE_URL": "http://queue"}
+    assert load_worker_config(queue).sms is None
+    assert load_worker_config({**queue, "SMS_ENABLED": "false", "SMS_SENDER_ID": "Example"}).sms is None
+    assert load_worker_config({**queue, "SMS_ENABLED": "true"}).sms == SmsConfig()
+    configured = load_worker_config(
+        {
+            **queue,
+            "SMS_ENABLED": "True",
+            "SMS_ORIGINATION_NUMBER": "+12015550100",
+            "SMS_SENDER_ID": "Example1",
+        }
+    ).sms
+    assert configured == SmsConfig(origination_number="+12015550100", sender_id="Example1")
+    for bad in (
+        {"SMS_ENABLED": "yes please"},
+        {"SMS_ENABLED": "true", "SMS_ORIGINATION_NUMBER": "2015550100"},
+        {"SMS_ENABLED": "true", "SMS_SENDER_ID": "Example App"},
+        {"SMS_ENABLED": "true", "SMS_SENDER_ID": "TwelveLetter"},
+        {"SMS_ENABLED": "true", "SMS_SENDER_ID": "12345"},  # at least one letter
+    ):
+        with pytest.raises(ConfigError, match=list(bad)[-1]):
+            load_worker_config({**queue, **bad})
+    # the command line's resend turns SMS on whatever SMS_ENABLED says, with the same checks
+    assert read_sms_config({}, enabled=True) == SmsConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        configured.sender_id = "x"  # type: ignore[misc,union-attr]
 
 
 def test_a_lazy_client_is_made_at_its_first_use_only():

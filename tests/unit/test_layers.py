@@ -113,6 +113,7 @@ def test_one_module_per_clerk_entity():
         "memberships",
         "sessions",
         "emails",
+        "sms",
         "invitations",
         "roles",
         "permissions",

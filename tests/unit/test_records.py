@@ -103,6 +103,48 @@ def test_email_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignore
     assert planned("email.created", {**email, "delivered_by_clerk": True}).ignored
 
 
+SMS = {
+    "object": "sms_message",
+    "id": "sms_1",
+    "from_phone_number": "+12015550100",
+    "to_phone_number": "+12015550123",
+    "phone_number_id": "idn_1",
+    "user_id": "user_1",
+    "message": "482913 is your verification code",
+    "slug": "verification_code",
+    "status": "queued",
+    "data": {"otp_code": "482913"},
+    "delivered_by_clerk": False,
+}
+
+
+def test_sms_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored():
+    p = planned("sms.created", SMS)
+    assert p.write is None and p.entity_id == "sms_1"
+    assert p.effects == (
+        {
+            "kind": "deliver_sms",
+            "svix_id": "msg_1",
+            "sms_id": "sms_1",
+            "to_phone_number": "+12015550123",
+            "message": "482913 is your verification code",
+        },
+    )
+    assert planned("sms.created", {**SMS, "delivered_by_clerk": True}).ignored
+    assert planned("sms.created", {k: v for k, v in SMS.items() if k != "delivered_by_clerk"}).ignored
+    # Clerk delivers it: nothing is checked, not even the fields a delivery would need
+    assert planned("sms.created", {"id": "sms_2", "delivered_by_clerk": True}).ignored
+
+
+def test_a_planned_sms_is_a_valid_effect_message():
+    from clerk_sync.domain.effects import KINDS, Channel, parse_message
+
+    [effect] = planned("sms.created", SMS).effects
+    message = parse_message(json.dumps(effect))
+    assert (message.kind, message.target, message.key) == ("deliver_sms", "sms_1", "deliver_sms#msg_1#sms_1")
+    assert KINDS["deliver_sms"].channel is Channel.SMS and KINDS["deliver_email"].channel is Channel.EMAIL
+
+
 def test_unknown_types_are_ignored():
     p = planned("agentTask.created", {"id": "agt_1"})
     assert p.ignored and p.entity_id == "agt_1"
@@ -117,6 +159,10 @@ def test_unknown_types_are_ignored():
         ("organizationMembership.created", {"id": "orgmem_1", "updated_at": 1, "organization": {}}),
         ("session.created", {"id": "sess_1", "updated_at": 1}),
         ("email.created", {"id": "ema_1", "delivered_by_clerk": False}),
+        ("sms.created", {**SMS, "to_phone_number": ""}),
+        ("sms.created", {k: v for k, v in SMS.items() if k != "message"}),
+        ("sms.created", {k: v for k, v in SMS.items() if k != "id"}),
+        ("sms.created", {**SMS, "message": 482913}),
     ],
 )
 def test_known_types_missing_what_they_need_are_invalid(event_type, data):
@@ -136,4 +182,5 @@ def test_every_handled_type_has_a_planner():
         "organizationMembership.updated",
         "organizationMembership.deleted",
         "email.created",
+        "sms.created",
     } <= set(PLANNERS)

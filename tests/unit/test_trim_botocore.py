@@ -26,6 +26,7 @@ CHEAP_CALLS = {
     "dynamodb": ("list_tables", {}),
     "sqs": ("list_queues", {}),
     "sesv2": ("get_account", {}),
+    "sns": ("get_sms_attributes", {}),
     "secretsmanager": ("list_secrets", {}),
 }
 REGIONS = sorted({region for partition in FULL["partitions"] for region in partition["regions"]})
@@ -79,7 +80,7 @@ def _target(session: botocore.session.Session, service: str, region: str, fips: 
 
 def test_the_build_reads_the_functions_services():
     assert used_services() == SERVICES
-    assert {"dynamodb", "sqs", "email", "secretsmanager"} == PREFIXES
+    assert {"dynamodb", "sqs", "email", "sns", "secretsmanager"} == PREFIXES
 
 
 def test_only_the_functions_services_are_left_and_every_partition_is_whole():

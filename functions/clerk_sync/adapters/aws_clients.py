@@ -19,8 +19,9 @@ CLIENT_CONFIG = BotocoreConfig(
     connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
 )
 
-# SES v2 takes no idempotency token: a SendEmail retried after a lost answer is a second e-mail. One
-# attempt per call, and a longer wait for the answer (a timeout leaves the outcome unknown).
+# SES v2 and SNS take no idempotency token: a SendEmail or Publish retried after a lost answer is a
+# second e-mail or SMS. One attempt per call, and a longer wait for the answer (a timeout leaves the
+# outcome unknown).
 SINGLE_ATTEMPT_CONFIG = CLIENT_CONFIG.merge(
     BotocoreConfig(read_timeout=10, retries={"total_max_attempts": 1, "mode": "standard"})
 )
@@ -47,6 +48,7 @@ class Endpoints:
     dynamodb: str | None = None
     sqs: str | None = None
     ses: str | None = None
+    sns: str | None = None
     secretsmanager: str | None = None
     region: str | None = None
 

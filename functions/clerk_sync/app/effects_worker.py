@@ -13,16 +13,25 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clerk_sync.adapters.claims import Claims, UnconfirmedSend
 from clerk_sync.adapters.dynamodb.liveness import user_deleted
 from clerk_sync.adapters.dynamodb.models import UserRecord
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
-from clerk_sync.adapters.ses import Mailer, UnconfirmedEmail
+from clerk_sync.adapters.ses import Mailer
+from clerk_sync.adapters.sns import TextMessenger
 from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.app import extensions
 from clerk_sync.app.cleanup import CleanupParts
 from clerk_sync.domain import mail
 from clerk_sync.domain.deadline import Deadline
-from clerk_sync.domain.effects import KINDS, EffectMessage, Handler, PoisonMessageError, parse_message
+from clerk_sync.domain.effects import (
+    KINDS,
+    Channel,
+    EffectMessage,
+    Handler,
+    PoisonMessageError,
+    parse_message,
+)
 from clerk_sync.domain.mail import Email
 from clerk_sync.domain.pacing import handback_delay
 from clerk_sync.observability import count, logger
@@ -33,6 +42,10 @@ KEY_PREFIX = "clerk-sync.effect"
 # writes, then the batch's answer.
 DEADLINE_MARGIN_SECONDS = 3.0
 NO_CONTEXT_SECONDS = 30.0  # the template's timeout, for calls without a Lambda context (tools, tests)
+# The counter of sends whose outcome is unknown, per channel (an alarm watches each).
+UNCONFIRMED_METRICS = {Channel.EMAIL: "UnconfirmedEmails", Channel.SMS: "UnconfirmedSms"}
+# What a send of a channel that is not configured answers (logged and counted, not a failure).
+NOT_CONFIGURED = {Channel.EMAIL: "skipped_no_sender", Channel.SMS: "skipped_sms_disabled"}
 
 Result = dict[str, Any]
 
@@ -48,10 +61,12 @@ class Worker:
         users: type[UserRecord],
         payloads: PayloadStore,
         queue: SideEffectsQueue,
+        texter: TextMessenger | None = None,
     ) -> None:
         self._cleanups = cleanups
         self._context: LambdaContext | None = None  # the invocation's, for clean-ups to plan within
         self._mailer = mailer
+        self._texter = texter
         self._users = users
         self._payloads = payloads
         self._queue = queue
@@ -68,6 +83,7 @@ class Worker:
             Handler.WELCOME: self._welcome_email,
             Handler.CLEANUP: self._cleanup,
             Handler.DELIVER: self._deliver_email,
+            Handler.DELIVER_SMS: self._deliver_sms,
         }
 
     def handle(self, body: str, message_id: str, context: LambdaContext | None) -> Result:
@@ -97,14 +113,25 @@ class Worker:
             },
         )
         count(f"Effect_{result.get('outcome')}")
-        if result.get("outcome") == "unknown":
-            count("UnconfirmedEmails")
+        channel = KINDS[message.kind].channel
+        if result.get("outcome") == "unknown" and channel is not None:
+            count(UNCONFIRMED_METRICS[channel])
         return result
 
     @property
     def mailer(self) -> Mailer | None:
         """The e-mail sender (None when no SENDER_EMAIL is set)."""
         return self._mailer
+
+    @property
+    def texter(self) -> TextMessenger | None:
+        """The SMS sender (None when SMS_ENABLED is not true)."""
+        return self._texter
+
+    def claims(self, channel: Channel) -> Claims | None:
+        """The claims of a channel's sends (None when that channel is not configured)."""
+        sender = self._mailer if channel is Channel.EMAIL else self._texter
+        return None if sender is None else sender.claims
 
     def hand_back(self, receipt_handle: str, message_id: str, receive_count: int) -> None:
         """Delay a throttled message's next receive, growing with its receives so far."""
@@ -120,12 +147,16 @@ class Worker:
             return
         logger.info("throttled message handed back", extra={"message_id": message_id, "delay_s": delay})
 
-    def resend(self, unconfirmed: UnconfirmedEmail) -> Result:
-        """Send an unconfirmed e-mail again, after an operator checked that it did not arrive."""
-        if self._mailer is None:
-            return {"outcome": "skipped_no_sender"}
+    def resend(self, unconfirmed: UnconfirmedSend) -> Result:
+        """Send an unconfirmed e-mail or SMS again, after an operator checked that it did not arrive."""
+        channel = KINDS[unconfirmed.kind].channel if unconfirmed.kind in KINDS else None
+        if channel is None:
+            raise PoisonMessageError(f"{unconfirmed.kind!r} sends nothing"[:80])
+        claims = self.claims(channel)
+        if claims is None:
+            return {"outcome": NOT_CONFIGURED[channel]}
         message = self._parse(unconfirmed.message)
-        if not self._mailer.release_unconfirmed(unconfirmed):
+        if not claims.release_unconfirmed(unconfirmed):
             return {"outcome": "changed_meanwhile"}
         return self._handlers[KINDS[message.kind].handler](
             message, Deadline.of_invocation(None, 0, NO_CONTEXT_SECONDS)
@@ -171,6 +202,12 @@ class Worker:
             html=message.text("body"),
         )
         return {"outcome": self._mailer.send_once(message, message.queued, email, deadline)}
+
+    def _deliver_sms(self, message: EffectMessage, deadline: Deadline) -> Result:
+        if self._texter is None:
+            return {"outcome": NOT_CONFIGURED[Channel.SMS]}
+        to, text = message.fields["to_phone_number"], message.fields["message"]
+        return {"outcome": self._texter.send_once(message, message.queued, to, text)}
 
     def _cleanup(self, message: EffectMessage, deadline: Deadline) -> Result:
         """One part of a clean-up, within its own slice of the invocation (app/cleanup.py)."""

@@ -12,6 +12,7 @@ from clerk_sync.adapters.dynamodb.cleanup import Cleaner
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
 from clerk_sync.adapters.ses import Mailer
+from clerk_sync.adapters.sns import TextMessenger
 from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.app import extensions
 from clerk_sync.app.cleanup import CleanupParts
@@ -40,9 +41,18 @@ def build_worker(
             max_send_rate=config.ses_max_send_rate,
             max_concurrency=config.max_concurrency,
         )
+    texter = None
+    if config.sms is not None:  # the SNS client (its model parsed) only for a worker that sends SMS
+        texter = TextMessenger(
+            clients.client("sns", SINGLE_ATTEMPT_CONFIG),
+            dynamodb,
+            config.tables.idempotency,
+            origination_number=config.sms.origination_number,
+            sender_id=config.sms.sender_id,
+        )
     queue = SideEffectsQueue(cast("SQSClient", LazyClient(clients, "sqs")), config.side_effects_queue_url)
     extensions.load(config.extension_modules)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
     payloads = PayloadStore(dynamodb, config.tables.idempotency)
     cleanups = CleanupParts(Cleaner(models), queue, config.cleanup)
-    return Worker(cleanups, mailer, persistence, models.users, payloads, queue)
+    return Worker(cleanups, mailer, persistence, models.users, payloads, queue, texter)

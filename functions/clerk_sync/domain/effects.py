@@ -26,6 +26,15 @@ class Handler(StrEnum):
     WELCOME = "welcome"  # send the welcome e-mail
     CLEANUP = "cleanup"  # tombstone a deleted parent's children, in parts
     DELIVER = "deliver"  # send a Clerk e-mail the app took over
+    DELIVER_SMS = "deliver_sms"  # send a Clerk text message (SMS) the app took over
+
+
+class Channel(StrEnum):
+    """How a kind reaches a person, for the kinds that send something at most once (their claims,
+    their unconfirmed listing and metric are per channel)."""
+
+    EMAIL = "email"
+    SMS = "sms"
 
 
 @dataclass(frozen=True)
@@ -50,11 +59,14 @@ class EffectSpec:
         """A clean-up's queries, in order, by child table (a continuation names the one it resumes)."""
         return tuple(spec.table.value for spec, _ in children_of(self.cleans)) if self.cleans else ()
 
+    channel: Channel | None = None
+    """What the effect sends, if it sends a message to a person."""
+
 
 KINDS: Mapping[str, EffectSpec] = {
     spec.kind: spec
     for spec in (
-        EffectSpec("welcome_email", "user_id", Handler.WELCOME),
+        EffectSpec("welcome_email", "user_id", Handler.WELCOME, channel=Channel.EMAIL),
         EffectSpec("user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, cleans=Table.USERS),
         EffectSpec(
             "organization_cleanup",
@@ -63,7 +75,20 @@ KINDS: Mapping[str, EffectSpec] = {
             delay_seconds=5,
             cleans=Table.ORGANIZATIONS,
         ),
-        EffectSpec("deliver_email", "email_id", Handler.DELIVER, required=("to_email_address", "subject")),
+        EffectSpec(
+            "deliver_email",
+            "email_id",
+            Handler.DELIVER,
+            required=("to_email_address", "subject"),
+            channel=Channel.EMAIL,
+        ),
+        EffectSpec(
+            "deliver_sms",
+            "sms_id",
+            Handler.DELIVER_SMS,
+            required=("to_phone_number", "message"),
+            channel=Channel.SMS,
+        ),
     )
 }
 
@@ -224,4 +249,15 @@ def deliver_email(event: Event) -> Effect:
         "subject": event.field("subject"),
         "body": event.field("body"),
         "body_plain": event.field("body_plain"),
+    }
+
+
+def deliver_sms(event: Event) -> Effect:
+    """Send a Clerk text message (SMS) whose delivery the application has taken over."""
+    return {
+        "kind": "deliver_sms",
+        "svix_id": event.svix_id,
+        "sms_id": event.field("id"),
+        "to_phone_number": event.field("to_phone_number"),
+        "message": event.field("message"),
     }

@@ -1,5 +1,6 @@
 """`clerk-sync dump`: the synced tables (users, organizations, memberships, sessions) as text tables,
-or as one JSON object keyed by table name; `emails`: the e-mails the functions sent, as moto captured them."""
+or as one JSON object keyed by table name; `emails` and `sms`: the e-mails and text messages the
+functions sent, as moto captured them."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from clerk_sync_local.stack.state import NotRunningError
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
-CHOICES = (*TABLES, EMAILS)
+SMS = "sms"  # not a table: the text messages moto's SNS captured (only when named)
+CHOICES = (*TABLES, EMAILS, SMS)
 MOTO_DATA_PATH = "/moto-api/data.json"  # moto's own API: every resource of its backends, as JSON
 NO_SENDER_NOTE = (
     "  (none: this stack runs with SENDER_EMAIL empty, so the worker skips every e-mail, outcome "
@@ -44,6 +46,7 @@ COLUMNS = {
     "memberships": ("organization_id", "user_id", "role", "deleted", "version"),
     "sessions": ("id", "user_id", "status", "deleted", "version"),
     EMAILS: ("to", "from", "subject", "body"),
+    SMS: ("to", "message"),
 }
 _deserialize = TypeDeserializer().deserialize
 # A client of its own rather than clerk_sync_local.emulator.engines': that module loads moto (≈0.5 s).
@@ -114,9 +117,20 @@ def read_emails(aws_endpoint: str) -> list[dict[str, Any]]:
     """The e-mails moto's SES has accepted, oldest first, as moto keeps them: `id`, `source`,
     `destinations` (ToAddresses, CcAddresses, BccAddresses), `subject` and `body` (the HTML part
     when an e-mail has both). Read over HTTP from moto's data API, so from another process too."""
+    return _captured(aws_endpoint, "ses", "Message", "e-mails")
+
+
+def read_sms(aws_endpoint: str) -> list[dict[str, Any]]:
+    """The text messages moto's SNS has accepted (Publish to a phone number), oldest first, as moto
+    keeps them: `message_id`, `phone_number` and `message`. Read like the e-mails."""
+    return _captured(aws_endpoint, "sns", "SMS", "text messages")
+
+
+def _captured(aws_endpoint: str, service: str, model: str, what: str) -> list[dict[str, Any]]:
+    """One kind of moto model instance, from moto's data API (every resource of its backends)."""
     url = aws_endpoint.rstrip("/") + MOTO_DATA_PATH
     not_moto = (
-        f"{aws_endpoint} is not a moto server (no {MOTO_DATA_PATH}): e-mails are captured only when "
+        f"{aws_endpoint} is not a moto server (no {MOTO_DATA_PATH}): {what} are captured only when "
         "`clerk-sync dev` runs on its embedded moto, or on a moto_server given with --aws-endpoint"
     )
     try:
@@ -129,9 +143,9 @@ def read_emails(aws_endpoint: str) -> list[dict[str, Any]]:
         raise DumpError(f"cannot reach {aws_endpoint}: {reason} (is `clerk-sync dev` running?)") from None
     except ValueError:
         raise DumpError(not_moto) from None
-    ses = data.get("ses") if isinstance(data, dict) else None
-    messages = ses.get("Message") if isinstance(ses, dict) else None  # no "ses": nothing sent yet
-    return [dict(message) for message in messages or [] if isinstance(message, dict)]
+    backend = data.get(service) if isinstance(data, dict) else None
+    found = backend.get(model) if isinstance(backend, dict) else None  # absent: nothing sent yet
+    return [dict(instance) for instance in found or [] if isinstance(instance, dict)]
 
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,13 +167,16 @@ def _plain(value: Any) -> Any:
 
 
 def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
-    """Aligned text tables, one per synced table (and one for the e-mails)."""
+    """Aligned text tables, one per synced table (and one for the e-mails, one for the SMS)."""
     blocks = []
     for table, items in data.items():
         columns = COLUMNS[table]
         if table == EMAILS:
             header = ["to", "from", "subject", "body (first line)"]
             rows = [_email_row(item) for item in items]
+        elif table == SMS:
+            header = ["to", "message (first line)"]
+            rows = [[str(item.get("phone_number") or ""), _first_line(item, "message")] for item in items]
         else:
             header = ["version (UTC)" if column == "version" else column for column in columns]
             rows = [[_cell(column, item.get(column)) for column in columns] for item in items]
@@ -189,9 +206,9 @@ def _email_row(message: Mapping[str, Any]) -> list[str]:
     return [to, str(message.get("source") or ""), str(message.get("subject") or ""), _first_line(message)]
 
 
-def _first_line(message: Mapping[str, Any]) -> str:
-    """The first line of text of an e-mail's body (tags dropped from HTML), shortened."""
-    body = str(message.get("body") or "")
+def _first_line(message: Mapping[str, Any], field: str = "body") -> str:
+    """The first line of text of an e-mail's body (tags dropped from HTML) or an SMS, shortened."""
+    body = str(message.get(field) or "")
     if re.search(r"<[A-Za-z!/][^>]*>", body):
         body = _BLOCK_TAG.sub("\n", body)  # a paragraph, heading or break ends a line
         body = html.unescape(re.sub(r"<[^>]*>", "", body))
@@ -200,12 +217,14 @@ def _first_line(message: Mapping[str, Any]) -> str:
 
 
 def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:
-    """Print the named tables and/or the e-mails, in the order named (all four tables when none is)."""
+    """Print the named tables, e-mails and/or SMS, in the order named (all four tables when none is)."""
     names = list(dict.fromkeys(names)) or list(TABLES)
     tables = [name for name in names if name in TABLES]
     read = read_tables(where, tables) if tables else {}
     if EMAILS in names:
         read[EMAILS] = read_emails(where.aws_endpoint)
+    if SMS in names:
+        read[SMS] = read_sms(where.aws_endpoint)
     data = {name: read[name] for name in names}
     print(json.dumps(data, indent=2, default=str) if as_json else render_text(data), flush=True)
     if EMAILS in names and not read[EMAILS] and where.sender_email == "":

@@ -1,5 +1,5 @@
-"""The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables
-and e-mails.
+"""The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables,
+e-mails and SMS.
 
 Every failure ends in one line on stderr, `clerk-sync: error: …`, with the exit codes of
 exit_codes.py (one table for every sub-command, docs/local-development.md). Sub-commands load their
@@ -137,10 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     dump = commands.add_parser(
         "dump",
         parents=[state],
-        help="print the synced tables, or the e-mails sent locally",
+        help="print the synced tables, or the e-mails and SMS sent locally",
         description="Print users, organizations, memberships and sessions from the running `clerk-sync dev`; "
-        "`emails`: the e-mails its functions sent, as its embedded moto captured them.",
+        "`emails` and `sms`: the e-mails and text messages its functions sent, as its embedded moto "
+        "captured them.",
         epilog="examples:\n  clerk-sync dump\n  clerk-sync dump users sessions\n  clerk-sync dump emails\n"
+        "  clerk-sync dump sms\n"
         "  clerk-sync dump --json users | jq '.users[].email'\n"
         "  clerk-sync dump --endpoint http://127.0.0.1:8000 --region us-east-1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -149,13 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tables",
         nargs="*",
         metavar="TABLE",
-        help="users, organizations, memberships, sessions (the default: all four), emails",
+        help="users, organizations, memberships, sessions (the default: all four), emails, sms",
     )
     dump.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
     dump.add_argument(
         "--endpoint",
         metavar="URL",
-        help="DynamoDB endpoint, and moto's for emails (default: the running `clerk-sync dev`'s)",
+        help="DynamoDB endpoint, and moto's for emails and sms (default: the running `clerk-sync dev`'s)",
     )
     dump.add_argument("--region", help="AWS region (default: the running `clerk-sync dev`'s)")
     backfill_cli.add_parser(commands)
@@ -216,7 +218,14 @@ def _backfill(args: argparse.Namespace) -> int:
     return backfill_cli.run(args)
 
 
-COMMANDS = {"dev": _dev, "send": _send, "dump": _dump, "backfill": _backfill, "emails": emails_cli.run}
+COMMANDS = {
+    "dev": _dev,
+    "send": _send,
+    "dump": _dump,
+    "backfill": _backfill,
+    "emails": emails_cli.run,
+    "sms": emails_cli.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

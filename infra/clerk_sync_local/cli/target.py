@@ -44,7 +44,7 @@ class Target:
     region: str
     dynamodb_endpoint: str | None
     aws_endpoint: str | None
-    """SQS, SES and Secrets Manager (moto's, for the dev stack)."""
+    """SQS, SES, SNS and Secrets Manager (moto's, for the dev stack)."""
     tables: Tables
     sender_email: str
     queue_url: str
@@ -63,6 +63,7 @@ class Target:
             dynamodb=self.dynamodb_endpoint,
             sqs=self.aws_endpoint,
             ses=self.aws_endpoint,
+            sns=self.aws_endpoint,
             secretsmanager=self.aws_endpoint,
             region=self.region,
         )

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from clerk_sync.settings import SECRET_ARN_ENV
+from clerk_sync.settings import SECRET_ARN_ENV, SMS_ENABLED_ENV
 
 from clerk_sync_local.stack.function_url import FunctionUrlServer, bind_server
 from clerk_sync_local.stack.functions import (
@@ -153,8 +153,9 @@ def run(options: DevOptions) -> int:
         secret_arns = store_signing_secret(template, specs.values(), secret)
         for logical_id in secret_arns:
             secret_origin += f"; in Secrets Manager as {secret_name(logical_id)}"
-        if endpoints.embedded:  # moto's SES keeps what is sent: e-mails on out of the box
+        if endpoints.embedded:  # moto's SES and SNS keep what is sent: e-mails and SMS on out of the box
             os.environ.setdefault("SENDER_EMAIL", LOCAL_SENDER)
+            os.environ.setdefault(SMS_ENABLED_ENV, "true")
         local = LocalResources(template, os.environ, {**template_refs(provisioned), **secret_arns})
         _export_environment(local, specs.values())
         if endpoints.embedded:
@@ -235,10 +236,10 @@ def start_engines(options: DevOptions, directory: Path) -> Iterator[Engines]:
                 data = directory / "dynamodb"
                 dynamodb = engines.enter_context(DynamoDBLocalEngine(state_dir=data)).endpoint
                 description = (
-                    f"{moto.endpoint} (moto: SQS, SES); DynamoDB Local {dynamodb}, data in {shown(data)}"
+                    f"{moto.endpoint} (moto: SQS, SES, SNS); DynamoDB Local {dynamodb}, data in {shown(data)}"
                 )
             else:
-                dynamodb, description = moto.endpoint, f"{moto.endpoint} (moto: DynamoDB, SQS, SES)"
+                dynamodb, description = moto.endpoint, f"{moto.endpoint} (moto: DynamoDB, SQS, SES, SNS)"
             yield Engines(moto.endpoint, dynamodb, description, True)
     except EngineError as error:
         raise DevError(str(error)) from None
@@ -425,6 +426,18 @@ def email_line(sender: str, endpoints: Engines) -> str:
     return f"on, from {sender}{default}, kept by moto's SES: clerk-sync dump emails"
 
 
+def sms_line(enabled: str, endpoints: Engines) -> str:
+    """Whether the worker sends delegated SMS, and how to turn that on or off."""
+    if enabled.strip().lower() != "true":
+        return (
+            f"off: {SMS_ENABLED_ENV} is not true, the worker skips every SMS (outcome skipped_sms_disabled); "
+            f"start with {SMS_ENABLED_ENV}=true to send"
+        )
+    if not endpoints.embedded:
+        return f"on ({SMS_ENABLED_ENV}), through {endpoints.aws}"
+    return f"on, kept by moto's SNS ({SMS_ENABLED_ENV}=false turns them off): clerk-sync dump sms"
+
+
 def _banner(
     options: DevOptions,
     info: ConnectionInfo,
@@ -446,6 +459,7 @@ def _banner(
         f"  AWS endpoint    {endpoints.description}",
         f"  Tables          {', '.join(provisioned.tables.values())}",
         f"  E-mail          {email_line(info.sender_email, endpoints)}",
+        f"  SMS             {sms_line(os.environ.get(SMS_ENABLED_ENV, ''), endpoints)}",
     ]
     for worker in workers:
         redrive = (
