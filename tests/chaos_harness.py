@@ -25,7 +25,7 @@ from typing import Any
 from builders import SECRET_KEY
 from clerk_sync.app import extensions
 from clerk_sync.app.batch import run_batch
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.observability import logger
 from clerk_sync_local.stack.function_url import bind_server
 from clerk_sync_local.stack.functions import LocalResources, function_specs
@@ -70,6 +70,10 @@ def history(seed: int, size: int) -> list[dict[str, Any]]:
         "leave": 2,
         "session": 4,
         "end_session": 3,
+        "invite": 2,
+        "role": 1,
+        "delete_role": 1,
+        "bill": 2,
     }
     actions = list(weights)
 
@@ -268,11 +272,7 @@ def _timeline(
 
 
 def _parents(table: str, item: dict[str, Any]) -> list[tuple[str, str]]:
-    if table == Table.MEMBERSHIPS:
-        return [(Table.USERS, item["user_id"]), (Table.ORGANIZATIONS, item["organization_id"])]
-    if table == Table.SESSIONS and "user_id" in item:
-        return [(Table.USERS, item["user_id"])]
-    return []
+    return [(link.table, item[link.field]) for link in TABLES[Table(table)].parents if item.get(link.field)]
 
 
 def _side_effects_mapping(stack: Stack) -> EventSourceMapping:

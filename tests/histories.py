@@ -6,14 +6,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from builders import envelope, membership, organization, session, user
+from builders import envelope, invitation, membership, organization, role, session, subscription_item, user
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync_local.cli.dump import plain_item
 
 T0 = 1_732_000_000_000
-ACTIONS = ("user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session")
+ACTIONS = (
+    "user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session",
+    "invite", "role", "delete_role", "bill",
+)  # fmt: skip
+ITEM_STATUSES = ("upcoming", "active", "past_due", "active", "canceled", "ended")
 
 
 @dataclass
@@ -27,6 +31,10 @@ class Clerk:
     members: dict[tuple[int, int], bool] = field(default_factory=dict)
     sessions: dict[int, list[int]] = field(default_factory=dict)  # user -> open session numbers
     session_count: int = 0
+    invitations: dict[int, int] = field(default_factory=dict)  # org -> number of its open invitation
+    invitation_count: int = 0
+    roles: dict[int, str] = field(default_factory=dict)  # role index -> "live" | "deleted"
+    items: dict[int, int] = field(default_factory=dict)  # user -> its item's step in ITEM_STATUSES
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def uid(self, i: int) -> str:
@@ -61,9 +69,10 @@ class Clerk:
             self.orgs[j] = "deleted"
         elif action == "join" and alive_user and alive_org:
             kind = "updated" if self.members.get((j, i)) else "created"
-            role = "org:admin" if self.now % 3000 == 0 else "org:member"
+            member_role = "org:admin" if self.now % 3000 == 0 else "org:member"
             self.emit(
-                f"organizationMembership.{kind}", membership(self.oid(j), self.uid(i), self.now, role=role)
+                f"organizationMembership.{kind}",
+                membership(self.oid(j), self.uid(i), self.now, role=member_role),
             )
             self.members[(j, i)] = True
         elif action == "leave" and alive_user and alive_org and self.members.get((j, i)):
@@ -75,6 +84,42 @@ class Clerk:
             self.emit(
                 "session.created", session(f"sess_{self.ns}{self.session_count}", self.uid(i), self.now)
             )
+        elif action == "invite" and alive_org:
+            open_one = self.invitations.pop(j, None)
+            if open_one is None or not alive_user:  # a new invitation (or the open one revoked)
+                if open_one is not None:
+                    data = invitation(f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="revoked")
+                    self.emit("organizationInvitation.revoked", data)
+                    return
+                self.invitation_count += 1
+                self.invitations[j] = self.invitation_count
+                data = invitation(f"orginv_{self.ns}{self.invitation_count}", self.oid(j), self.now)
+                self.emit("organizationInvitation.created", data)
+            else:  # accepted by user i
+                data = invitation(
+                    f"orginv_{self.ns}{open_one}",
+                    self.oid(j),
+                    self.now,
+                    status="accepted",
+                    user_id=self.uid(i),
+                )
+                self.emit("organizationInvitation.accepted", data)
+        elif action == "role" and self.roles.get(i) != "deleted":
+            kind = "updated" if self.roles.get(i) == "live" else "created"
+            perms = ("org:docs:read",) if self.now % 2000 else ("org:docs:read", "org:docs:write")
+            self.emit(
+                f"role.{kind}", role(f"role_{self.ns}{i}", self.now, key=f"org:r{i}", permissions=perms)
+            )
+            self.roles[i] = "live"
+        elif action == "delete_role" and self.roles.get(i) == "live":
+            self.emit("role.deleted", {"object": "role", "id": f"role_{self.ns}{i}", "deleted": True})
+            self.roles[i] = "deleted"
+        elif action == "bill" and alive_user:
+            step = min(self.items.get(i, -1) + 1, len(ITEM_STATUSES) - 1)
+            self.items[i] = step
+            status = ITEM_STATUSES[step]
+            event_type = "subscriptionItem." + {"past_due": "pastDue"}.get(status, status)
+            self.emit(event_type, subscription_item(f"csubi_{self.ns}{i}", self.uid(i), status=status))
         elif action == "end_session" and alive_user and self.sessions.get(i):
             number = self.sessions[i].pop(0)
             self.emit(
@@ -101,12 +146,8 @@ def normalise(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
     deleted = {(table, key) for (table, key), item in state.items() if item.get("deleted")}
     out = {}
     for (table, key), item in state.items():
-        if table == Table.MEMBERSHIPS and (
-            (Table.USERS, item["user_id"]) in deleted
-            or (Table.ORGANIZATIONS, item["organization_id"]) in deleted
-        ):
-            continue
-        if table == Table.SESSIONS and (Table.USERS, item["user_id"]) in deleted:
+        parents = [(link.table, item.get(link.field)) for link in TABLES[Table(table)].parents]
+        if any(parent in deleted for parent in parents):
             continue
         out[(table, key)] = {k: v for k, v in item.items() if k != "svix_id"}
     return out
@@ -114,22 +155,13 @@ def normalise(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
 
 def stored_state(stack, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """What the tables hold for the given records."""
-    logical = {
-        Table.USERS: "UsersTable",
-        Table.ORGANIZATIONS: "OrganizationsTable",
-        Table.MEMBERSHIPS: "MembershipsTable",
-        Table.SESSIONS: "SessionsTable",
-    }
     out = {}
     for table, key in keys:
-        parts = key.split("/")
-        item_key = (
-            {"organization_id": {"S": parts[0]}, "user_id": {"S": parts[1]}}
-            if table == Table.MEMBERSHIPS
-            else {"id": {"S": parts[0]}}
-        )
+        spec = TABLES[Table(table)]
+        values = dict(zip(sorted(spec.key_names), key.split("/"), strict=True))
+        item_key = {name: {"S": values[name]} for name in spec.key_names}
         got = stack.dynamodb.get_item(
-            TableName=stack.tables[logical[table]], Key=item_key, ConsistentRead=True
+            TableName=stack.tables[spec.template_id], Key=item_key, ConsistentRead=True
         )
         if "Item" in got:
             out[(table, key)] = plain_item(got["Item"])

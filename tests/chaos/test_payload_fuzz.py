@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from builders import signed
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,13 +24,7 @@ from stacks import SYNCED, Stack
 SAMPLES = {
     name: json.loads((SAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8")) for name in sample_types()
 }
-KEYS = {
-    "UsersTable": ("id",),
-    "OrganizationsTable": ("id",),
-    "MembershipsTable": ("organization_id", "user_id"),
-    "SessionsTable": ("id",),
-    "IdempotencyTable": ("id",),
-}
+KEYS = {**{spec.template_id: spec.key_names for spec in TABLES.values()}, "IdempotencyTable": ("id",)}
 
 
 def paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
@@ -89,12 +83,7 @@ def read_back_and_empty(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
     return synced
 
 
-_TABLES = {
-    "UsersTable": Table.USERS,
-    "OrganizationsTable": Table.ORGANIZATIONS,
-    "MembershipsTable": Table.MEMBERSHIPS,
-    "SessionsTable": Table.SESSIONS,
-}
+_TABLES = {spec.template_id: table for table, spec in TABLES.items()}
 
 
 @settings(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clerk_sync.domain.tables import TABLES
 from clerk_sync_local.stack.template import TEMPLATE_PATH
 
 ROOT = TEMPLATE_PATH.parent
@@ -31,13 +32,7 @@ SUPPRESSED_CHECKOV = {
     "CKV_AWS_115": {"SideEffectsFunction"},  # capped by the event source's MaximumConcurrency instead
     "CKV_AWS_116": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no async invocations
     "CKV_AWS_117": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no VPC
-    "CKV_AWS_119": {
-        "UsersTable",
-        "OrganizationsTable",
-        "MembershipsTable",
-        "SessionsTable",
-        "IdempotencyTable",
-    },
+    "CKV_AWS_119": {*(spec.template_id for spec in TABLES.values()), "IdempotencyTable"},  # AWS managed key
     "CKV_AWS_149": {"SigningSecret", "ClerkSecretKey"},  # AWS managed key
     "CKV_AWS_158": {"WebhookLogGroup", "SideEffectsLogGroup", "HttpApiAccessLogGroup", "ReconcileLogGroup"},
     "CKV_AWS_173": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no secrets in env
