@@ -26,7 +26,9 @@ from typing import IO, Any
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.functions import Invocation
 
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's init phase limit
+# Lambda's init phase limit; an init that runs over it is retried within the first invocation, under
+# the function's timeout: so the longer of the two bounds an init here.
+INIT_TIMEOUT_SECONDS = 10.0
 
 
 class ProcessFunction:
@@ -106,7 +108,8 @@ class ProcessFunction:
             )
         self._process, self._buffer = process, b""
         self.starts += 1
-        if self._read_line(process, time.monotonic() + INIT_TIMEOUT_SECONDS) != b'{"ready": true}':
+        init_limit = max(INIT_TIMEOUT_SECONDS, self._timeout)
+        if self._read_line(process, time.monotonic() + init_limit) != b'{"ready": true}':
             self.stop()
             raise RuntimeError(f"{self.logical_id} failed its init: see {self._log_path}")
         return process
