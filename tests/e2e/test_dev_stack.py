@@ -251,13 +251,11 @@ def test_every_sample_lands_in_the_tables_and_ctrl_c_leaves_nothing_behind(dev: 
     assert "Traceback" not in dev.output
 
 
-def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
-    """An e-mail whose outcome is unknown (here: a claim left as a crash after claiming leaves it) is
-    listed by `clerk-sync emails unconfirmed` and sent once by `clerk-sync emails resend`."""
+def plant_unconfirmed_claim(dev: DevStack, channel: str, key: str, message: dict[str, Any]) -> None:
+    """The claim a crash between claiming and sending leaves (two minutes old), in the dev stack's
+    idempotency table: what `clerk-sync emails|sms unconfirmed` lists."""
     info = json.loads((dev.state_dir / "dev.json").read_text())
-    key = "welcome_email#msg_e2e_unconfirmed#user_e2e"
-    to = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
-    message = {"kind": "welcome_email", "svix_id": "msg_e2e_unconfirmed", "user_id": "user_e2e", "email": to}
+    kind, svix_id, target = key.split("#")
     now = int(time.time())
     dynamodb = boto3.client(
         "dynamodb", endpoint_url=info["dynamodb_endpoint"], region_name=info["region"],
@@ -267,15 +265,24 @@ def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
         TableName=info["tables"]["IDEMPOTENCY_TABLE"],
         Item={
             "id": {"S": f"claim#{key}"},
-            "unconfirmed": {"S": "email"},
+            "unconfirmed": {"S": channel},
             "claimed_at": {"N": str(now - 120)},
-            "kind": {"S": "welcome_email"},
-            "target": {"S": "user_e2e"},
-            "svix_id": {"S": "msg_e2e_unconfirmed"},
+            "kind": {"S": kind},
+            "target": {"S": target},
+            "svix_id": {"S": svix_id},
             "message": {"S": json.dumps(message)},
             "expiration": {"N": str(now + 86400)},
         },
     )
+
+
+def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
+    """An e-mail whose outcome is unknown (here: a claim left as a crash after claiming leaves it) is
+    listed by `clerk-sync emails unconfirmed` and sent once by `clerk-sync emails resend`."""
+    key = "welcome_email#msg_e2e_unconfirmed#user_e2e"
+    to = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
+    message = {"kind": "welcome_email", "svix_id": "msg_e2e_unconfirmed", "user_id": "user_e2e", "email": to}
+    plant_unconfirmed_claim(dev, "email", key, message)
     listed = dev.cli("emails", "unconfirmed")
     assert listed.returncode == 0, listed.stderr
     assert (
@@ -298,7 +305,6 @@ def test_unconfirmed_emails_are_listed_and_resent_with_the_cli(dev: DevStack):
 def test_unconfirmed_sms_are_listed_and_resent_with_the_cli(dev: DevStack):
     """An SMS whose outcome is unknown (a claim as a crash after claiming leaves it) is listed by
     `clerk-sync sms unconfirmed`, not by `emails unconfirmed`, and sent once by `clerk-sync sms resend`."""
-    info = json.loads((dev.state_dir / "dev.json").read_text())
     key = "deliver_sms#msg_e2e_sms#sms_e2e"
     to = "+1555" + str(uuid.uuid4().int)[:10]
     message = {
@@ -308,24 +314,7 @@ def test_unconfirmed_sms_are_listed_and_resent_with_the_cli(dev: DevStack):
         "to_phone_number": to,
         "message": "Your code is 111222",
     }
-    now = int(time.time())
-    dynamodb = boto3.client(
-        "dynamodb", endpoint_url=info["dynamodb_endpoint"], region_name=info["region"],
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
-    dynamodb.put_item(
-        TableName=info["tables"]["IDEMPOTENCY_TABLE"],
-        Item={
-            "id": {"S": f"claim#{key}"},
-            "unconfirmed": {"S": "sms"},
-            "claimed_at": {"N": str(now - 120)},
-            "kind": {"S": "deliver_sms"},
-            "target": {"S": "sms_e2e"},
-            "svix_id": {"S": "msg_e2e_sms"},
-            "message": {"S": json.dumps(message)},
-            "expiration": {"N": str(now + 86400)},
-        },
-    )
+    plant_unconfirmed_claim(dev, "sms", key, message)
     listed = dev.cli("sms", "unconfirmed")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("unconfirmed SMS (1)") and key in listed.stdout and to in listed.stdout
