@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from builders import envelope, membership, signed, user
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
+from clerk_sync.backfill.kinds import KINDS
 from clerk_sync.backfill.report import Summary
 from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.backfill.run import Backfill, Options
@@ -140,7 +141,8 @@ def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(
     assert first.waits == 2 and first.waited_seconds >= 1.0  # Retry-After: 1 was honoured
     assert rig.calls["PutItem"] == USERS + ORGANIZATIONS  # one write per object, none repeated
     assert rig.calls["TransactWriteItems"] == memberships
-    assert first.api_requests == 1 + 6 + 1 + 1 + 2  # count, 6 user pages, organizations, members, 2 retries
+    # count, 6 user pages, organizations, members, one (empty) page of each other kind, 2 retries
+    assert first.api_requests == 1 + 6 + 1 + 1 + (len(KINDS) - 3) + 2
 
     second = rig.run()
 

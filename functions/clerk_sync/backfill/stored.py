@@ -12,8 +12,9 @@ from concurrent.futures import Executor
 from typing import Any
 
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.planning import KEY_NAMES, Key, Stored, key_dict
-from clerk_sync.domain.tables import Table
+from clerk_sync.backfill.kinds import Key
+from clerk_sync.backfill.planning import Stored, key_dict
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import Tables
 
 BATCH_GET_LIMIT = 100
@@ -44,13 +45,13 @@ class StoredRecords:
         found: dict[Key, Stored] = {}
         for items in answers:
             for item in items:
-                key = tuple(_string(item[name]) for name in KEY_NAMES[table])
+                key = tuple(_string(item[name]) for name in TABLES[table].key_names)
                 found[key] = Stored(version=int(item["version"]["N"]), deleted=_is_deleted(item))
         return found
 
     def _batch_get(self, table: Table, keys: list[Key]) -> list[dict[str, Any]]:
         name = self._names[table]
-        names = KEY_NAMES[table]
+        names = TABLES[table].key_names
         request: dict[str, Any] = {
             name: {
                 "Keys": [{k: {"S": v} for k, v in key_dict(table, key).items()} for key in keys],
@@ -73,9 +74,10 @@ class StoredRecords:
             self._sleep(min(2.0, 0.05 * 2**attempt))
         raise StorageError(f"DynamoDB: keys of {name} left unprocessed {UNPROCESSED_ATTEMPTS} times")
 
-    def live_keys(self, table: Table) -> Iterator[Key]:
-        """Every key of the table whose record is not a tombstone."""
-        names = KEY_NAMES[table]
+    def live(self, table: Table, fields: tuple[str, ...] = ()) -> Iterator[tuple[Key, dict[str, str]]]:
+        """Every key of the table whose record is not a tombstone, with the string `fields` it has."""
+        names = (*TABLES[table].key_names, *fields)
+        key_count = len(TABLES[table].key_names)
         paginator = self._client.get_paginator("scan")
         pages = paginator.paginate(
             TableName=self._names[table],
@@ -87,7 +89,8 @@ class StoredRecords:
         )
         for page in pages:
             for item in page.get("Items", []):
-                yield tuple(_string(item[name]) for name in names)
+                key = tuple(_string(item[name]) for name in names[:key_count])
+                yield key, {name: _string(item[name]) for name in fields if "S" in item.get(name, {})}
 
 
 def _is_deleted(item: dict[str, Any]) -> bool:
