@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from clerk_sync.domain.entities.plans import plan_write
+from clerk_sync.domain.entities.plans import PLAN_FIELDS, plan_write
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.planner import plan
 from clerk_sync.domain.plans import InvalidEventError, Write
@@ -68,6 +68,9 @@ class Kind:
     """True: the list answers a bare array (users), else `{data, total_count}`."""
     count: Callable[[Clerk], int] | None = None
     """The list's size in one cheap request, for progress (users only)."""
+    content: tuple[str, ...] = ()
+    """Attributes compared with the stored record: a live record holding the same is unchanged whatever
+    the versions (plans, versioned by the run's clock, would otherwise be rewritten by every run)."""
 
 
 def _string_key(*values: object) -> Key | None:
@@ -221,6 +224,7 @@ KINDS: Mapping[Table, Kind] = {
             lambda clerk, limit, offset: clerk.billing.list_plans(paginated=True, limit=limit, offset=offset),
             plan_write,
             Absence.LISTED,
+            content=(*PLAN_FIELDS, "features"),
         ),
         Kind(
             Table.SUBSCRIPTION_ITEMS,

@@ -46,6 +46,8 @@ class Stored:
 
     version: int
     deleted: bool
+    content: Mapping[str, Any] | None = None
+    """The kind's `content` attributes that the record has (None: the kind compares none)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = Fals
         return Action.STALE  # nothing to delete
     if parent_tombstoned and not write.tombstone:
         return Action.STALE
+    if _same_content(write, stored):
+        return Action.UNCHANGED
     item = None if stored is None else {"version": stored.version, "deleted": stored.deleted or None}
     if not holds(may_replace(write), item):
         same = stored is not None and stored.version == write.version and not stored.deleted
@@ -105,6 +109,14 @@ def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = Fals
     if stored is None:
         return Action.CREATE
     return Action.TOMBSTONE if write.tombstone else Action.UPDATE
+
+
+def _same_content(write: Write, stored: Stored | None) -> bool:
+    """A live write holding exactly the compared attributes of a live stored record (kinds.Kind.content)."""
+    if stored is None or stored.content is None or stored.deleted or write.tombstone:
+        return False
+    compared = KINDS[write.table].content
+    return stored.content == {name: write.item[name] for name in compared if name in write.item}
 
 
 def parent_keys(write: Write) -> list[tuple[Table, Key]]:
