@@ -427,6 +427,53 @@ def populate(data: ClerkData, users: int, organizations: int, members_per_org: i
             data.add_membership(f"org_{j:04d}", f"user_{user_index:06d}", BASE_MS + j * 7000 + k, None)
 
 
+def populate_every_kind(data: ClerkData) -> dict[str, set[tuple[str, ...]]]:
+    """Two users and organizations, a membership each, then a few objects of every other kind; returns
+    the keys of those other kinds by table name."""
+    populate(data, 2, 2, 1)
+    at = BASE_MS + 100_000
+    organizations = list(data.organizations.values())
+    for i in range(4):
+        data.invitations[f"orginv_{i}"] = clerk_invitation(
+            f"orginv_{i}",
+            organizations[i % 2],
+            at + i,
+            at + i + 1,
+            ("pending", "accepted", "revoked", "expired")[i],
+        )
+        data.permissions[f"perm_{i}"] = clerk_permission(f"perm_{i}", at + i, at + i + 2)
+        data.waitlist[f"wle_{i}"] = clerk_waitlist_entry(f"wle_{i}", at + i, at + i + 3)
+    for i in range(3):
+        data.roles[f"role_{i}"] = clerk_role(f"role_{i}", at + i, at + i + 4, (data.permissions["perm_0"],))
+        data.domains[f"orgdm_{i}"] = clerk_domain(
+            f"orgdm_{i}", organizations[i % 2]["id"], at + i, at + i + 5
+        )
+    plans = [
+        clerk_plan("cplan_free"),
+        clerk_plan("cplan_pro", ("seats", "sso")),
+        clerk_plan("cplan_team", ("seats",)),
+    ]
+    data.plans = {plan["id"]: plan for plan in plans}
+    data.free_plans = {"cplan_free"}
+    for i in range(4):
+        plan = plans[i % 3]
+        data.subscription_items[f"csubi_{i}"] = clerk_subscription_item(
+            f"csubi_{i}", plan, f"user_{i % 2:06d}", at + i, at + i + 6
+        )
+    return {
+        name: {(i,) for i in getattr(data, name)}
+        for name in (
+            "invitations",
+            "domains",
+            "roles",
+            "permissions",
+            "waitlist",
+            "plans",
+            "subscription_items",
+        )
+    }
+
+
 class FakeClerkApi:
     """The server; use as a context manager. `url` is the value for `--api-url`."""
 

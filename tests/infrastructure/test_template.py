@@ -33,9 +33,13 @@ from builders import (
     user,
     waitlist_entry,
 )
+from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
+from clerk_sync.backfill.bootstrap import Settings as BackfillSettings
+from clerk_sync.backfill.bootstrap import build_backfill
 from clerk_sync.backfill.kinds import KINDS, Absence
+from clerk_sync.backfill.run import Options as BackfillOptions
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES, Table, children_of
 from clerk_sync.read import ClerkData
@@ -43,6 +47,7 @@ from clerk_sync.settings import DEFAULT_TABLES, load_config, read_tables
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
+from fakes.clerk_api import SECRET_KEY, FakeClerkApi, populate_every_kind
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from stacks import environment as function_environment
@@ -900,3 +905,29 @@ def test_the_read_policy_covers_every_call_of_the_read_library(backend, resource
             ("SessionsTable", "user-index"),
         ]
     }
+
+
+@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:clerk_backend_api.*")
+def test_the_reconcile_grants_are_exactly_the_calls_a_reconcile_makes(backend, resources, request):
+    stack = make_stack(backend, request.node.name)
+    calls = Recorder(stack.tables, stack.queue_url)
+    with FakeClerkApi() as api:
+        populate_every_kind(api.data)
+        settings = BackfillSettings(
+            secret_key=SECRET_KEY,
+            tables=read_tables(function_environment(stack.tables, stack.queue_url)),
+            api_url=api.url,
+            endpoints=Endpoints(dynamodb=stack.endpoints.dynamodb, region=stack.endpoints.region),
+        )
+        backfill = build_backfill(settings, hooks=[calls.hook()])
+        assert backfill.run(BackfillOptions()).complete  # every kind created
+        del api.data.roles["role_0"], api.data.plans["cplan_team"]
+        summary = backfill.run(BackfillOptions(reconcile=True))
+
+    assert summary.complete and summary.failure is None
+    assert summary.kinds[Table.ROLES].tombstoned == [("role_0",)]
+    granted = grants(resources, "ReconcileFunctionRole")
+    assert calls.needed - granted == set()
+    unused = {g for g in granted - calls.needed if g[0].startswith("dynamodb:")}
+    assert unused == set(), unused

@@ -27,19 +27,13 @@ from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import read_tables
 from clerk_sync_local.cli import backfill as backfill_cli
 from fakes.clerk_api import (
-    BASE_MS,
     SECRET_KEY,
     ClerkData,
     FakeClerkApi,
-    clerk_domain,
-    clerk_invitation,
-    clerk_permission,
-    clerk_plan,
     clerk_role,
-    clerk_subscription_item,
     clerk_user,
-    clerk_waitlist_entry,
     populate,
+    populate_every_kind,
 )
 from stacks import Stack, environment
 
@@ -209,54 +203,11 @@ NEW_KINDS = tuple(
 LOGICAL_IDS = {table: TABLES[table].template_id for table in KINDS}
 
 
-def populate_new_kinds(data: ClerkData) -> dict[Table, set[tuple[str, ...]]]:
-    """Two users and organizations (the parents), then a few objects of every new kind, API-shaped."""
-    populate(data, 2, 2, 0)
-    at = BASE_MS + 100_000
-    organizations = list(data.organizations.values())
-    for i in range(4):
-        data.invitations[f"orginv_{i}"] = clerk_invitation(
-            f"orginv_{i}",
-            organizations[i % 2],
-            at + i,
-            at + i + 1,
-            ("pending", "accepted", "revoked", "expired")[i],
-        )
-        data.permissions[f"perm_{i}"] = clerk_permission(f"perm_{i}", at + i, at + i + 2)
-        data.waitlist[f"wle_{i}"] = clerk_waitlist_entry(f"wle_{i}", at + i, at + i + 3)
-    for i in range(3):
-        data.roles[f"role_{i}"] = clerk_role(f"role_{i}", at + i, at + i + 4, (data.permissions["perm_0"],))
-        data.domains[f"orgdm_{i}"] = clerk_domain(
-            f"orgdm_{i}", organizations[i % 2]["id"], at + i, at + i + 5
-        )
-    plans = [
-        clerk_plan("cplan_free"),
-        clerk_plan("cplan_pro", ("seats", "sso")),
-        clerk_plan("cplan_team", ("seats",)),
-    ]
-    data.plans = {plan["id"]: plan for plan in plans}
-    data.free_plans = {"cplan_free"}
-    for i in range(4):
-        plan = plans[i % 3]
-        data.subscription_items[f"csubi_{i}"] = clerk_subscription_item(
-            f"csubi_{i}", plan, f"user_{i % 2:06d}", at + i, at + i + 6
-        )
-    return {
-        Table.INVITATIONS: {(i,) for i in data.invitations},
-        Table.DOMAINS: {(i,) for i in data.domains},
-        Table.ROLES: {(i,) for i in data.roles},
-        Table.PERMISSIONS: {(i,) for i in data.permissions},
-        Table.WAITLIST: {(i,) for i in data.waitlist},
-        Table.PLANS: {(i,) for i in data.plans},
-        Table.SUBSCRIPTION_ITEMS: {(i,) for i in data.subscription_items},
-    }
-
-
 def test_every_new_kind_lands_once_yields_to_webhooks_and_reconciles_only_what_clerk_confirms(
     rig: Rig,
 ) -> None:
     data = rig.api.data
-    expected = populate_new_kinds(data)
+    expected = {Table(name): keys for name, keys in populate_every_kind(data).items()}
     assert set(expected) == set(NEW_KINDS)
 
     first = rig.run(page_size=3)  # several pages of each list: the billing lists come newest first
