@@ -73,6 +73,20 @@ class Kind:
     the versions (plans, versioned by the run's clock, would otherwise be rewritten by every run)."""
 
 
+Method = Callable[["Clerk"], Callable[..., object]]
+"""An SDK method, picked from a client: `lambda clerk: clerk.organization_roles.list`."""
+
+
+def ordered(method: Method) -> Lister:
+    """A list that takes `order_by`, asked oldest first."""
+    return lambda clerk, limit, offset: method(clerk)(limit=limit, offset=offset, order_by=ORDER)
+
+
+def by_id(method: Method, parameter: str) -> Getter:
+    """A look-up by the record's id, passed as `parameter`."""
+    return lambda clerk, key, _: method(clerk)(**{parameter: key[0]})
+
+
 def _string_key(*values: object) -> Key | None:
     if all(isinstance(value, str) and value for value in values):
         return tuple(str(value) for value in values)
@@ -141,6 +155,18 @@ def item_listed_at(obj: Mapping[str, Any], now_ms: int) -> int:
     raise InvalidEventError("missing data.updated_at and data.created_at")
 
 
+def without_look_up(table: Table, method: Method, event_type: str) -> Kind:
+    """A kind listed oldest first, planned as its `event_type` webhook, that the SDK cannot look up one
+    by one: never reconciled (a deletion could not be told from an object the walk missed)."""
+    reason = "the SDK has no look-up of one object to confirm a deletion"
+    return Kind(table, ordered(method), updated(event_type), Absence.NONE, not_reconciled=reason)
+
+
+def looked_up(table: Table, method: Method, event_type: str, get: Method, parameter: str) -> Kind:
+    """A kind listed oldest first, planned as its `event_type` webhook, confirmed absent by `get` by id."""
+    return Kind(table, ordered(method), updated(event_type), Absence.LOOKUP, lookup=by_id(get, parameter))
+
+
 KINDS: Mapping[Table, Kind] = {
     kind.table: kind
     for kind in (
@@ -151,31 +177,27 @@ KINDS: Mapping[Table, Kind] = {
             ),
             updated("user.updated"),
             Absence.LOOKUP,
-            lookup=lambda clerk, key, _: clerk.users.get(user_id=key[0]),
+            lookup=by_id(lambda clerk: clerk.users.get, "user_id"),
             array=True,
             count=lambda clerk: clerk.users.count().total_count,
         ),
-        Kind(
+        looked_up(
             Table.ORGANIZATIONS,
-            lambda clerk, limit, offset: clerk.organizations.list(limit=limit, offset=offset, order_by=ORDER),
-            updated("organization.updated"),
-            Absence.LOOKUP,
-            lookup=lambda clerk, key, _: clerk.organizations.get(organization_id=key[0]),
+            lambda clerk: clerk.organizations.list,
+            "organization.updated",
+            lambda clerk: clerk.organizations.get,
+            "organization_id",
         ),
         Kind(
             Table.MEMBERSHIPS,
-            lambda clerk, limit, offset: clerk.users.get_instance_organization_memberships(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
+            ordered(lambda clerk: clerk.users.get_instance_organization_memberships),
             updated("organizationMembership.updated"),
             Absence.MEMBERS,
             key=_membership_key,
         ),
         Kind(
             Table.INVITATIONS,
-            lambda clerk, limit, offset: clerk.organization_invitations.get_all(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
+            ordered(lambda clerk: clerk.organization_invitations.get_all),
             via(invitation_event, _run_clock),
             Absence.LOOKUP,
             lookup=lambda clerk, key, stored: clerk.organization_invitations.get(
@@ -183,42 +205,24 @@ KINDS: Mapping[Table, Kind] = {
             ),
             lookup_fields=("organization_id",),
         ),
-        Kind(
-            Table.DOMAINS,
-            lambda clerk, limit, offset: clerk.organization_domains.list_all(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
-            updated("organizationDomain.updated"),
-            Absence.NONE,
-            not_reconciled="the SDK has no look-up of one organization domain to confirm a deletion",
+        without_look_up(
+            Table.DOMAINS, lambda clerk: clerk.organization_domains.list_all, "organizationDomain.updated"
         ),
-        Kind(
+        looked_up(
             Table.ROLES,
-            lambda clerk, limit, offset: clerk.organization_roles.list(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
-            updated("role.updated"),
-            Absence.LOOKUP,
-            lookup=lambda clerk, key, _: clerk.organization_roles.get(organization_role_id=key[0]),
+            lambda clerk: clerk.organization_roles.list,
+            "role.updated",
+            lambda clerk: clerk.organization_roles.get,
+            "organization_role_id",
         ),
-        Kind(
+        looked_up(
             Table.PERMISSIONS,
-            lambda clerk, limit, offset: clerk.organization_permissions.list(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
-            updated("permission.updated"),
-            Absence.LOOKUP,
-            lookup=lambda clerk, key, _: clerk.organization_permissions.get(permission_id=key[0]),
+            lambda clerk: clerk.organization_permissions.list,
+            "permission.updated",
+            lambda clerk: clerk.organization_permissions.get,
+            "permission_id",
         ),
-        Kind(
-            Table.WAITLIST,
-            lambda clerk, limit, offset: clerk.waitlist_entries.list(
-                limit=limit, offset=offset, order_by=ORDER
-            ),
-            updated("waitlistEntry.updated"),
-            Absence.NONE,
-            not_reconciled="the SDK has no look-up of one waitlist entry to confirm a deletion",
-        ),
+        without_look_up(Table.WAITLIST, lambda clerk: clerk.waitlist_entries.list, "waitlistEntry.updated"),
         Kind(
             Table.PLANS,
             lambda clerk, limit, offset: clerk.billing.list_plans(paginated=True, limit=limit, offset=offset),
