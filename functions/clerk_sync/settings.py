@@ -51,6 +51,7 @@ class Tables:
     subscriptions: str
     subscription_items: str
     payment_attempts: str
+    plans: str
     idempotency: str
 
     def name_of(self, table: Table) -> str:

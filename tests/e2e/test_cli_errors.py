@@ -153,6 +153,7 @@ EXIT_CASES = [
     (["emails", "resend"], USAGE),
     (["emails", "unconfirmed", "KEY"], USAGE),
     (["backfill", "--workers", "0"], USAGE),
+    (["backfill", "--kinds", "users,accounts"], USAGE),
     (["backfill"], USAGE),  # CLERK_SECRET_KEY unset
 ]
 

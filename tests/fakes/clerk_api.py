@@ -4,7 +4,13 @@ Serves what backfill reads (GET only), under `/v1`:
 - `/users` (bare array; `limit` 1..500, `offset`, `order_by` ±created_at/±updated_at), `/users/count`,
   `/users/{id}`;
 - `/organizations` and `/organization_memberships` (`{data, total_count}`), `/organizations/{id}`,
-  `/organizations/{id}/memberships` (`user_id` filter, repeated).
+  `/organizations/{id}/memberships` (`user_id` filter, repeated);
+- `/organization_invitations`, `/organization_roles`, `/organization_permissions`,
+  `/organization_domains`, `/waitlist_entries` (`{data, total_count}`, `order_by` ±created_at), the
+  look-ups `/organizations/{id}/invitations/{id}`, `/organization_roles/{id}`,
+  `/organization_permissions/{id}`;
+- `/billing/plans` and `/billing/subscription_items` (no order parameter: newest first, as Clerk
+  documents; items of `free_plans` only with `include_free=true`).
 Objects carry every key `clerk-backend-api` 7.0.0 requires (it validates responses strictly).
 `Authorization: Bearer <secret>` is checked; `fail(...)` injects 429s (with Retry-After) and 5xx;
 `before_request` lets a test change the data between requests (drift); `requests` logs every call.
@@ -164,6 +170,178 @@ def clerk_membership(
     }
 
 
+def clerk_invitation(
+    invitation_id: str,
+    organization: dict[str, Any],
+    created_at: int,
+    updated_at: int,
+    status: str = "pending",
+) -> dict[str, Any]:
+    """An OrganizationInvitationWithPublicOrganizationData object, as `GET /organization_invitations`
+    lists it (no `user_id`: the API's invitations do not name who accepted)."""
+    return {
+        "object": "organization_invitation",
+        "id": invitation_id,
+        "email_address": f"{invitation_id}@example.com",
+        "role": "org:member",
+        "role_name": "Member",
+        "organization_id": organization["id"],
+        "inviter_id": None,
+        "public_inviter_data": None,
+        "status": status,
+        "public_metadata": {},
+        "private_metadata": {},
+        "url": None,
+        "expires_at": created_at + 30 * 86_400_000,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "public_organization_data": {
+            "id": organization["id"],
+            "name": organization["name"],
+            "slug": organization["slug"],
+            "has_image": False,
+            "image_url": "https://img.clerk.com/org",
+        },
+    }
+
+
+def clerk_permission(permission_id: str, created_at: int, updated_at: int) -> dict[str, Any]:
+    """A Permission object."""
+    return {
+        "object": "permission",
+        "id": permission_id,
+        "name": f"Permission {permission_id}",
+        "key": f"org:{permission_id}:read",
+        "description": "Read access",
+        "type": "user",
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_role(
+    role_id: str, created_at: int, updated_at: int, permissions: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """A Role object: the API lists its permissions as Permission objects (webhooks may send keys)."""
+    return {
+        "object": "role",
+        "id": role_id,
+        "name": f"Role {role_id}",
+        "key": f"org:{role_id}",
+        "description": None,
+        "is_creator_eligible": False,
+        "permissions": list(permissions),
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_domain(domain_id: str, organization_id: str, created_at: int, updated_at: int) -> dict[str, Any]:
+    """An OrganizationDomain object."""
+    return {
+        "object": "organization_domain",
+        "id": domain_id,
+        "organization_id": organization_id,
+        "name": f"{domain_id}.example.com",
+        "enrollment_mode": "automatic_invitation",
+        "affiliation_email_address": "it@example.com",
+        "affiliation_verification": None,
+        "ownership_verification": None,
+        "verification": {
+            "status": "verified",
+            "strategy": "email_code",
+            "attempts": 1,
+            "expire_at": None,
+            "verified_at": created_at,
+        },
+        "total_pending_invitations": 0,
+        "total_pending_suggestions": 0,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_waitlist_entry(entry_id: str, created_at: int, updated_at: int) -> dict[str, Any]:
+    """A WaitlistEntry object."""
+    return {
+        "object": "waitlist_entry",
+        "id": entry_id,
+        "email_address": f"{entry_id}@example.com",
+        "status": "pending",
+        "is_locked": False,
+        "invitation": None,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def clerk_feature(slug: str) -> dict[str, Any]:
+    """A FeatureResponse object (a plan's feature)."""
+    return {
+        "object": "feature",
+        "id": f"feat_{slug}",
+        "name": slug.replace("_", " ").title(),
+        "description": f"The {slug} feature",
+        "slug": slug,
+        "avatar_url": None,
+    }
+
+
+def clerk_plan(plan_id: str, features: tuple[str, ...] = (), payer_type: str = "user") -> dict[str, Any]:
+    """A CommercePlan object, as `GET /billing/plans` lists it (features included)."""
+    return {
+        "object": "commerce_plan",
+        "id": plan_id,
+        "name": f"Plan {plan_id}",
+        "fee": None,
+        "annual_monthly_fee": None,
+        "annual_fee": None,
+        "description": None,
+        "product_id": "prod_fake",
+        "is_default": not features,
+        "is_recurring": True,
+        "publicly_visible": True,
+        "has_base_fee": bool(features),
+        "for_payer_type": payer_type,
+        "slug": plan_id.replace("_", "-"),
+        "avatar_url": None,
+        "free_trial_enabled": False,
+        "free_trial_days": None,
+        "features": [clerk_feature(slug) for slug in features],
+    }
+
+
+def clerk_subscription_item(
+    item_id: str, plan: dict[str, Any], user_id: str, created_at: int, updated_at: int, status: str = "active"
+) -> dict[str, Any]:
+    """A CommerceSubscriptionItem object: its plan with the plan's features, its payer (a user)."""
+    return {
+        "object": "commerce_subscription_item",
+        "id": item_id,
+        "instance_id": "ins_fake",
+        "status": status,
+        "plan_id": plan["id"],
+        "plan": plan,
+        "plan_period": "month",
+        "payer_id": f"cpayer_{user_id}",
+        "payer": {
+            "object": "commerce_payer",
+            "id": f"cpayer_{user_id}",
+            "instance_id": "ins_fake",
+            "user_id": user_id,
+            "organization_id": None,
+        },
+        "is_free_trial": False,
+        "period_start": created_at,
+        "period_end": created_at + 30 * 86_400_000,
+        "canceled_at": None,
+        "past_due_at": None,
+        "ended_at": None,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
 def clerk_errors(message: str, code: str, status: int) -> dict[str, Any]:
     """Clerk's error body."""
     return {
@@ -199,6 +377,14 @@ class ClerkData:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
     memberships: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (org id, user id)
+    invitations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waitlist: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # listed newest first, in insertion order
+    subscription_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # as plans
+    free_plans: set[str] = field(default_factory=set)  # items of these are listed only with include_free
 
     def add_user(self, user_id: str, created_at: int, updated_at: int | None = None) -> dict[str, Any]:
         self.users[user_id] = clerk_user(user_id, created_at, updated_at or created_at)
@@ -239,6 +425,53 @@ def populate(data: ClerkData, users: int, organizations: int, members_per_org: i
         for k in range(members_per_org):
             user_index = (j * members_per_org + k) % max(users, 1)
             data.add_membership(f"org_{j:04d}", f"user_{user_index:06d}", BASE_MS + j * 7000 + k, None)
+
+
+def populate_every_kind(data: ClerkData) -> dict[str, set[tuple[str, ...]]]:
+    """Two users and organizations, a membership each, then a few objects of every other kind; returns
+    the keys of those other kinds by table name."""
+    populate(data, 2, 2, 1)
+    at = BASE_MS + 100_000
+    organizations = list(data.organizations.values())
+    for i in range(4):
+        data.invitations[f"orginv_{i}"] = clerk_invitation(
+            f"orginv_{i}",
+            organizations[i % 2],
+            at + i,
+            at + i + 1,
+            ("pending", "accepted", "revoked", "expired")[i],
+        )
+        data.permissions[f"perm_{i}"] = clerk_permission(f"perm_{i}", at + i, at + i + 2)
+        data.waitlist[f"wle_{i}"] = clerk_waitlist_entry(f"wle_{i}", at + i, at + i + 3)
+    for i in range(3):
+        data.roles[f"role_{i}"] = clerk_role(f"role_{i}", at + i, at + i + 4, (data.permissions["perm_0"],))
+        data.domains[f"orgdm_{i}"] = clerk_domain(
+            f"orgdm_{i}", organizations[i % 2]["id"], at + i, at + i + 5
+        )
+    plans = [
+        clerk_plan("cplan_free"),
+        clerk_plan("cplan_pro", ("seats", "sso")),
+        clerk_plan("cplan_team", ("seats",)),
+    ]
+    data.plans = {plan["id"]: plan for plan in plans}
+    data.free_plans = {"cplan_free"}
+    for i in range(4):
+        plan = plans[i % 3]
+        data.subscription_items[f"csubi_{i}"] = clerk_subscription_item(
+            f"csubi_{i}", plan, f"user_{i % 2:06d}", at + i, at + i + 6
+        )
+    return {
+        name: {(i,) for i in getattr(data, name)}
+        for name in (
+            "invitations",
+            "domains",
+            "roles",
+            "permissions",
+            "waitlist",
+            "plans",
+            "subscription_items",
+        )
+    }
 
 
 class FakeClerkApi:
@@ -347,11 +580,44 @@ class FakeClerkApi:
             case ["organization_memberships"]:
                 members = _ordered(self.data.memberships.values(), query, "-created_at")
                 return 200, _listing(members, limit, offset), {}
+            case ["organizations", org_id, "invitations", invitation_id] if (
+                self.data.invitations.get(invitation_id, {}).get("organization_id") == org_id
+            ):
+                return 200, self.data.invitations[invitation_id], {}
+            case ["organization_roles", role_id] if role_id in self.data.roles:
+                return 200, self.data.roles[role_id], {}
+            case ["organization_permissions", permission_id] if permission_id in self.data.permissions:
+                return 200, self.data.permissions[permission_id], {}
+            case [listed] if listed in ORDERED_LISTS:
+                items = getattr(self.data, ORDERED_LISTS[listed]).values()
+                return 200, _listing(_ordered(items, query, "-created_at"), limit, offset), {}
+            case ["billing", "plans"]:
+                return 200, _listing(_newest_first(self.data.plans), limit, offset), {}
+            case ["billing", "subscription_items"]:
+                free = query.get("include_free", ["false"])[0] == "true"
+                listed = _newest_first(self.data.subscription_items)
+                items = [i for i in listed if free or i["plan_id"] not in self.data.free_plans]
+                return 200, _listing(items, limit, offset), {}
         return 404, clerk_errors("Resource not found", "resource_not_found", 404), {}
 
     def log(self, path: str, query: dict[str, list[str]], status: int) -> None:
         with self._lock:
             self.requests.append(Logged(path, query, status))
+
+
+# The instance-wide lists that take `order_by` (±created_at), by path -> the ClerkData field they list.
+ORDERED_LISTS = {
+    "organization_invitations": "invitations",
+    "organization_roles": "roles",
+    "organization_permissions": "permissions",
+    "organization_domains": "domains",
+    "waitlist_entries": "waitlist",
+}
+
+
+def _newest_first(objects: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Billing lists take no order: newest first (the order added, reversed)."""
+    return list(objects.values())[::-1]
 
 
 def _paging(query: dict[str, list[str]]) -> tuple[int, int]:

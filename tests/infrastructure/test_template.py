@@ -33,8 +33,13 @@ from builders import (
     user,
     waitlist_entry,
 )
+from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
+from clerk_sync.backfill.bootstrap import Settings as BackfillSettings
+from clerk_sync.backfill.bootstrap import build_backfill
+from clerk_sync.backfill.kinds import KINDS, Absence
+from clerk_sync.backfill.run import Options as BackfillOptions
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES, Table, children_of
 from clerk_sync.read import ClerkData
@@ -42,6 +47,7 @@ from clerk_sync.settings import DEFAULT_TABLES, load_config, read_tables
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
+from fakes.clerk_api import SECRET_KEY, FakeClerkApi, populate_every_kind
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from stacks import environment as function_environment
@@ -49,6 +55,7 @@ from stacks import make_stack, make_worker, sqs_event
 
 REGION = "us-east-1"
 SYNCED_TABLES = tuple(spec.template_id for spec in TABLES.values())
+WEBHOOK_TABLES = tuple(spec.template_id for spec in TABLES.values() if spec.from_webhooks)
 ALL_TABLES = (*SYNCED_TABLES, IDEMPOTENCY_TEMPLATE_ID)
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level permissions exist
 UNSCOPED_ACTIONS = {*XRAY_ACTIONS, "ses:GetAccount"}  # the same: these only exist on "*"
@@ -322,7 +329,8 @@ def test_the_registry_is_the_templates_tables(resources):
 def test_the_documented_indexes(resources):
     indexes = {
         table: {
-            i["IndexName"]: _keys(i["KeySchema"]) for i in props(resources, table)["GlobalSecondaryIndexes"]
+            i["IndexName"]: _keys(i["KeySchema"])
+            for i in props(resources, table).get("GlobalSecondaryIndexes", [])
         }
         for table in SYNCED_TABLES
     }
@@ -343,6 +351,7 @@ def test_the_documented_indexes(resources):
             billing: {"user-index": {"user_id": "HASH"}, "organization-index": {"organization_id": "HASH"}}
             for billing in ("SubscriptionsTable", "SubscriptionItemsTable", "PaymentAttemptsTable")
         },
+        "PlansTable": {},  # read by key only (BatchGetItem of the plans a payer's items name)
     }
 
 
@@ -394,13 +403,20 @@ CHILD_TABLES = tuple(
     )
 )
 
+# Backfill reads and writes every kind it lists; reconcile scans the live keys of the kinds it can
+# confirm absent (not domains, waitlist entries, subscription items: docs/backfill.md).
+BACKFILLED_TABLES = tuple(TABLES[table].template_id for table in KINDS)
+RECONCILED_TABLES = tuple(
+    TABLES[table].template_id for table, kind in KINDS.items() if kind.absence is not Absence.NONE
+)
+
 EXPECTED_GRANTS = {
     "WebhookFunctionRole": {
         ("logs:CreateLogStream", "WebhookLogGroup.Arn"),
         ("logs:PutLogEvents", "WebhookLogGroup.Arn"),
         *XRAY,
         ("secretsmanager:GetSecretValue", "SigningSecret"),
-        *table_grants(SYNCED_TABLES, ("PutItem",)),
+        *table_grants(WEBHOOK_TABLES, ("PutItem",)),
         *table_grants(("UsersTable", "OrganizationsTable"), ("ConditionCheckItem",)),
         *table_grants(("IdempotencyTable",), POWERTOOLS_IDEMPOTENCY),
         ("sqs:SendMessage", "SideEffectsQueue.Arn"),
@@ -431,9 +447,8 @@ EXPECTED_GRANTS = {
         ("logs:PutLogEvents", "ReconcileLogGroup.Arn"),
         *XRAY,
         ("secretsmanager:GetSecretValue", "ClerkSecretKey"),
-        *table_grants(
-            ("UsersTable", "OrganizationsTable", "MembershipsTable"), ("BatchGetItem", "Scan", "PutItem")
-        ),
+        *table_grants(BACKFILLED_TABLES, ("BatchGetItem", "PutItem")),
+        *table_grants(RECONCILED_TABLES, ("Scan",)),
         *table_grants(("UsersTable", "OrganizationsTable"), ("ConditionCheckItem",)),
     },
     # made by SAM for the ScheduleV2 event: EventBridge Scheduler may invoke the function, nothing else
@@ -890,3 +905,29 @@ def test_the_read_policy_covers_every_call_of_the_read_library(backend, resource
             ("SessionsTable", "user-index"),
         ]
     }
+
+
+@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:clerk_backend_api.*")
+def test_the_reconcile_grants_are_exactly_the_calls_a_reconcile_makes(backend, resources, request):
+    stack = make_stack(backend, request.node.name)
+    calls = Recorder(stack.tables, stack.queue_url)
+    with FakeClerkApi() as api:
+        populate_every_kind(api.data)
+        settings = BackfillSettings(
+            secret_key=SECRET_KEY,
+            tables=read_tables(function_environment(stack.tables, stack.queue_url)),
+            api_url=api.url,
+            endpoints=Endpoints(dynamodb=stack.endpoints.dynamodb, region=stack.endpoints.region),
+        )
+        backfill = build_backfill(settings, hooks=[calls.hook()])
+        assert backfill.run(BackfillOptions()).complete  # every kind created
+        del api.data.roles["role_0"], api.data.plans["cplan_team"]
+        summary = backfill.run(BackfillOptions(reconcile=True))
+
+    assert summary.complete and summary.failure is None
+    assert summary.kinds[Table.ROLES].tombstoned == [("role_0",)]
+    granted = grants(resources, "ReconcileFunctionRole")
+    assert calls.needed - granted == set()
+    unused = {g for g in granted - calls.needed if g[0].startswith("dynamodb:")}
+    assert unused == set(), unused

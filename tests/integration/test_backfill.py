@@ -15,16 +15,26 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from builders import envelope, membership, signed, user
+from builders import envelope, membership, permission, role, signed, subscription_item, user
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
+from clerk_sync.backfill.kinds import KINDS
 from clerk_sync.backfill.report import Summary
 from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.backfill.run import Backfill, Options
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.entities.subscription_items import item_version
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import read_tables
 from clerk_sync_local.cli import backfill as backfill_cli
-from fakes.clerk_api import SECRET_KEY, ClerkData, FakeClerkApi, clerk_user, populate
+from fakes.clerk_api import (
+    SECRET_KEY,
+    ClerkData,
+    FakeClerkApi,
+    clerk_role,
+    clerk_user,
+    populate,
+    populate_every_kind,
+)
 from stacks import Stack, environment
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:clerk_backend_api.*")
@@ -140,7 +150,8 @@ def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(
     assert first.waits == 2 and first.waited_seconds >= 1.0  # Retry-After: 1 was honoured
     assert rig.calls["PutItem"] == USERS + ORGANIZATIONS  # one write per object, none repeated
     assert rig.calls["TransactWriteItems"] == memberships
-    assert first.api_requests == 1 + 6 + 1 + 1 + 2  # count, 6 user pages, organizations, members, 2 retries
+    # count, 6 user pages, organizations, members, one (empty) page of each other kind, 2 retries
+    assert first.api_requests == 1 + 6 + 1 + 1 + (len(KINDS) - 3) + 2
 
     second = rig.run()
 
@@ -184,6 +195,104 @@ def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(
     after = rig.stored("MembershipsTable")
     assert after[("org_0001", "user_000006")]["deleted"] is True
     assert live(after) == live(before) - lost - {("org_0001", "user_000006")}
+
+
+NEW_KINDS = tuple(
+    table for table in KINDS if table not in (Table.USERS, Table.ORGANIZATIONS, Table.MEMBERSHIPS)
+)
+LOGICAL_IDS = {table: TABLES[table].template_id for table in KINDS}
+
+
+def test_every_new_kind_lands_once_yields_to_webhooks_and_reconciles_only_what_clerk_confirms(
+    rig: Rig,
+) -> None:
+    data = rig.api.data
+    expected = {Table(name): keys for name, keys in populate_every_kind(data).items()}
+    assert set(expected) == set(NEW_KINDS)
+
+    first = rig.run(page_size=3)  # several pages of each list: the billing lists come newest first
+
+    assert first.failure is None and first.complete and first.lenient_pages == 0, first  # SDK-valid shapes
+    for table in NEW_KINDS:
+        assert counts(first, table) == {"create": len(expected[table])}, table
+        assert live(rig.stored(LOGICAL_IDS[table])) == expected[table], table
+    assert rig.item("RolesTable", ("role_1",))["permissions"] == ["org:perm_0:read"]  # objects -> keys
+    assert rig.item("InvitationsTable", ("orginv_1",))["status"] == "accepted"
+    assert "url" not in rig.item("InvitationsTable", ("orginv_0",))
+    assert rig.item("DomainsTable", ("orgdm_2",))["verification_status"] == "verified"
+    item = rig.item("SubscriptionItemsTable", ("csubi_1",))
+    assert item["user_id"] == "user_000001" and item["plan_id"] == "cplan_pro"
+    assert [f["slug"] for f in item["plan"]["features"]] == ["seats", "sso"]  # the API's plan features
+    assert item["version"] == item_version(data.subscription_items["csubi_1"]["updated_at"], "active")
+    assert rig.item("SubscriptionItemsTable", ("csubi_0",))["plan_id"] == "cplan_free"  # include_free
+    pro = rig.item("PlansTable", ("cplan_pro",))
+    assert pro["for_payer_type"] == "user" and pro["is_recurring"] is True and pro["publicly_visible"] is True
+    assert pro["features"] == [
+        {"id": f"feat_{slug}", "slug": slug, "name": slug.title(), "description": f"The {slug} feature"}
+        for slug in ("seats", "sso")
+    ]
+
+    second = rig.run(page_size=3)
+
+    assert rig.writes() == 0
+    for table in NEW_KINDS:
+        assert counts(second, table) == {"unchanged": len(expected[table])}, table  # plans: same content
+
+    # Webhooks newer than Clerk's listing: backfill never overwrites them.
+    later = int(time.time() * 1000)
+    edited = role("role_0", later, key="org:role_0", permissions=("org:perm_1:read",))
+    assert rig.stack.deliver(signed(envelope("role.updated", edited, later)))[0] == 200
+    renamed = permission("perm_0", later, key="org:perm_0:read")
+    assert rig.stack.deliver(signed(envelope("permission.updated", renamed, later)))[0] == 200
+    canceled = subscription_item("csubi_2", "user_000000", status="canceled", plan="team")
+    assert rig.stack.deliver(signed(envelope("subscriptionItem.canceled", canceled, later)))[0] == 200
+    data.plans["cplan_team"]["features"].append(data.plans["cplan_pro"]["features"][1])  # a new feature
+
+    third = rig.run(page_size=3)
+
+    assert counts(third, Table.ROLES) == {"stale": 1, "unchanged": 2}
+    assert counts(third, Table.PERMISSIONS) == {"stale": 1, "unchanged": 3}
+    assert counts(third, Table.SUBSCRIPTION_ITEMS) == {"stale": 1, "unchanged": 3}
+    assert counts(third, Table.PLANS) == {"update": 1, "unchanged": 2}
+    assert rig.item("RolesTable", ("role_0",))["permissions"] == ["org:perm_1:read"]
+    assert rig.item("SubscriptionItemsTable", ("csubi_2",))["status"] == "canceled"
+    assert [f["slug"] for f in rig.item("PlansTable", ("cplan_team",))["features"]] == ["seats", "sso"]
+
+    # Deletions whose webhooks were lost; one role exists although the list missed it (created meanwhile).
+    assert (
+        rig.stack.deliver(signed(envelope("role.created", role("role_new", later, key="org:new"), later)))[0]
+        == 200
+    )
+
+    def created_meanwhile(path: str, query: dict[str, list[str]]) -> None:
+        if path == "/v1/organization_roles/role_new" and "role_new" not in data.roles:
+            data.roles["role_new"] = clerk_role("role_new", later, later)
+
+    rig.api.before_request = created_meanwhile
+    removed = {
+        Table.INVITATIONS: data.invitations.pop("orginv_3"),
+        Table.ROLES: data.roles.pop("role_2"),
+        Table.PERMISSIONS: data.permissions.pop("perm_3"),
+        Table.PLANS: data.plans.pop("cplan_team"),
+        Table.DOMAINS: data.domains.pop("orgdm_1"),
+        Table.WAITLIST: data.waitlist.pop("wle_2"),
+        Table.SUBSCRIPTION_ITEMS: data.subscription_items.pop("csubi_3"),
+    }
+
+    fourth = rig.run(page_size=3, reconcile=True)
+
+    assert fourth.failure is None and fourth.complete
+    for table in (Table.INVITATIONS, Table.ROLES, Table.PERMISSIONS, Table.PLANS):
+        assert fourth.kinds[table].tombstoned == [(removed[table]["id"],)], table
+        assert rig.stored(LOGICAL_IDS[table])[(removed[table]["id"],)]["deleted"] is True
+    assert rig.api.count("/v1/organizations/org_0001/invitations/orginv_3", status=404) == 1
+    assert rig.api.count("/v1/organization_roles/role_new", status=200) == 1
+    assert not rig.stored("RolesTable")[("role_new",)]["deleted"]  # its look-up answered: kept
+    for table in (Table.DOMAINS, Table.WAITLIST, Table.SUBSCRIPTION_ITEMS):  # no look-up: not on absence
+        assert fourth.kinds[table].tombstoned == [] and not fourth.kinds[table].reconciled, table
+        assert not rig.stored(LOGICAL_IDS[table])[(removed[table]["id"],)]["deleted"], table
+        assert any(note.startswith(f"{table.value}: not reconciled: ") for note in fourth.notes), table
+    assert rig.writes() == rig.calls["PutItem"] == 4  # the four tombstones (a tombstone checks no parent)
 
 
 def test_dry_run_plans_without_writing(rig: Rig) -> None:

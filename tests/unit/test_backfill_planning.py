@@ -9,9 +9,23 @@ from builders import membership, organization, user
 from clerk_sync.backfill import planning, retry
 from clerk_sync.backfill.clerk_api import retry_after_seconds
 from clerk_sync.backfill.failures import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
+from clerk_sync.backfill.kinds import KINDS, Absence, invitation_event
 from clerk_sync.backfill.planning import Action, Stored
+from clerk_sync.domain.entities.subscription_items import item_version
+from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.planner import PLANNERS, plan
 from clerk_sync.domain.plans import InvalidEventError
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
+from fakes.clerk_api import (
+    clerk_domain,
+    clerk_invitation,
+    clerk_organization,
+    clerk_permission,
+    clerk_plan,
+    clerk_role,
+    clerk_subscription_item,
+    clerk_waitlist_entry,
+)
 
 RUN = "backfill:test"
 NOW = 1_800_000_000_000
@@ -73,6 +87,118 @@ def test_tombstones_replace_live_records_only() -> None:
     assert planning.classify(gone, Stored(1, True)) is Action.STALE
     assert planning.classify(left, Stored(NOW + 5, False)) is Action.STALE  # re-joined since
     assert planning.classify(left, None) is Action.STALE
+
+
+ORG = clerk_organization("org_1", 1, 2)
+
+
+def test_api_objects_of_the_new_kinds_become_their_webhooks_writes() -> None:
+    role = planning.synthesize(
+        Table.ROLES, clerk_role("role_1", 1, 5, (clerk_permission("p", 1, 2),)), RUN, NOW
+    )
+    invitation = planning.synthesize(
+        Table.INVITATIONS, clerk_invitation("inv_1", ORG, 1, 6, "revoked"), RUN, NOW
+    )
+    domain = planning.synthesize(Table.DOMAINS, clerk_domain("dom_1", "org_1", 1, 7), RUN, NOW)
+    entry = planning.synthesize(Table.WAITLIST, clerk_waitlist_entry("wle_1", 1, 8), RUN, NOW)
+    permission = planning.synthesize(Table.PERMISSIONS, clerk_permission("perm_1", 1, 9), RUN, NOW)
+
+    assert role.item["permissions"] == ["org:p:read"] and role.version == 5  # API permissions are objects
+    assert invitation.item["status"] == "revoked" and invitation.version == 6
+    assert [(p.table, p.id) for p in invitation.parents] == [(Table.ORGANIZATIONS, "org_1")]
+    assert domain.item["verification_status"] == "verified" and "affiliation_email_address" not in domain.item
+    assert (entry.version, permission.version) == (8, 9)
+    assert all(w.item["svix_id"] == RUN for w in (role, invitation, domain, entry, permission))
+
+
+@pytest.mark.parametrize(
+    ("status", "event_type"),
+    [
+        ("pending", "organizationInvitation.created"),
+        ("accepted", "organizationInvitation.accepted"),
+        ("revoked", "organizationInvitation.revoked"),
+        ("expired", "organizationInvitation.created"),  # Clerk sends no .expired
+    ],
+)
+def test_an_invitation_is_planned_as_the_event_its_status_stands_for(status: str, event_type: str) -> None:
+    invitation = clerk_invitation("inv_1", ORG, 1, 6, status)
+
+    assert invitation_event(invitation) == event_type
+    assert event_type in PLANNERS
+
+
+def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_run_clock() -> None:
+    item = clerk_subscription_item(
+        "csubi_1", clerk_plan("cplan_pro", ("seats",)), "user_1", 100, 200, "past_due"
+    )
+
+    write = planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
+
+    assert write.version == item_version(200, "past_due")  # updated_at, not NOW
+    assert write.item["plan"]["features"] == [{"id": "feat_seats", "name": "Seats", "slug": "seats"}]
+    assert write.item["user_id"] == "user_1" and write.item["payer_id"] == "cpayer_user_1"
+    # a webhook emitted at the change itself or later is at least as new: backfill never beats it
+    for emitted in (200, 201):  # Clerk's timestamp of that change's webhook, or of a later one
+        webhook = plan(Event("msg_1", "subscriptionItem.pastDue", item, emitted)).write
+        assert webhook is not None and not planning.classify(write, Stored(webhook.version, False)).writes
+    del item["updated_at"]
+    assert planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW).version == item_version(
+        100, "past_due"
+    )
+    del item["created_at"]
+    with pytest.raises(InvalidEventError):
+        planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
+
+
+def test_a_plan_is_versioned_by_the_run_and_unchanged_while_its_content_is() -> None:
+    write = planning.synthesize(Table.PLANS, clerk_plan("cplan_pro", ("seats", "sso")), RUN, NOW)
+
+    assert write.version == NOW and write.key == {"id": "cplan_pro"} and not write.parents
+    assert [f["slug"] for f in write.item["features"]] == ["seats", "sso"]
+    assert set(write.item["features"][0]) == {"id", "slug", "name", "description"}
+    content = {name: write.item[name] for name in KINDS[Table.PLANS].content if name in write.item}
+    assert planning.classify(write, Stored(NOW - 1, False, content)) is Action.UNCHANGED
+    changed = {**content, "features": content["features"][:1]}
+    assert planning.classify(write, Stored(NOW - 1, False, changed)) is Action.UPDATE
+    assert planning.classify(write, Stored(NOW - 1, True, content)) is Action.UPDATE  # a plan came back
+    assert planning.classify(write, Stored(NOW + 1, False, changed)) is Action.STALE  # a newer run's
+
+
+DELETION_WEBHOOKS = {
+    Table.USERS: "user.deleted",
+    Table.ORGANIZATIONS: "organization.deleted",
+    Table.MEMBERSHIPS: "organizationMembership.deleted",
+    Table.ROLES: "role.deleted",
+    Table.PERMISSIONS: "permission.deleted",
+}
+
+
+@pytest.mark.parametrize(("table", "event_type"), DELETION_WEBHOOKS.items())
+def test_reconcile_tombstones_are_the_ones_deletion_webhooks_write(table: Table, event_type: str) -> None:
+    key = ("org_1", "user_1") if table is Table.MEMBERSHIPS else ("x_1",)
+    data = {"id": key[0], "organization": {"id": key[0]}, "public_user_data": {"user_id": key[-1]}}
+
+    gone = planning.tombstone(table, key, RUN, NOW)
+    webhook = plan(Event(RUN, event_type, data, NOW)).write
+
+    assert gone.tombstone and gone.version == NOW
+    assert webhook is not None and (webhook.key, webhook.item) == (gone.key, gone.item)
+
+
+def test_kinds_without_a_look_up_say_why_and_run_after_their_parents() -> None:
+    order = list(KINDS)
+    for table, kind in KINDS.items():
+        assert (kind.absence is Absence.NONE) == bool(kind.not_reconciled), table
+        assert (kind.absence is Absence.LOOKUP) == (kind.lookup is not None), table
+        for link in TABLES[table].parents:
+            assert order.index(link.table) < order.index(table), (table, link.table)
+    assert set(KINDS) | set(DELETION_WEBHOOKS) == set(KINDS)
+    assert {t for t, k in KINDS.items() if k.absence is Absence.NONE} == {
+        Table.DOMAINS,
+        Table.WAITLIST,
+        Table.SUBSCRIPTION_ITEMS,
+    }
+    assert order.index(Table.PLANS) < order.index(Table.SUBSCRIPTION_ITEMS)
 
 
 def test_missing_is_what_a_complete_read_did_not_return() -> None:

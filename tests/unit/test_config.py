@@ -179,6 +179,7 @@ def test_minimal_environment_uses_default_tables():
         subscriptions="clerk-sync-subscriptions",
         subscription_items="clerk-sync-subscription_items",
         payment_attempts="clerk-sync-payment_attempts",
+        plans="clerk-sync-plans",
         idempotency="clerk-sync-idempotency",
     )
     assert set(DEFAULT_TABLES) == {
@@ -194,6 +195,7 @@ def test_minimal_environment_uses_default_tables():
         "SUBSCRIPTIONS_TABLE",
         "SUBSCRIPTION_ITEMS_TABLE",
         "PAYMENT_ATTEMPTS_TABLE",
+        "PLANS_TABLE",
         "IDEMPOTENCY_TABLE",
     }
 
@@ -213,6 +215,7 @@ def test_table_overrides():
             SUBSCRIPTIONS_TABLE="t-subscriptions",
             SUBSCRIPTION_ITEMS_TABLE="t-subscription_items",
             PAYMENT_ATTEMPTS_TABLE="t-payment_attempts",
+            PLANS_TABLE="t-plans",
             IDEMPOTENCY_TABLE="i",
         )
     )
@@ -229,6 +232,7 @@ def test_table_overrides():
         subscriptions="t-subscriptions",
         subscription_items="t-subscription_items",
         payment_attempts="t-payment_attempts",
+        plans="t-plans",
         idempotency="i",
     )
 

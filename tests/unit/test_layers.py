@@ -122,4 +122,5 @@ def test_one_module_per_clerk_entity():
         "subscriptions",
         "subscription_items",
         "payment_attempts",
+        "plans",
     }

@@ -85,7 +85,7 @@ def test_resources_selects_one_type_and_returns_properties():
     assert set(resources(template, "AWS::DynamoDB::Table")) == {
         "UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable", "InvitationsTable",
         "RolesTable", "PermissionsTable", "DomainsTable", "WaitlistTable", "SubscriptionsTable",
-        "SubscriptionItemsTable", "PaymentAttemptsTable", "IdempotencyTable",
+        "SubscriptionItemsTable", "PaymentAttemptsTable", "PlansTable", "IdempotencyTable",
     }  # fmt: skip
     assert resources(template, "AWS::DynamoDB::Table")["IdempotencyTable"]["TimeToLiveSpecification"] == {
         "AttributeName": "expiration",

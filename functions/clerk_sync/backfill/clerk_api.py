@@ -1,4 +1,4 @@
-"""Reading users, organizations and memberships through the official SDK (`clerk-backend-api`).
+"""Reading Clerk's lists (kinds.py) through the official SDK (`clerk-backend-api`).
 
 What this module does about the SDK (7.0.0):
 - Retries: without a `retry_config` the SDK retries 5xx and connection errors with backoff for up to an
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -35,13 +35,12 @@ from clerk_sync.backfill.failures import (
     RateLimitedError,
     RetryableError,
 )
+from clerk_sync.backfill.kinds import KINDS, Absence, Key
 from clerk_sync.backfill.paging import Page
-from clerk_sync.backfill.planning import Key
 from clerk_sync.backfill.report import ApiStats
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import DEFAULT_API_URL
 
-ORDER = "+created_at"  # ascending: objects created during a walk land after it (see paging)
 FILTER_CHUNK = 100  # user ids per membership query when confirming deletions
 NO_SDK_RETRIES = RetryConfig("none", BackoffStrategy(0, 0, 1.0, 0), False)
 
@@ -102,7 +101,7 @@ def translate(error: Exception) -> Exception:
 
 
 class ClerkApi:
-    """The three lists backfill walks, the look-ups reconcile confirms with, retried per policy."""
+    """The lists backfill walks, the look-ups reconcile confirms with, retried per policy."""
 
     def __init__(
         self,
@@ -131,64 +130,56 @@ class ClerkApi:
 
     def total(self, table: Table) -> int | None:
         """How many objects the list holds, when Clerk says so cheaply (users: one count request)."""
-        if table is not Table.USERS:
+        count = KINDS[table].count
+        if count is None:
             return None
         try:
-            return self._call("count users", lambda: self._clerk.users.count().total_count, lambda b: None)
+            return self._call(f"count {table.value}", lambda: count(self._clerk), lambda b: None)
         except (ApiError, NotFoundError):  # only for the progress bar: the list itself will tell
             return None
 
     def page(self, table: Table, offset: int, limit: int) -> Page:
-        """One page of a list in ascending creation order."""
-        what = f"list {table.value} at offset {offset}"
-        if table is Table.USERS:
-            request = models.GetUserListRequest(limit=limit, offset=offset, order_by=ORDER)
-            return self._call(
-                what, lambda: self._body(self._clerk.users.list(request=request), _array), _array
-            )
-        if table is Table.ORGANIZATIONS:
-            return self._call(
-                what,
-                lambda: self._body(
-                    self._clerk.organizations.list(limit=limit, offset=offset, order_by=ORDER), _listing
-                ),
-                _listing,
-            )
+        """One page of a list (oldest first where the list takes an order: kinds.py)."""
+        kind = KINDS[table]
+        decode = _array if kind.array else _listing
         return self._call(
-            what,
-            lambda: self._body(
-                self._clerk.users.get_instance_organization_memberships(
-                    limit=limit, offset=offset, order_by=ORDER
-                ),
-                _listing,
-            ),
-            _listing,
+            f"list {table.value} at offset {offset}",
+            lambda: self._body(kind.list_page(self._clerk, limit, offset), decode),
+            decode,
         )
 
     # --- confirming deletions ------------------------------------------------------------------
 
-    def absent(self, table: Table, keys: Iterable[Key]) -> set[Key]:
-        """Which of `keys` Clerk does not have (asked one by one; memberships per organization)."""
-        keys = list(keys)
-        if table is Table.MEMBERSHIPS:
-            return self._absent_memberships(keys)
-        return {key for key in keys if not self._exists(table, key[0])}
-
-    def _exists(self, table: Table, object_id: str) -> bool:
-        return self.get(table, object_id) is not None
+    def absent(self, table: Table, keys: Mapping[Key, Mapping[str, str]]) -> set[Key]:
+        """Which of `keys` (with their stored look-up fields) Clerk does not have, as the kind confirms
+        it: asked one by one, memberships per organization, or none asked where only backfill writes.
+        A record without the fields its look-up needs cannot be confirmed, so it is never absent."""
+        kind = KINDS[table]
+        if kind.absence is Absence.MEMBERS:
+            return self._absent_memberships(list(keys))
+        if kind.absence is Absence.LISTED:
+            return set(keys)
+        if kind.absence is Absence.NONE:
+            raise ValueError(f"{table.value} cannot be confirmed absent")
+        askable = {key: fields for key, fields in keys.items() if set(kind.lookup_fields) <= set(fields)}
+        return {key for key, fields in askable.items() if self._lookup(table, key, fields) is None}
 
     def get(self, table: Table, object_id: str) -> dict[str, Any] | None:
-        """One user or organization as Clerk sent it; None when Clerk does not have it (404)."""
+        """One object (a kind with a look-up by id alone) as Clerk sent it; None when Clerk does not
+        have it (404)."""
+        return self._lookup(table, (object_id,), {})
+
+    def _lookup(self, table: Table, key: Key, fields: Mapping[str, str]) -> dict[str, Any] | None:
+        lookup = KINDS[table].lookup
+        if lookup is None:
+            raise ValueError(f"{table.value} has no look-up")
 
         def get() -> dict[str, Any]:
-            if table is Table.USERS:
-                self._clerk.users.get(user_id=object_id)
-            else:
-                self._clerk.organizations.get(organization_id=object_id)
+            lookup(self._clerk, key, fields)
             return self._object(self._raw())
 
         try:
-            return self._call(f"get {table.value} {object_id}", get, self._object, absent_ok=True)
+            return self._call(f"get {table.value} {'/'.join(key)}", get, self._object, absent_ok=True)
         except NotFoundError:
             return None
 

@@ -1,10 +1,10 @@
 """What backfill would change, decided from Clerk's objects and the stored records (no I/O).
 
-An API object becomes the write its `*.updated` webhook would make (`planner.plan`, side effects
-dropped: no welcome e-mail for a backfilled user), under one `svix_id` per run (`backfill:<uuid>`).
-Comparing that write with the stored record classifies it by the rule `Store.apply`'s condition is
-made from (domain/rules.py), so that a dry run can tell, and a real run only sends the writes that
-change something.
+An API object becomes the write its webhook would make (the kind's writer, kinds.py: `planner.plan` on
+a synthesized event, side effects dropped: no welcome e-mail for a backfilled user), under one
+`svix_id` per run (`backfill:<uuid>`). Comparing that write with the stored record classifies it by
+the rule `Store.apply`'s condition is made from (domain/rules.py), so that a dry run can tell, and a
+real run only sends the writes that change something.
 """
 
 from __future__ import annotations
@@ -15,26 +15,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from clerk_sync.backfill.kinds import KINDS, Key
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import InvalidEventError, Write
+from clerk_sync.domain.plans import Write
+from clerk_sync.domain.plans import tombstone as tombstone_write
 from clerk_sync.domain.rules import holds, may_replace
 from clerk_sync.domain.tables import TABLES, Table
 
-Key = tuple[str, ...]  # (id,) for users and organizations; (organization_id, user_id) for memberships
-
-KINDS = (Table.USERS, Table.ORGANIZATIONS, Table.MEMBERSHIPS)
-UPSERT_EVENT = {
-    Table.USERS: "user.updated",
-    Table.ORGANIZATIONS: "organization.updated",
-    Table.MEMBERSHIPS: "organizationMembership.updated",
-}
-DELETE_EVENT = {
-    Table.USERS: "user.deleted",
-    Table.ORGANIZATIONS: "organization.deleted",
-    Table.MEMBERSHIPS: "organizationMembership.deleted",
-}
-KEY_NAMES: dict[Table, tuple[str, ...]] = {table: TABLES[table].key_names for table in KINDS}
+RECONCILE_EVENT = "backfill.reconcile"  # the type of the event a reconcile tombstone is planned from
 
 
 class Action(StrEnum):
@@ -58,6 +46,8 @@ class Stored:
 
     version: int
     deleted: bool
+    content: Mapping[str, Any] | None = None
+    """The kind's `content` attributes that the record has (None: the kind compares none)."""
 
 
 @dataclass(frozen=True)
@@ -79,45 +69,29 @@ def new_run_id() -> str:
 
 def key_of(table: Table, key: Mapping[str, str]) -> Key:
     """A hashable key in the table's key order."""
-    return tuple(key[name] for name in KEY_NAMES[table])
+    return tuple(key[name] for name in TABLES[table].key_names)
 
 
 def key_dict(table: Table, key: Key) -> dict[str, str]:
     """The DynamoDB key of a hashable key."""
-    return dict(zip(KEY_NAMES[table], key, strict=True))
+    return dict(zip(TABLES[table].key_names, key, strict=True))
 
 
 def object_key(table: Table, obj: Mapping[str, Any]) -> Key | None:
     """The stored key of a Clerk API object, or None when the object lacks it."""
-    if table is Table.MEMBERSHIPS:
-        organization, user_data = obj.get("organization"), obj.get("public_user_data")
-        org_id = organization.get("id") if isinstance(organization, dict) else None
-        user_id = user_data.get("user_id") if isinstance(user_data, dict) else None
-        if isinstance(org_id, str) and org_id and isinstance(user_id, str) and user_id:
-            return (org_id, user_id)
-        return None
-    object_id = obj.get("id")
-    return (object_id,) if isinstance(object_id, str) and object_id else None
+    return KINDS[table].key(obj)
 
 
 def synthesize(table: Table, obj: dict[str, Any], run_id: str, now_ms: int) -> Write:
-    """The write an `*.updated` webhook with this object would make; InvalidEventError if it can't."""
-    write = plan(Event(svix_id=run_id, type=UPSERT_EVENT[table], data=obj, occurred_at=now_ms)).write
-    if write is None:  # every upsert planner writes; a planner that stops doing so is a bug here
-        raise InvalidEventError(f"{UPSERT_EVENT[table]} planned no write")
-    return write
+    """The write the kind's webhook with this object would make; InvalidEventError if it can't."""
+    return KINDS[table].write(obj, run_id, now_ms)
 
 
 def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
-    """The tombstone a lost `*.deleted` webhook would have written, versioned `now_ms`."""
-    if table is Table.MEMBERSHIPS:
-        data: dict[str, Any] = {"organization": {"id": key[0]}, "public_user_data": {"user_id": key[1]}}
-    else:
-        data = {"id": key[0]}
-    write = plan(Event(svix_id=run_id, type=DELETE_EVENT[table], data=data, occurred_at=now_ms)).write
-    if write is None:
-        raise InvalidEventError(f"{DELETE_EVENT[table]} planned no write")
-    return write
+    """The tombstone a lost deletion would have written, versioned `now_ms`: the one every `*.deleted`
+    planner writes (without what only the webhook carries, such as a user's external_id)."""
+    event = Event(svix_id=run_id, type=RECONCILE_EVENT, data={}, occurred_at=now_ms)
+    return tombstone_write(event, table, key_dict(table, key))
 
 
 def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = False) -> Action:
@@ -126,6 +100,8 @@ def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = Fals
         return Action.STALE  # nothing to delete
     if parent_tombstoned and not write.tombstone:
         return Action.STALE
+    if _same_content(write, stored):
+        return Action.UNCHANGED
     item = None if stored is None else {"version": stored.version, "deleted": stored.deleted or None}
     if not holds(may_replace(write), item):
         same = stored is not None and stored.version == write.version and not stored.deleted
@@ -133,6 +109,14 @@ def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = Fals
     if stored is None:
         return Action.CREATE
     return Action.TOMBSTONE if write.tombstone else Action.UPDATE
+
+
+def _same_content(write: Write, stored: Stored | None) -> bool:
+    """A live write holding exactly the compared attributes of a live stored record (kinds.Kind.content)."""
+    if stored is None or stored.content is None or stored.deleted or write.tombstone:
+        return False
+    compared = KINDS[write.table].content
+    return stored.content == {name: write.item[name] for name in compared if name in write.item}
 
 
 def parent_keys(write: Write) -> list[tuple[Table, Key]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clerk_sync.backfill.planning import Action, Key
+from clerk_sync.backfill.kinds import Key
+from clerk_sync.backfill.planning import Action
 from clerk_sync.domain.tables import Table
 
 SHOWN_TOMBSTONES = 50
@@ -24,7 +25,7 @@ class ApiStats:
 
 @dataclass
 class KindCounts:
-    """What happened to one kind (users, organizations, memberships)."""
+    """What happened to one kind (kinds.py)."""
 
     table: Table
     total: int | None = None  # what Clerk says it holds, when it says so
@@ -140,7 +141,7 @@ def format_summary(summary: Summary) -> list[str]:
                 f"  {counts.table.value} {verb} tombstoned (gone from Clerk): {shown}"
                 + (f" … and {more} more" if more > 0 else "")
             )
-        elif summary.reconcile and not counts.reconciled and summary.failure is None:
+        elif summary.reconcile and not counts.complete and summary.failure is None:
             lines.append(f"  {counts.table.value}: not reconciled, the read from Clerk was incomplete")
     lines.extend(f"  note: {note}" for note in summary.notes)
     if summary.failure:

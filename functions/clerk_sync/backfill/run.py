@@ -1,19 +1,21 @@
 """One backfill run: walk each kind in Clerk, plan against what is stored, apply, reconcile.
 
-Per kind (users, then organizations, then memberships), page by page: synthesize the writes, read the
-stored versions (and, for memberships, whether a parent is tombstoned), classify, and send only the
+Per kind (in the order of kinds.py), page by page: synthesize the writes, read the stored versions
+(and, for records with parents, whether a parent is tombstoned), classify, and send only the
 writes that change something, through `Store.apply` (version-guarded: a newer webhook write or a
 tombstone always wins, even one that lands between the read and the write). A failure stops the run;
 what was written stays, and a rerun redoes the reads and writes only what is still missing.
 
 With `reconcile`, a kind whose walk was complete is compared with its stored live records; those Clerk
-did not return are confirmed absent one by one (a look-up answering 404) and then tombstoned.
+did not return are confirmed absent (kinds.Absence: a look-up answering 404, or, for plans that only
+backfill writes, the complete list itself) and then tombstoned. A kind whose absence cannot be
+confirmed is not reconciled, and the summary says why.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -24,8 +26,9 @@ from pynamodb.exceptions import PynamoDBException
 from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
 from clerk_sync.backfill import paging, planning
 from clerk_sync.backfill.failures import BackfillError, StorageError
+from clerk_sync.backfill.kinds import KINDS, Absence, Key
 from clerk_sync.backfill.paging import Page, Walk
-from clerk_sync.backfill.planning import Action, Key, Planned
+from clerk_sync.backfill.planning import Action, Planned
 from clerk_sync.backfill.report import ApiStats, KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.stored import StoredRecords
 from clerk_sync.domain.plans import InvalidEventError, Write
@@ -43,8 +46,8 @@ class ClerkReader(Protocol):
     def page(self, table: Table, offset: int, limit: int) -> Page:
         """One page in ascending creation order."""
 
-    def absent(self, table: Table, keys: Iterable[Key]) -> set[Key]:
-        """Which keys Clerk does not have."""
+    def absent(self, table: Table, keys: Mapping[Key, Mapping[str, str]]) -> set[Key]:
+        """Which keys (with their stored look-up fields) Clerk does not have."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Options:
     reconcile: bool = False
     page_size: int = paging.MAX_PAGE_SIZE
     overlap: int | None = None  # objects shared by consecutive pages (default: 5 % of a page)
-    kinds: tuple[Table, ...] = planning.KINDS
+    kinds: tuple[Table, ...] = tuple(KINDS)
 
 
 def _now_ms() -> int:
@@ -133,7 +136,9 @@ class Backfill:
             self._note(
                 summary, f"{table.value}: the list shifted too much during the read: it may be incomplete"
             )
-        if options.reconcile and counts.complete:
+        if options.reconcile and KINDS[table].absence is Absence.NONE:
+            self._note(summary, f"{table.value}: not reconciled: {KINDS[table].not_reconciled}")
+        elif options.reconcile and counts.complete:
             self._reconcile(table, state.seen, counts, summary, options, pool)
         self.progress.finished(counts)
 
@@ -212,8 +217,9 @@ class Backfill:
         options: Options,
         pool: ThreadPoolExecutor,
     ) -> None:
-        candidates = planning.missing(self.stored.live_keys(table), seen)
-        gone = sorted(self.api.absent(table, candidates)) if candidates else []
+        live = dict(self.stored.live(table, KINDS[table].lookup_fields))
+        candidates = planning.missing(live, seen)
+        gone = sorted(self.api.absent(table, {key: live[key] for key in candidates})) if candidates else []
         if len(gone) < len(candidates):
             self._note(
                 summary,

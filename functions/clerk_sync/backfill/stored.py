@@ -1,7 +1,7 @@
 """Reading what is stored: versions by key (BatchGetItem) and the live keys of a table (Scan).
 
-Only the attributes planning needs are projected, so that reads stay cheap (a 2,500-user page set is
-25 BatchGetItem calls of 100 keys).
+Only the attributes planning needs are projected (key, version, tombstone mark, a kind's `content`),
+so that reads stay cheap (a 2,500-user page set is 25 BatchGetItem calls of 100 keys).
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.planning import KEY_NAMES, Key, Stored, key_dict
-from clerk_sync.domain.tables import Table
+from clerk_sync.backfill.kinds import KINDS, Key
+from clerk_sync.backfill.planning import Stored, key_dict
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import Tables
 
 BATCH_GET_LIMIT = 100
+_deserialize = TypeDeserializer().deserialize
 UNPROCESSED_ATTEMPTS = 8
 
 
@@ -33,7 +37,9 @@ class StoredRecords:
         self._sleep = sleep
 
     def get(self, table: Table, keys: Iterable[Key], pool: Executor | None = None) -> dict[Key, Stored]:
-        """The stored version and tombstone mark of each key that has a record (chunks read in `pool`)."""
+        """The stored version and tombstone mark (and the kind's `content` attributes) of each key that has
+        a record (chunks read in `pool`)."""
+        content = _content(table)
         unique = list(dict.fromkeys(keys))
         chunks = [unique[start : start + BATCH_GET_LIMIT] for start in range(0, len(unique), BATCH_GET_LIMIT)]
         answers = (
@@ -44,13 +50,17 @@ class StoredRecords:
         found: dict[Key, Stored] = {}
         for items in answers:
             for item in items:
-                key = tuple(_string(item[name]) for name in KEY_NAMES[table])
-                found[key] = Stored(version=int(item["version"]["N"]), deleted=_is_deleted(item))
+                key = tuple(_string(item[name]) for name in TABLES[table].key_names)
+                found[key] = Stored(
+                    version=int(item["version"]["N"]),
+                    deleted=_is_deleted(item),
+                    content={n: _deserialize(item[n]) for n in content if n in item} if content else None,
+                )
         return found
 
     def _batch_get(self, table: Table, keys: list[Key]) -> list[dict[str, Any]]:
         name = self._names[table]
-        names = KEY_NAMES[table]
+        names = (*TABLES[table].key_names, *_content(table))
         request: dict[str, Any] = {
             name: {
                 "Keys": [{k: {"S": v} for k, v in key_dict(table, key).items()} for key in keys],
@@ -73,9 +83,10 @@ class StoredRecords:
             self._sleep(min(2.0, 0.05 * 2**attempt))
         raise StorageError(f"DynamoDB: keys of {name} left unprocessed {UNPROCESSED_ATTEMPTS} times")
 
-    def live_keys(self, table: Table) -> Iterator[Key]:
-        """Every key of the table whose record is not a tombstone."""
-        names = KEY_NAMES[table]
+    def live(self, table: Table, fields: tuple[str, ...] = ()) -> Iterator[tuple[Key, dict[str, str]]]:
+        """Every key of the table whose record is not a tombstone, with the string `fields` it has."""
+        names = (*TABLES[table].key_names, *fields)
+        key_count = len(TABLES[table].key_names)
         paginator = self._client.get_paginator("scan")
         pages = paginator.paginate(
             TableName=self._names[table],
@@ -87,7 +98,13 @@ class StoredRecords:
         )
         for page in pages:
             for item in page.get("Items", []):
-                yield tuple(_string(item[name]) for name in names)
+                key = tuple(_string(item[name]) for name in names[:key_count])
+                yield key, {name: _string(item[name]) for name in fields if "S" in item.get(name, {})}
+
+
+def _content(table: Table) -> tuple[str, ...]:
+    """The attributes planning compares for this table (parents that are no kind: none)."""
+    return KINDS[table].content if table in KINDS else ()
 
 
 def _is_deleted(item: dict[str, Any]) -> bool:

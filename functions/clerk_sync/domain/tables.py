@@ -27,6 +27,7 @@ class Table(StrEnum):
     SUBSCRIPTIONS = "subscriptions"
     SUBSCRIPTION_ITEMS = "subscription_items"
     PAYMENT_ATTEMPTS = "payment_attempts"
+    PLANS = "plans"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class TableSpec:
     parents: tuple[ParentLink, ...] = ()
     final_tombstones: bool = False
     """True: a tombstone here is final (no later create or update revives the record)."""
+    from_webhooks: bool = True
+    """False: no webhook writes this table, only backfill (plans: webhooks carry them without features)."""
 
 
 _USER = ParentLink(Table.USERS, "user_id", "user-index")
@@ -79,6 +82,7 @@ TABLES: Mapping[Table, TableSpec] = {
         TableSpec(Table.SUBSCRIPTIONS, "SubscriptionsTable", ("id",), parents=_PAYER),
         TableSpec(Table.SUBSCRIPTION_ITEMS, "SubscriptionItemsTable", ("id",), parents=_PAYER),
         TableSpec(Table.PAYMENT_ATTEMPTS, "PaymentAttemptsTable", ("id",), parents=_PAYER),
+        TableSpec(Table.PLANS, "PlansTable", ("id",), from_webhooks=False),
     )
 }
 

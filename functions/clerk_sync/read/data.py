@@ -80,6 +80,7 @@ class ClerkData:
         subscriptions_table: str = DEFAULT_TABLES["SUBSCRIPTIONS_TABLE"],
         subscription_items_table: str = DEFAULT_TABLES["SUBSCRIPTION_ITEMS_TABLE"],
         payment_attempts_table: str = DEFAULT_TABLES["PAYMENT_ATTEMPTS_TABLE"],
+        plans_table: str = DEFAULT_TABLES["PLANS_TABLE"],
         region: str | None = None,
         endpoint_url: str | None = None,
         session: boto3.session.Session | None = None,
@@ -103,6 +104,7 @@ class ClerkData:
             subscriptions=subscriptions_table,
             subscription_items=subscription_items_table,
             payment_attempts=payment_attempts_table,
+            plans=plans_table,
             idempotency=DEFAULT_TABLES["IDEMPOTENCY_TABLE"],  # the receiver's own: never read here
         )
         if session is None:

@@ -1,4 +1,5 @@
-"""`clerk-sync backfill`: copy Clerk's users, organizations and memberships into the synced tables.
+"""`clerk-sync backfill`: copy what the Clerk Backend API lists into the synced tables (every kind of
+clerk_sync/backfill/kinds.py, or those `--kinds` names).
 
 Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code
 (exit_codes.py): 0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on
@@ -21,7 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from clerk_sync.backfill.kinds import KINDS
 from clerk_sync.backfill.report import counts_line, format_summary
+from clerk_sync.domain.tables import Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
 from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
 from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS
@@ -30,7 +33,7 @@ from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
 from clerk_sync_local.stack.state import STATE_DIR_ENV
 
-SYNCED = ("users", "organizations", "memberships")  # the tables backfill writes
+SYNCED = tuple(table.value for table in KINDS)  # the tables backfill writes, in run order
 
 if TYPE_CHECKING:
     from clerk_sync.backfill.report import KindCounts, Summary
@@ -40,25 +43,45 @@ PROG = "clerk-sync"
 PLAIN_INTERVAL_SECONDS = 5.0
 
 
+def kinds_option(value: str) -> tuple[Table, ...]:
+    """`--kinds users,roles`: the named kinds, in run order (parents first); unknown names are an error."""
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = sorted(names - set(SYNCED))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind {', '.join(unknown) or repr(value)}: choose from {','.join(SYNCED)}"
+        )
+    return tuple(table for table in KINDS if table.value in names)
+
+
 def add_parser(subparsers: Any) -> None:
     """Add `backfill` to the `clerk-sync` sub-commands."""
     parser = subparsers.add_parser(
         "backfill",
-        help="copy users, organizations and memberships from the Clerk Backend API",
-        description="Read every user, organization and membership from the Clerk Backend API "
+        help="copy users, organizations, memberships, … and billing plans from the Clerk Backend API",
+        description=f"Read every object of each kind ({', '.join(SYNCED)}) from the Clerk Backend API "
         f"(${SECRET_KEY_ENV}) and write what is missing or older here, through the webhook's "
         "version-guarded writes: newer webhook data and tombstones always win, and a second run writes "
         "nothing. Safe to run while webhooks flow, and to run again after a failure. Exit codes: 0 done, "
         "1 stopped early, 2 usage, 3 done but a list could not be read completely.",
         epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
+        "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --kinds plans,subscription_items\n"
         "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1 --aws",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--reconcile",
         action="store_true",
-        help="also tombstone stored users, organizations and memberships that Clerk no longer has",
+        help="also tombstone stored records that Clerk no longer has (kinds whose deletion a look-up "
+        "can confirm, and plans; not domains, waitlist entries, subscription items)",
+    )
+    parser.add_argument(
+        "--kinds",
+        type=kinds_option,
+        default=tuple(KINDS),
+        metavar="LIST",
+        help=f"comma-separated kinds to read (default: all, in this order: {', '.join(SYNCED)})",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     parser.add_argument(
@@ -235,14 +258,15 @@ def run(
     if not 1 <= args.workers <= 64:
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
     target = resolve(env, args.endpoint, args.region, args.state_dir)
+    names = tuple(table.value for table in args.kinds)
     if not args.dry_run:
         try:
-            require_write_access(target, args.aws, "backfill", SYNCED)
+            require_write_access(target, args.aws, "backfill", names)
         except TargetError as error:
             return _fail(str(error), error.exit_code)
     api_url = args.api_url or env.get(API_URL_ENV) or DEFAULT_API_URL
     progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
-    print(f"backfill: {api_url} -> {target.describe(SYNCED)}", file=sys.stderr, flush=True)
+    print(f"backfill: {api_url} -> {target.describe(names)}", file=sys.stderr, flush=True)
     settings = Settings(
         secret_key=secret_key,
         tables=target.tables,
@@ -252,7 +276,8 @@ def run(
         local_credentials=target.local,
         retry=policy or RetryPolicy(),
     )
-    summary = build_backfill(settings, progress).run(Options(dry_run=args.dry_run, reconcile=args.reconcile))
+    options = Options(dry_run=args.dry_run, reconcile=args.reconcile, kinds=args.kinds)
+    summary = build_backfill(settings, progress).run(options)
     print("\n".join(format_summary(summary)), flush=True)
     if summary.failure:
         return _fail(summary.failure, FAILED)

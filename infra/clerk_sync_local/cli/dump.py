@@ -45,9 +45,11 @@ COLUMNS = {
     "organizations": ("id", "name", "slug", "members_count", "deleted", "version"),
     "memberships": ("organization_id", "user_id", "role", "deleted", "version"),
     "sessions": ("id", "user_id", "status", "deleted", "version"),
+    "plans": ("id", "slug", "for_payer_type", "features", "deleted", "version"),
     EMAILS: ("to", "from", "subject", "body"),
     SMS: ("to", "message"),
 }
+KEY_COLUMNS = ("id", "deleted", "version")  # the other tables' text view (everything is in --json)
 _deserialize = TypeDeserializer().deserialize
 # A client of its own rather than clerk_sync_local.emulator.engines': that module loads moto (≈0.5 s).
 _CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
@@ -170,7 +172,7 @@ def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
     """Aligned text tables, one per synced table (and one for the e-mails, one for the SMS)."""
     blocks = []
     for table, items in data.items():
-        columns = COLUMNS[table]
+        columns = COLUMNS.get(table, KEY_COLUMNS)
         if table == EMAILS:
             header = ["to", "from", "subject", "body (first line)"]
             rows = [_email_row(item) for item in items]
@@ -197,6 +199,8 @@ def _cell(column: str, value: Any) -> str:
         return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
     if column == "deleted":
         return "deleted" if value else ""
+    if column == "features" and isinstance(value, list):
+        return ",".join(str(f.get("slug", "")) for f in value if isinstance(f, dict))
     return str(value)
 
 

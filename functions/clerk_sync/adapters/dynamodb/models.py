@@ -342,6 +342,30 @@ class PaymentAttemptRecord(PaidBy):
     organization_index = _index("PaymentAttempts", "organization-index", "organization_id")()
 
 
+class PlanFeature(Feature):
+    """A feature as the Backend API lists it on a plan."""
+
+    description = UnicodeAttribute(null=True)
+
+
+class PlanRecord(Versioned):
+    """A Clerk Billing plan and the features it includes (table `plans`, written by backfill only:
+    webhook plans carry no features). `version` is the backfill run's clock (plans have no updated_at)."""
+
+    class Meta:
+        table_name = DEFAULT_TABLES["PLANS_TABLE"]
+
+    id = UnicodeAttribute(hash_key=True)
+    slug = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    for_payer_type = UnicodeAttribute(null=True)  # "user" or "org"
+    is_default = BooleanAttribute(null=True)
+    is_recurring = BooleanAttribute(null=True)
+    publicly_visible = BooleanAttribute(null=True)
+    features = ListAttribute(of=PlanFeature, null=True)
+
+
 RECORDS: Mapping[Table, type[Versioned]] = {
     Table.USERS: UserRecord,
     Table.ORGANIZATIONS: OrganizationRecord,
@@ -355,6 +379,7 @@ RECORDS: Mapping[Table, type[Versioned]] = {
     Table.SUBSCRIPTIONS: SubscriptionRecord,
     Table.SUBSCRIPTION_ITEMS: SubscriptionItemRecord,
     Table.PAYMENT_ATTEMPTS: PaymentAttemptRecord,
+    Table.PLANS: PlanRecord,
 }
 """The model of each synced table (a test proves they agree with the registry and template.yaml)."""
 
