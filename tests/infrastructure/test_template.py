@@ -879,22 +879,31 @@ def test_the_read_policy_covers_every_call_of_the_read_library(backend, resource
         envelope("organization.created", organization("org_r", T0)),
         envelope("organizationMembership.created", membership("org_r", "user_r", T0)),
         envelope("session.created", session("sess_r", "user_r", T0)),
+        envelope("organizationInvitation.created", invitation("orginv_r", "org_r", T0)),
+        envelope("role.created", role("role_r", T0, key="org:r", permissions=("org:docs:read",))),
+        envelope("permission.created", permission("perm_r", T0, key="org:docs:read")),
+        envelope("organizationDomain.created", domain("orgdmn_r", "org_r", T0, name="r.example")),
+        envelope("waitlistEntry.created", waitlist_entry("wle_r", T0)),
+        envelope("subscriptionItem.active", subscription_item("csubi_r", "user_r"), T0),
     ):
         assert stack.deliver(signed(event))[0] == 200
     calls = Recorder(stack.tables, stack.queue_url)
     session_ = boto3.session.Session(region_name=REGION)
     session_.events.register("provide-client-params.dynamodb", calls.hook()[1])
     read = ClerkData(
-        users_table=stack.tables["UsersTable"],
-        organizations_table=stack.tables["OrganizationsTable"],
-        memberships_table=stack.tables["MembershipsTable"],
-        sessions_table=stack.tables["SessionsTable"],
+        **{f"{table.value}_table": stack.tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=stack.endpoints.dynamodb,
         session=session_,
     )
     assert read.user("user_r") and read.user_by_email("ann@example.com") and read.organization("org_r")
     assert read.organization_by_slug("acme") and list(read.members("org_r"))
     assert list(read.organizations_of("user_r")) and list(read.sessions_of("user_r", active=False))
+    assert list(read.invitations_of("org_r")) and list(read.invitations_for("orginv_r@example.com"))
+    assert read.role("role_r") and read.role_by_key("org:r")
+    assert read.permission("perm_r") and read.permission_by_key("org:docs:read")
+    assert list(read.domains_of("org_r")) and read.domains_named("r.example")
+    assert read.waitlist_entry("wle_r@example.com")
+    assert list(read.subscription_items_of("user_r")) and read.entitlements("user_r").has("sso")
     assert calls.needed - policy_grants(resources, "ClerkDataReadPolicy") == set()
     assert {index for _, index in calls.needed if "/index/" in index} == {
         f"{table}.Arn/index/{index}"
@@ -903,6 +912,14 @@ def test_the_read_policy_covers_every_call_of_the_read_library(backend, resource
             ("OrganizationsTable", "slug-index"),
             ("MembershipsTable", "user-index"),
             ("SessionsTable", "user-index"),
+            ("InvitationsTable", "organization-index"),
+            ("InvitationsTable", "email-index"),
+            ("RolesTable", "key-index"),
+            ("PermissionsTable", "key-index"),
+            ("DomainsTable", "organization-index"),
+            ("DomainsTable", "name-index"),
+            ("WaitlistTable", "email-index"),
+            ("SubscriptionItemsTable", "user-index"),
         ]
     }
 

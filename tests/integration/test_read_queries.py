@@ -9,14 +9,27 @@ from typing import Any
 
 import boto3
 from builders import envelope, membership, organization, session, signed, user
-from clerk_sync.domain.tables import Table
-from clerk_sync.read import ClerkData, Membership, Organization, OrganizationMembership, Session, User
+from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.read import (
+    ClerkData,
+    Entitlements,
+    Invitation,
+    Membership,
+    Organization,
+    OrganizationMembership,
+    Role,
+    Session,
+    SubscriptionItem,
+    User,
+)
+from clerk_sync.read.billing import entitlements
 from histories import ACTIONS, Clerk, expected_state, normalise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stacks import Stack
 
 READS = {"GetItem", "BatchGetItem", "Query"}
+NOW = 1_732_000_500_000  # while the histories' items (and their periods) last
 _runs = itertools.count()
 # Every history starts populated (3 users, 2 organizations, every membership, a session each), so that
 # the random steps after it delete parents of live children, leave, re-join and end sessions often.
@@ -34,10 +47,7 @@ def reader(stack: Stack, calls: Counter[str] | None = None, page_size: int | Non
     if calls is not None:
         session.events.register("before-call.dynamodb", lambda model, **_: calls.update([model.name]))
     return ClerkData(
-        users_table=stack.tables["UsersTable"],
-        organizations_table=stack.tables["OrganizationsTable"],
-        memberships_table=stack.tables["MembershipsTable"],
-        sessions_table=stack.tables["SessionsTable"],
+        **{f"{table.value}_table": stack.tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=stack.endpoints.dynamodb,
         session=session,
         page_size=page_size,
@@ -86,6 +96,29 @@ class LiveView:
         ]
         return sorted(found, key=lambda s: s.id)
 
+    def invitations(self, field: str, value: str, status: str | None) -> list[Invitation]:
+        found = [
+            Invitation.from_item(i)
+            for i in self.of(Table.INVITATIONS)
+            if i.get(field) == value and status in (None, i["status"])
+        ]
+        return sorted(found, key=lambda i: i.id)
+
+    def role_by_key(self, key: str) -> Role | None:
+        found = [Role.from_item(i) for i in self.of(Table.ROLES) if i.get("key") == key]
+        return max(found, key=lambda r: (r.version, r.id), default=None)
+
+    def subscription_items_of(self, user_id: str) -> list[SubscriptionItem]:
+        found = [
+            SubscriptionItem.from_item(i)
+            for i in self.of(Table.SUBSCRIPTION_ITEMS)
+            if i["user_id"] == user_id
+        ]
+        return sorted(found, key=lambda i: i.id)
+
+    def entitlements(self, user_id: str) -> Entitlements:
+        return entitlements(user_id, self.subscription_items_of(user_id), {}, NOW)
+
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[tuple[str, int, int]], list[int], list[int]]:
@@ -115,6 +148,8 @@ def test_every_query_equals_the_in_order_live_view(stack, history, data):
     for event in events:
         if event["type"] in ("organization.created", "organization.updated"):
             event["data"]["slug"] = slug
+        if event["type"] in ("role.created", "role.updated"):  # role keys of this run only
+            event["data"]["key"] = event["data"]["key"].replace("org:", f"org:{clerk.ns}")
     svix_ids = [f"msg_{clerk.ns}{n}" for n in range(len(events))]
     deliveries = [(n, svix_ids[n]) for n in range(len(events))]
     deliveries += [(pick % len(events), svix_ids[pick % len(events)]) for pick in duplicates]
@@ -134,10 +169,22 @@ def test_every_query_equals_the_in_order_live_view(stack, history, data):
         for active in (True, False):
             got = sorted(read.sessions_of(user_id, active=active), key=lambda s: s.id)
             assert got == model.sessions_of(user_id, active)
+        items = sorted(read.subscription_items_of(user_id), key=lambda i: i.id)
+        assert items == model.subscription_items_of(user_id)
+        assert read.entitlements(user_id, now_ms=NOW) == model.entitlements(user_id)
+        assert read.role_by_key(f"org:{clerk.ns}r{i}") == model.role_by_key(f"org:{clerk.ns}r{i}")
     for j in range(2):
         org_id = clerk.oid(j)
         assert read.organization(org_id) == model.organization(org_id)
         assert list(read.members(org_id)) == model.members(org_id)
+        for status in ("pending", None):
+            got_invitations = sorted(read.invitations_of(org_id, status), key=lambda i: i.id)
+            assert got_invitations == model.invitations("organization_id", org_id, status)
+    for n in range(1, clerk.invitation_count + 1):
+        address = f"orginv_{clerk.ns}{n}@example.com"
+        for status in ("pending", None):
+            got_invitations = sorted(read.invitations_for(address, status), key=lambda i: i.id)
+            assert got_invitations == model.invitations("email_address", address, status)
     assert read.organization_by_slug(slug) == model.by_slug(slug)
     assert set(calls) <= READS, calls
 

@@ -16,6 +16,15 @@ CALLS = [
     ("sessions_of", "user_id"),
     ("ensure_user", "user_id"),
     ("ensure_organization", "organization_id"),
+    ("invitations_of", "organization_id"),
+    ("invitations_for", "email_address"),
+    ("role", "role_id"),
+    ("role_by_key", "key"),
+    ("permission", "permission_id"),
+    ("permission_by_key", "key"),
+    ("domains_of", "organization_id"),
+    ("domains_named", "name"),
+    ("waitlist_entry", "email_address"),
 ]
 
 
@@ -35,5 +44,15 @@ def data() -> ClerkData:
 @pytest.mark.parametrize("value", ["", None, 42])
 def test_an_empty_or_non_string_key_is_refused_before_any_request(data, method, name, value):
     with pytest.raises(ValueError, match=rf"^{name} must be a non-empty string$"):
+        result = getattr(data, method)(value)
+        list(result) if hasattr(result, "__next__") else result
+
+
+@pytest.mark.parametrize("method", ["subscription_items_of", "entitlements"])
+@pytest.mark.parametrize("value", ["", None, 42, "user_", "org_", "cpayer_123", "ann@example.com"])
+def test_a_payer_that_is_not_a_user_or_organization_id_is_refused_before_any_request(data, method, value):
+    with pytest.raises(
+        ValueError, match=r"^payer must be a user id \(user_…\) or an organization id \(org_…\)$"
+    ):
         result = getattr(data, method)(value)
         list(result) if hasattr(result, "__next__") else result

@@ -6,8 +6,28 @@ from dataclasses import fields
 from decimal import Decimal
 
 from clerk_sync.adapters.dynamodb import models
-from clerk_sync.read import Membership, Organization, Session, User
-from clerk_sync.read.data import EMAIL_INDEX, SLUG_INDEX, USER_INDEX
+from clerk_sync.read import (
+    BillingPlan,
+    Domain,
+    Feature,
+    Invitation,
+    Membership,
+    Organization,
+    Permission,
+    Role,
+    Session,
+    SubscriptionItem,
+    User,
+    WaitlistEntry,
+)
+from clerk_sync.read.data import (
+    EMAIL_INDEX,
+    KEY_INDEX,
+    NAME_INDEX,
+    ORGANIZATION_INDEX,
+    SLUG_INDEX,
+    USER_INDEX,
+)
 from clerk_sync.read.records import EmailAddress, frozen_value
 from clerk_sync_local.stack.template import load_template
 
@@ -24,6 +44,14 @@ def test_every_stored_attribute_is_a_record_field_and_nothing_else():
     assert {f.name for f in fields(Membership)} == attributes(models.MembershipRecord)
     assert {f.name for f in fields(Session)} == attributes(models.SessionRecord)
     assert {f.name for f in fields(EmailAddress)} == set(models.EmailAddress.get_attributes())
+    assert {f.name for f in fields(Invitation)} == attributes(models.InvitationRecord)
+    assert {f.name for f in fields(Role)} == attributes(models.RoleRecord)
+    assert {f.name for f in fields(Permission)} == attributes(models.PermissionRecord)
+    assert {f.name for f in fields(Domain)} == attributes(models.DomainRecord)
+    assert {f.name for f in fields(WaitlistEntry)} == attributes(models.WaitlistRecord)
+    assert {f.name for f in fields(SubscriptionItem)} == attributes(models.SubscriptionItemRecord)
+    assert {f.name for f in fields(BillingPlan)} == set(models.BillingPlan.get_attributes())
+    assert {f.name for f in fields(Feature)} == set(models.Feature.get_attributes())
 
 
 def test_the_index_names_are_the_models_and_the_templates():
@@ -32,16 +60,23 @@ def test_the_index_names_are_the_models_and_the_templates():
     assert models.MembershipRecord.user_index.Meta.index_name == USER_INDEX
     assert models.SessionRecord.user_index.Meta.index_name == USER_INDEX
     resources = load_template()["Resources"]
-    indexes = {
-        logical_id: {i["IndexName"] for i in resources[logical_id]["Properties"]["GlobalSecondaryIndexes"]}
-        for logical_id in ("UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable")
-    }
-    assert indexes == {
+    expected = {
         "UsersTable": {EMAIL_INDEX},
         "OrganizationsTable": {SLUG_INDEX},
         "MembershipsTable": {USER_INDEX},
         "SessionsTable": {USER_INDEX},
+        "InvitationsTable": {ORGANIZATION_INDEX, EMAIL_INDEX},
+        "RolesTable": {KEY_INDEX},
+        "PermissionsTable": {KEY_INDEX},
+        "DomainsTable": {ORGANIZATION_INDEX, NAME_INDEX},
+        "WaitlistTable": {EMAIL_INDEX},
+        "SubscriptionItemsTable": {USER_INDEX, ORGANIZATION_INDEX},
     }
+    indexes = {
+        logical_id: {i["IndexName"] for i in resources[logical_id]["Properties"]["GlobalSecondaryIndexes"]}
+        for logical_id in expected
+    }
+    assert indexes == expected
 
 
 def test_stored_values_become_immutable_plain_values():

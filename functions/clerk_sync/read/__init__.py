@@ -6,28 +6,45 @@
     user = data.ensure_user(user_id)          # stored, or fetched from Clerk and stored first
     for entry in data.organizations_of(user_id):
         print(entry.organization, entry.role)
+    if data.entitlements(user_id).has("exports"):  # a Clerk Billing feature, by slug
+        ...
 
 Importing this package loads boto3, the settings and the table registry: not the webhook's modules,
 Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss).
 """
 
+from clerk_sync.read.billing import BillingPlan, Entitlements, Feature, SubscriptionItem
 from clerk_sync.read.data import ClerkData, ClerkUnavailableError
 from clerk_sync.read.records import (
+    Domain,
     EmailAddress,
+    Invitation,
     Membership,
     Organization,
     OrganizationMembership,
+    Permission,
+    Role,
     Session,
     User,
+    WaitlistEntry,
 )
 
 __all__ = [
+    "BillingPlan",
     "ClerkData",
     "ClerkUnavailableError",
+    "Domain",
     "EmailAddress",
+    "Entitlements",
+    "Feature",
+    "Invitation",
     "Membership",
     "Organization",
     "OrganizationMembership",
+    "Permission",
+    "Role",
     "Session",
+    "SubscriptionItem",
     "User",
+    "WaitlistEntry",
 ]

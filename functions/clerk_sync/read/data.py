@@ -7,22 +7,33 @@ is read before the first item is asked for, and a page is read only when the pre
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from boto3.dynamodb.types import TypeDeserializer
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
 from clerk_sync.domain.tables import Table
+from clerk_sync.read.billing import (
+    BillingPlan,
+    Entitlements,
+    SubscriptionItem,
+    entitlements,
+    plan_ids_without_features,
+)
+from clerk_sync.read.dynamodb import Item, Reads
 from clerk_sync.read.records import (
+    Domain,
+    Invitation,
     Membership,
     Organization,
     OrganizationMembership,
+    Permission,
+    Role,
     Session,
     User,
+    WaitlistEntry,
     is_tombstone,
 )
 from clerk_sync.settings import (
@@ -39,17 +50,16 @@ if TYPE_CHECKING:
 
     from clerk_sync.read.first_use import FirstUse
 
-EMAIL_INDEX = "email-index"  # users by primary e-mail address
+EMAIL_INDEX = "email-index"  # users by primary e-mail address; invitations and waitlist entries by address
 SLUG_INDEX = "slug-index"  # organizations by slug
-USER_INDEX = "user-index"  # memberships (sorted by organization) and sessions, by user
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+USER_INDEX = "user-index"  # memberships (sorted by organization), sessions and billing records, by user
+ORGANIZATION_INDEX = "organization-index"  # invitations, domains and billing records, by organization
+KEY_INDEX = "key-index"  # roles and permissions by key
+NAME_INDEX = "name-index"  # domains by name
 ACTIVE = "active"
-UNPROCESSED_BASE_WAIT, UNPROCESSED_MAX_WAIT = 0.05, 1.0  # s before asking again for unprocessed keys
-
-_deserialize = TypeDeserializer().deserialize
-
-Item = dict[str, Any]
-R = TypeVar("R", User, Organization)
+PENDING = "pending"
+USER_PREFIX, ORGANIZATION_PREFIX = "user_", "org_"  # Clerk's id prefixes: a payer is one or the other
+R = TypeVar("R", User, Organization, Role, Permission, WaitlistEntry)
 
 
 class ClerkUnavailableError(Exception):
@@ -108,15 +118,15 @@ class ClerkData:
             idempotency=DEFAULT_TABLES["IDEMPOTENCY_TABLE"],  # the receiver's own: never read here
         )
         if session is None:
-            self._client: Any = Clients(Endpoints(dynamodb=endpoint_url, region=region)).client("dynamodb")
+            client: Any = Clients(Endpoints(dynamodb=endpoint_url, region=region)).client("dynamodb")
         else:
-            self._client = session.client(
+            client = session.client(
                 "dynamodb", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
             )
+        self._reads = Reads(client, page_size)
         self._endpoint_url = endpoint_url
         self._clerk_secret_key = clerk_secret_key
         self._clerk_api_url = clerk_api_url
-        self._page_size = page_size
         self._first_use: FirstUse | None = None
         self._first_use_lock = threading.Lock()
 
@@ -127,11 +137,10 @@ class ClerkData:
         """Table names from the variables the functions read (USERS_TABLE, …), the region from
         AWS_REGION / AWS_DEFAULT_REGION, CLERK_SECRET_KEY and CLERK_API_URL for `ensure_*`."""
         config = load_read_config(environ)
+        names = {f"{f.name}_table": getattr(config.tables, f.name) for f in fields(Tables)}
+        del names["idempotency_table"]  # the receiver's own
         return cls(
-            users_table=config.tables.users,
-            organizations_table=config.tables.organizations,
-            memberships_table=config.tables.memberships,
-            sessions_table=config.tables.sessions,
+            **names,
             region=config.region,
             session=session,
             clerk_secret_key=config.clerk_secret_key,
@@ -143,7 +152,7 @@ class ClerkData:
     def user(self, user_id: str) -> User | None:
         """The user; None if not stored or deleted. A strongly consistent read (GetItem by key)."""
         _required(user_id, "user_id")
-        item = self._get(self.tables.users, {"id": user_id})
+        item = self._reads.get(self.tables.users, {"id": user_id})
         return None if item is None or is_tombstone(item) else User.from_item(item)
 
     def user_by_email(self, email: str) -> User | None:
@@ -155,13 +164,15 @@ class ClerkData:
         users), the most recently updated one is returned.
         """
         _required(email, "email")
-        ids = self._index_ids(self.tables.users, EMAIL_INDEX, "email", email)
-        return _latest(User.from_item(i) for i in self._live_items(self.tables.users, ids, "email", email))
+        ids = self._reads.index_ids(self.tables.users, EMAIL_INDEX, "email", email)
+        return _latest(
+            User.from_item(i) for i in self._reads.live_items(self.tables.users, ids, "email", email)
+        )
 
     def organization(self, organization_id: str) -> Organization | None:
         """The organization; None if not stored or deleted. A strongly consistent read by key."""
         _required(organization_id, "organization_id")
-        item = self._get(self.tables.organizations, {"id": organization_id})
+        item = self._reads.get(self.tables.organizations, {"id": organization_id})
         return None if item is None or is_tombstone(item) else Organization.from_item(item)
 
     def organization_by_slug(self, slug: str) -> Organization | None:
@@ -171,8 +182,8 @@ class ClerkData:
         `user_by_email`; of two organizations holding the slug for a moment, the most recently updated.
         """
         _required(slug, "slug")
-        ids = self._index_ids(self.tables.organizations, SLUG_INDEX, "slug", slug)
-        found = self._live_items(self.tables.organizations, ids, "slug", slug)
+        ids = self._reads.index_ids(self.tables.organizations, SLUG_INDEX, "slug", slug)
+        found = self._reads.live_items(self.tables.organizations, ids, "slug", slug)
         return _latest(Organization.from_item(i) for i in found)
 
     # --- lists ---------------------------------------------------------------------------------------
@@ -184,16 +195,16 @@ class ClerkData:
         consistent reads, and the members' users are checked by key (BatchGetItem, consistent).
         """
         _required(organization_id, "organization_id")
-        if self._tombstoned(self.tables.organizations, [organization_id]):
+        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
             return
-        for page in self._pages(
+        for page in self._reads.pages(
             TableName=self.tables.memberships,
             KeyConditionExpression="organization_id = :key",
             ExpressionAttributeValues={":key": {"S": organization_id}},
             ConsistentRead=True,
         ):
             live = [item for item in page if not is_tombstone(item)]
-            gone = self._tombstoned(self.tables.users, [item["user_id"] for item in live])
+            gone = self._reads.tombstoned(self.tables.users, [item["user_id"] for item in live])
             yield from (Membership.from_item(item) for item in live if item["user_id"] not in gone)
 
     def organizations_of(self, user_id: str) -> Iterator[OrganizationMembership]:
@@ -205,16 +216,16 @@ class ClerkData:
         the user and the organizations are read by key with strong reads (deleted ones are left out).
         """
         _required(user_id, "user_id")
-        if self._tombstoned(self.tables.users, [user_id]):
+        if self._reads.tombstoned(self.tables.users, [user_id]):
             return
-        for page in self._pages(
+        for page in self._reads.pages(
             TableName=self.tables.memberships,
             IndexName=USER_INDEX,
             KeyConditionExpression="user_id = :key",
             ExpressionAttributeValues={":key": {"S": user_id}},
         ):
             live = [item for item in page if not is_tombstone(item)]
-            organizations = self._batch_get(
+            organizations = self._reads.batch_get(
                 self.tables.organizations, [item["organization_id"] for item in live]
             )
             for item in live:
@@ -235,9 +246,9 @@ class ClerkData:
         `expire_at` is not compared with the clock: Clerk ends sessions with its own events.
         """
         _required(user_id, "user_id")
-        if self._tombstoned(self.tables.users, [user_id]):
+        if self._reads.tombstoned(self.tables.users, [user_id]):
             return
-        for page in self._pages(
+        for page in self._reads.pages(
             TableName=self.tables.sessions,
             IndexName=USER_INDEX,
             KeyConditionExpression="user_id = :key",
@@ -246,6 +257,143 @@ class ClerkData:
             for item in page:
                 if not is_tombstone(item) and (not active or item.get("status") == ACTIVE):
                     yield Session.from_item(item)
+
+    # --- invitations, roles, permissions, domains, waitlist ------------------------------------------
+
+    def invitations_of(self, organization_id: str, status: str | None = PENDING) -> Iterator[Invitation]:
+        """The organization's invitations whose latest status is `status` (None: any), in no particular
+        order; empty if the organization is deleted.
+
+        Found through the invitations table's `organization-index` (eventually consistent: an invitation
+        accepted a moment ago may still read as pending); the organization is checked by key, strongly.
+        """
+        _required(organization_id, "organization_id")
+        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
+            return
+        for page in self._index_pages(
+            self.tables.invitations, ORGANIZATION_INDEX, "organization_id", organization_id
+        ):
+            yield from (Invitation.from_item(i) for i in page if _current(i, status))
+
+    def invitations_for(self, email_address: str, status: str | None = PENDING) -> Iterator[Invitation]:
+        """The invitations sent to this address (exact match) whose latest status is `status` (None:
+        any), in no particular order, leaving out those of deleted organizations.
+
+        Found through the invitations table's `email-index` (eventually consistent); the organizations are
+        checked by key, strongly.
+        """
+        _required(email_address, "email_address")
+        for page in self._index_pages(self.tables.invitations, EMAIL_INDEX, "email_address", email_address):
+            found = [i for i in page if _current(i, status)]
+            gone = self._reads.tombstoned(self.tables.organizations, [i["organization_id"] for i in found])
+            yield from (Invitation.from_item(i) for i in found if i["organization_id"] not in gone)
+
+    def role(self, role_id: str) -> Role | None:
+        """The role; None if not stored or deleted. A strongly consistent read by key."""
+        _required(role_id, "role_id")
+        item = self._reads.get(self.tables.roles, {"id": role_id})
+        return None if item is None or is_tombstone(item) else Role.from_item(item)
+
+    def role_by_key(self, key: str) -> Role | None:
+        """The live role with this key (`org:editor`), its permission keys in `permissions`; None if none.
+
+        Found through `key-index` (eventually consistent), then read by key with a strong read; of two
+        roles holding the key for a moment (one deleted and made again), the most recently updated.
+        """
+        _required(key, "key")
+        return _latest(
+            Role.from_item(i) for i in self._by_attribute(self.tables.roles, KEY_INDEX, "key", key)
+        )
+
+    def permission(self, permission_id: str) -> Permission | None:
+        """The permission; None if not stored or deleted. A strongly consistent read by key."""
+        _required(permission_id, "permission_id")
+        item = self._reads.get(self.tables.permissions, {"id": permission_id})
+        return None if item is None or is_tombstone(item) else Permission.from_item(item)
+
+    def permission_by_key(self, key: str) -> Permission | None:
+        """The live permission with this key (`org:docs:write`); None if none (as `role_by_key`)."""
+        _required(key, "key")
+        found = self._by_attribute(self.tables.permissions, KEY_INDEX, "key", key)
+        return _latest(Permission.from_item(i) for i in found)
+
+    def domains_of(self, organization_id: str) -> Iterator[Domain]:
+        """The organization's live domains, in no particular order; empty if it is deleted.
+
+        Found through the domains table's `organization-index` (eventually consistent); the
+        organization is checked by key, strongly.
+        """
+        _required(organization_id, "organization_id")
+        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
+            return
+        for page in self._index_pages(
+            self.tables.domains, ORGANIZATION_INDEX, "organization_id", organization_id
+        ):
+            yield from (Domain.from_item(i) for i in page if not is_tombstone(i))
+
+    def domains_named(self, name: str) -> list[Domain]:
+        """The live domains with this name (`example.com`) of live organizations, by organization id: the
+        organizations a user of that domain may join (`Domain.verified` and `enrollment_mode` say how).
+
+        Found through `name-index` (eventually consistent), then read by key with strong reads, as are
+        their organizations.
+        """
+        _required(name, "name")
+        found = self._by_attribute(self.tables.domains, NAME_INDEX, "name", name)
+        gone = self._reads.tombstoned(self.tables.organizations, [i["organization_id"] for i in found])
+        domains = [Domain.from_item(i) for i in found if i["organization_id"] not in gone]
+        return sorted(domains, key=lambda d: (d.organization_id or "", d.id))
+
+    def waitlist_entry(self, email_address: str) -> WaitlistEntry | None:
+        """The waitlist entry of this address (exact match); None if none. Through `email-index`, then
+        read by key strongly; of two entries holding the address, the most recently updated."""
+        _required(email_address, "email_address")
+        found = self._by_attribute(self.tables.waitlist, EMAIL_INDEX, "email_address", email_address)
+        return _latest(WaitlistEntry.from_item(i) for i in found)
+
+    # --- billing -------------------------------------------------------------------------------------
+
+    def subscription_items_of(self, payer: str) -> Iterator[SubscriptionItem]:
+        """Every stored subscription item (any status) of a payer: a user id (`user_…`) or an
+        organization id (`org_…`); empty if the payer is deleted. In no particular order.
+
+        Found through the items table's `user-index` or `organization-index` (eventually consistent);
+        the payer is checked by key, strongly.
+        """
+        table, index, attribute = _payer(self.tables, payer)
+        if self._reads.tombstoned(table, [payer]):
+            return
+        for page in self._index_pages(self.tables.subscription_items, index, attribute, payer):
+            yield from (SubscriptionItem.from_item(i) for i in page if not is_tombstone(i))
+
+    def entitlements(self, payer: str, now_ms: int | None = None) -> Entitlements:
+        """What the payer (a user id or an organization id) has at `now_ms` (default: now): the items
+        that grant, their plans and the plans' features (`clerk_sync.read.billing` says which grant).
+
+        One Query of the payer's items (as `subscription_items_of`), and one BatchGetItem of the plans
+        table for the plans whose features the items' own copies lack.
+        """
+        items = list(self.subscription_items_of(payer))
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        wanted = plan_ids_without_features(i for i in items if i.grants(now))
+        stored = self._reads.batch_get(self.tables.plans, wanted) if wanted else {}
+        plans = {plan_id: BillingPlan.from_item(i) for plan_id, i in stored.items() if not is_tombstone(i)}
+        return entitlements(payer, items, plans, now)
+
+    def _index_pages(self, table_name: str, index: str, attribute: str, value: str) -> Iterator[list[Item]]:
+        """The pages of the items an index holds for a value (every attribute is projected)."""
+        return self._reads.pages(
+            TableName=table_name,
+            IndexName=index,
+            KeyConditionExpression="#attribute = :value",
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":value": {"S": value}},
+        )
+
+    def _by_attribute(self, table_name: str, index: str, attribute: str, value: str) -> list[Item]:
+        """The live records whose `attribute` is `value`: found through `index`, confirmed strongly."""
+        ids = self._reads.index_ids(table_name, index, attribute, value)
+        return self._reads.live_items(table_name, ids, attribute, value)
 
     # --- first use -----------------------------------------------------------------------------------
 
@@ -272,9 +420,9 @@ class ClerkData:
         )
 
     def _ensure(self, table: Table, table_name: str, object_id: str, build: Callable[[Item], R]) -> R | None:
-        item = self._get(table_name, {"id": object_id})
+        item = self._reads.get(table_name, {"id": object_id})
         if item is None and self._sync(table, object_id):
-            item = self._get(table_name, {"id": object_id})
+            item = self._reads.get(table_name, {"id": object_id})
         return None if item is None or is_tombstone(item) else build(item)
 
     def _sync(self, table: Table, object_id: str) -> bool:
@@ -286,75 +434,13 @@ class ClerkData:
                 from clerk_sync.read.first_use import FirstUse  # the Clerk SDK and PynamoDB: only now
 
                 self._first_use = FirstUse(
-                    self._client, self.tables, self._endpoint_url, self._clerk_secret_key, self._clerk_api_url
+                    self._reads.client,
+                    self.tables,
+                    self._endpoint_url,
+                    self._clerk_secret_key,
+                    self._clerk_api_url,
                 )
         return self._first_use.sync(table, object_id)
-
-    # --- DynamoDB ------------------------------------------------------------------------------------
-
-    def _get(self, table_name: str, key: Mapping[str, str]) -> Item | None:
-        answer = self._client.get_item(TableName=table_name, Key=_key(key), ConsistentRead=True)
-        return _plain(answer["Item"]) if "Item" in answer else None
-
-    def _stored(self, table_name: str, object_id: str) -> bool:
-        """True when a record (a tombstone included) is stored under the id: a strong read."""
-        return self._get(table_name, {"id": object_id}) is not None
-
-    def _pages(self, **query: Any) -> Iterator[list[Item]]:
-        """The items of each page of a Query, read when asked for."""
-        paging = {"PageSize": self._page_size} if self._page_size else {}
-        for page in self._client.get_paginator("query").paginate(**query, PaginationConfig=paging):
-            yield [_plain(item) for item in page["Items"]]
-
-    def _index_ids(self, table_name: str, index: str, attribute: str, value: str) -> list[str]:
-        """The ids an index holds for a value (keys only)."""
-        ids: list[str] = []
-        for page in self._pages(
-            TableName=table_name,
-            IndexName=index,
-            KeyConditionExpression="#attribute = :value",
-            ExpressionAttributeNames={"#attribute": attribute, "#id": "id"},
-            ExpressionAttributeValues={":value": {"S": value}},
-            ProjectionExpression="#id",
-        ):
-            ids.extend(item["id"] for item in page)
-        return ids
-
-    def _live_items(self, table_name: str, ids: list[str], attribute: str, value: str) -> list[Item]:
-        """The live records among `ids` that (read strongly) still hold `value` in `attribute`."""
-        items = self._batch_get(table_name, ids).values()
-        return [i for i in items if not is_tombstone(i) and i.get(attribute) == value]
-
-    def _tombstoned(self, table_name: str, ids: Iterable[str]) -> set[str]:
-        """Which of `ids` are tombstones in the table (strong reads of their keys and marks)."""
-        marks = self._batch_get(table_name, ids, projection=("id", "deleted"))
-        return {object_id for object_id, item in marks.items() if is_tombstone(item)}
-
-    def _batch_get(
-        self, table_name: str, ids: Iterable[str], projection: tuple[str, ...] = ()
-    ) -> dict[str, Item]:
-        """Records by id (those stored), read strongly, 100 keys a request, unprocessed keys asked again."""
-        wanted = list(dict.fromkeys(ids))
-        found: dict[str, Item] = {}
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                "Keys": [_key({"id": object_id}) for object_id in wanted[start : start + BATCH_GET_LIMIT]],
-                "ConsistentRead": True,
-            }
-            if projection:
-                names = {f"#p{n}": name for n, name in enumerate(projection)}
-                request.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
-            pending: dict[str, Any] = {table_name: request}
-            for attempt in itertools.count():
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for item in answer["Responses"].get(table_name, []):
-                    plain = _plain(item)
-                    found[plain["id"]] = plain
-                pending = answer.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(UNPROCESSED_MAX_WAIT, UNPROCESSED_BASE_WAIT * 2**attempt))  # throttled
-        return found
 
 
 def _required(value: object, name: str) -> None:
@@ -364,12 +450,22 @@ def _required(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a non-empty string")
 
 
-def _key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"S": value} for name, value in key.items()}
+def _current(item: Item, status: str | None) -> bool:
+    """True for a live record whose latest status is `status` (None: any)."""
+    return not is_tombstone(item) and (status is None or item.get("status") == status)
 
 
-def _plain(item: Mapping[str, Any]) -> Item:
-    return {name: _deserialize(value) for name, value in item.items()}
+def _payer(tables: Tables, payer: object) -> tuple[str, str, str]:
+    """The payer's own table, and the index and attribute billing records name it by."""
+    if isinstance(payer, str) and payer.startswith(USER_PREFIX) and len(payer) > len(USER_PREFIX):
+        return tables.users, USER_INDEX, "user_id"
+    if (
+        isinstance(payer, str)
+        and payer.startswith(ORGANIZATION_PREFIX)
+        and len(payer) > len(ORGANIZATION_PREFIX)
+    ):
+        return tables.organizations, ORGANIZATION_INDEX, "organization_id"
+    raise ValueError("payer must be a user id (user_…) or an organization id (org_…)")
 
 
 def _latest(records: Iterable[R]) -> R | None:

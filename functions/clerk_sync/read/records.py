@@ -36,7 +36,7 @@ def is_tombstone(item: Mapping[str, Any]) -> bool:
 R = TypeVar("R")
 
 
-def _build(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
+def build_record(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
     """An instance of the dataclass `cls` from a stored item (attributes it does not declare ignored):
     absent metadata maps read as empty ones, `given` values are taken as they are."""
     values = {f.name: frozen_value(item.get(f.name)) for f in fields(cls)}  # type: ignore[arg-type]
@@ -84,8 +84,8 @@ class User:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> User:
         """The user of a live stored item."""
-        addresses = tuple(_build(EmailAddress, a) for a in item.get("email_addresses") or ())
-        return _build(cls, item, email_addresses=addresses)
+        addresses = tuple(build_record(EmailAddress, a) for a in item.get("email_addresses") or ())
+        return build_record(cls, item, email_addresses=addresses)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Organization:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Organization:
         """The organization of a live stored item."""
-        return _build(cls, item)
+        return build_record(cls, item)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Membership:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Membership:
         """The membership of a live stored item."""
-        return _build(cls, item, permissions=tuple(item.get("permissions") or ()))
+        return build_record(cls, item, permissions=tuple(item.get("permissions") or ()))
 
 
 @dataclass(frozen=True)
@@ -171,4 +171,122 @@ class Session:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Session:
         """The session of a live stored item."""
-        return _build(cls, item)
+        return build_record(cls, item)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """An invitation to an organization (table `invitations`): never its `url` (a sign-up ticket)."""
+
+    id: str
+    version: int
+    organization_id: str | None
+    email_address: str | None
+    role: str | None
+    """The role key the invitee gets, e.g. `org:member`."""
+    role_name: str | None
+    status: str | None
+    """`pending`, `accepted` or `revoked`."""
+    user_id: str | None
+    """The user who accepted it."""
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    expires_at: int | None
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Invitation:
+        """The invitation of a live stored item."""
+        return build_record(cls, item)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A custom organization role (table `roles`) and the keys of the permissions it grants."""
+
+    id: str
+    version: int
+    key: str | None
+    """e.g. `org:editor`: what memberships and invitations name as their `role`."""
+    name: str | None
+    description: str | None
+    permissions: tuple[str, ...]
+    is_creator_eligible: bool | None
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Role:
+        """The role of a live stored item."""
+        return build_record(cls, item, permissions=tuple(item.get("permissions") or ()))
+
+
+@dataclass(frozen=True)
+class Permission:
+    """An organization permission (table `permissions`)."""
+
+    id: str
+    version: int
+    key: str | None
+    """e.g. `org:docs:write`."""
+    name: str | None
+    description: str | None
+    type: str | None
+    """`system` or `user`."""
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Permission:
+        """The permission of a live stored item."""
+        return build_record(cls, item)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain an organization enrolls users from (table `domains`)."""
+
+    id: str
+    version: int
+    organization_id: str | None
+    name: str | None
+    enrollment_mode: str | None
+    """`manual_invitation`, `automatic_invitation` or `automatic_suggestion`."""
+    verification_status: str | None
+    """`verified` or `unverified` (None: no verification started)."""
+    verification_strategy: str | None
+    total_pending_invitations: int | None
+    total_pending_suggestions: int | None
+    created_at: int | None
+    updated_at: int | None
+
+    @property
+    def verified(self) -> bool:
+        """True once Clerk verified the domain (only then does it enroll anyone)."""
+        return self.verification_status == "verified"
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Domain:
+        """The domain of a live stored item."""
+        return build_record(cls, item)
+
+
+@dataclass(frozen=True)
+class WaitlistEntry:
+    """A waitlist entry (table `waitlist`)."""
+
+    id: str
+    version: int
+    email_address: str | None
+    status: str | None
+    """`pending`, `invited`, `completed` or `rejected`."""
+    is_locked: bool | None
+    invitation_id: str | None
+    created_at: int | None
+    updated_at: int | None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> WaitlistEntry:
+        """The waitlist entry of a live stored item."""
+        return build_record(cls, item)

@@ -1,0 +1,97 @@
+"""Strong and index reads of DynamoDB for `ClerkData`: GetItem, BatchGetItem, Query pages; never a Scan."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from clerk_sync.read.records import is_tombstone
+
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+UNPROCESSED_BASE_WAIT, UNPROCESSED_MAX_WAIT = 0.05, 1.0  # s before asking again for unprocessed keys
+
+_deserialize = TypeDeserializer().deserialize
+
+Item = dict[str, Any]
+
+
+class Reads:
+    """Reads through one botocore DynamoDB client; items come back as plain Python values."""
+
+    def __init__(self, client: Any, page_size: int | None = None) -> None:
+        """`page_size`: items per Query page (None: DynamoDB's, up to 1 MB)."""
+        self.client = client
+        self.page_size = page_size
+
+    def get(self, table_name: str, key: Mapping[str, str]) -> Item | None:
+        """The item under the key (a strong read), or None."""
+        answer = self.client.get_item(TableName=table_name, Key=_key(key), ConsistentRead=True)
+        return _plain(answer["Item"]) if "Item" in answer else None
+
+    def pages(self, **query: Any) -> Iterator[list[Item]]:
+        """The items of each page of a Query, read when asked for."""
+        paging = {"PageSize": self.page_size} if self.page_size else {}
+        for page in self.client.get_paginator("query").paginate(**query, PaginationConfig=paging):
+            yield [_plain(item) for item in page["Items"]]
+
+    def index_ids(self, table_name: str, index: str, attribute: str, value: str) -> list[str]:
+        """The ids an index holds for a value (keys only)."""
+        ids: list[str] = []
+        for page in self.pages(
+            TableName=table_name,
+            IndexName=index,
+            KeyConditionExpression="#attribute = :value",
+            ExpressionAttributeNames={"#attribute": attribute, "#id": "id"},
+            ExpressionAttributeValues={":value": {"S": value}},
+            ProjectionExpression="#id",
+        ):
+            ids.extend(item["id"] for item in page)
+        return ids
+
+    def live_items(self, table_name: str, ids: list[str], attribute: str, value: str) -> list[Item]:
+        """The live records among `ids` that (read strongly) still hold `value` in `attribute`."""
+        items = self.batch_get(table_name, ids).values()
+        return [i for i in items if not is_tombstone(i) and i.get(attribute) == value]
+
+    def tombstoned(self, table_name: str, ids: Iterable[str]) -> set[str]:
+        """Which of `ids` are tombstones in the table (strong reads of their keys and marks)."""
+        marks = self.batch_get(table_name, ids, projection=("id", "deleted"))
+        return {object_id for object_id, item in marks.items() if is_tombstone(item)}
+
+    def batch_get(
+        self, table_name: str, ids: Iterable[str], projection: tuple[str, ...] = ()
+    ) -> dict[str, Item]:
+        """Records by id (those stored), read strongly, 100 keys a request, unprocessed keys asked again."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Item] = {}
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                "Keys": [_key({"id": object_id}) for object_id in wanted[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+            }
+            if projection:
+                names = {f"#p{n}": name for n, name in enumerate(projection)}
+                request.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+            pending: dict[str, Any] = {table_name: request}
+            for attempt in itertools.count():
+                answer = self.client.batch_get_item(RequestItems=pending)
+                for item in answer["Responses"].get(table_name, []):
+                    plain = _plain(item)
+                    found[plain["id"]] = plain
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(UNPROCESSED_MAX_WAIT, UNPROCESSED_BASE_WAIT * 2**attempt))  # throttled
+        return found
+
+
+def _key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"S": value} for name, value in key.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> Item:
+    return {name: _deserialize(value) for name, value in item.items()}
