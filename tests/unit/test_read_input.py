@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from clerk_sync.read import ClerkData
+from clerk_sync.settings import DEFAULT_TABLES, TABLE_VARIABLES
 
 CALLS = [
     ("user", "user_id"),
@@ -56,3 +57,11 @@ def test_a_payer_that_is_not_a_user_or_organization_id_is_refused_before_any_req
     ):
         result = getattr(data, method)(value)
         list(result) if hasattr(result, "__next__") else result
+
+
+def test_from_environment_reads_every_tables_variable():
+    environ = {variable: f"t-{name}" for name, variable in TABLE_VARIABLES.items()}
+    read = ClerkData.from_environment({**environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    for name in TABLE_VARIABLES:
+        expected = DEFAULT_TABLES["IDEMPOTENCY_TABLE"] if name == "idempotency" else f"t-{name}"
+        assert getattr(read.tables, name) == expected, name  # (the receiver's own table is never read)
