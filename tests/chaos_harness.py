@@ -33,7 +33,7 @@ from clerk_sync_local.stack.pool import ContainerPool
 from clerk_sync_local.stack.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from faults import Faults
-from histories import Clerk, expected_state, stored_state
+from histories import ACTIONS, Clerk, expected_state, stored_state
 from stacks import Stack, captured_emails_in_process, make_worker
 from svix_simulator import DeliveryReport, Message, deliver_all
 
@@ -73,16 +73,26 @@ def history(seed: int, size: int) -> list[dict[str, Any]]:
         "invite": 2,
         "role": 1,
         "delete_role": 1,
+        "permission": 1,
+        "delete_permission": 1,
+        "domain": 2,
+        "delete_domain": 1,
+        "waitlist": 1,
         "bill": 2,
+        "subscribe": 1,
+        "pay": 1,
+        "org_bill": 1,
+        "org_subscribe": 1,
+        "org_pay": 1,
     }
-    actions = list(weights)
+    odds = [weights[action] for action in ACTIONS]  # a KeyError names an action without a weight
 
     def pick(existing: dict[int, str], fresh_chance: float) -> int:
         live = [k for k, state in existing.items() if state == "live"]
         return len(existing) if not live or rng.random() < fresh_chance else rng.choice(live)
 
     while len(clerk.events) < size:
-        action = rng.choices(actions, [weights[a] for a in actions])[0]
+        action = rng.choices(ACTIONS, odds)[0]
         clerk.act(action, pick(clerk.users, 0.08), pick(clerk.orgs, 0.03))
     return clerk.events
 

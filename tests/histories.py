@@ -6,7 +6,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from builders import envelope, invitation, membership, organization, role, session, subscription_item, user
+from builders import (
+    domain,
+    envelope,
+    invitation,
+    membership,
+    organization,
+    payment_attempt,
+    permission,
+    role,
+    session,
+    subscription,
+    subscription_item,
+    user,
+    waitlist_entry,
+)
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
 from clerk_sync.domain.tables import TABLES, Table
@@ -15,9 +29,21 @@ from clerk_sync_local.cli.dump import plain_item
 T0 = 1_732_000_000_000
 ACTIONS = (
     "user", "delete_user", "org", "delete_org", "join", "leave", "session", "end_session",
-    "invite", "role", "delete_role", "bill",
+    "invite", "role", "delete_role", "permission", "delete_permission", "domain", "delete_domain",
+    "waitlist", "bill", "subscribe", "pay", "org_bill", "org_subscribe", "org_pay",
 )  # fmt: skip
+"""What the histories do. `bill`, `subscribe` and `pay` act on user i's billing, their `org_` forms on
+organization j's (a payer is either)."""
 ITEM_STATUSES = ("upcoming", "active", "past_due", "active", "canceled", "ended")
+# (event, status) of a subscription's successive events; the last one repeats
+SUBSCRIPTION_STEPS = (
+    ("created", "active"),
+    ("pastDue", "past_due"),
+    ("active", "active"),
+    ("updated", "canceled"),
+)
+# a waitlist entry's next status (an entry that reached completed or rejected has no more events)
+WAITLIST_NEXT = {"pending": ("invited", "rejected"), "invited": ("completed",)}
 
 
 @dataclass
@@ -34,7 +60,14 @@ class Clerk:
     invitations: dict[int, int] = field(default_factory=dict)  # org -> number of its open invitation
     invitation_count: int = 0
     roles: dict[int, str] = field(default_factory=dict)  # role index -> "live" | "deleted"
-    items: dict[int, int] = field(default_factory=dict)  # user -> its item's step in ITEM_STATUSES
+    permissions: dict[int, str] = field(default_factory=dict)  # permission index -> "live" | "deleted"
+    domains: dict[int, int] = field(default_factory=dict)  # org -> number of its live domain
+    domain_count: int = 0
+    waitlist: dict[int, str] = field(default_factory=dict)  # entry index -> its status
+    items: dict[str, int] = field(default_factory=dict)  # payer -> its item's step in ITEM_STATUSES
+    subscriptions: dict[str, int] = field(default_factory=dict)  # payer -> step in SUBSCRIPTION_STEPS
+    attempts: dict[str, int] = field(default_factory=dict)  # payer -> number of its pending attempt
+    attempt_count: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def uid(self, i: int) -> str:
@@ -85,46 +118,110 @@ class Clerk:
                 "session.created", session(f"sess_{self.ns}{self.session_count}", self.uid(i), self.now)
             )
         elif action == "invite" and alive_org:
-            open_one = self.invitations.pop(j, None)
-            if open_one is None or not alive_user:  # a new invitation (or the open one revoked)
-                if open_one is not None:
-                    data = invitation(f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="revoked")
-                    self.emit("organizationInvitation.revoked", data)
-                    return
-                self.invitation_count += 1
-                self.invitations[j] = self.invitation_count
-                data = invitation(f"orginv_{self.ns}{self.invitation_count}", self.oid(j), self.now)
-                self.emit("organizationInvitation.created", data)
-            else:  # accepted by user i
-                data = invitation(
-                    f"orginv_{self.ns}{open_one}",
-                    self.oid(j),
-                    self.now,
-                    status="accepted",
-                    user_id=self.uid(i),
-                )
-                self.emit("organizationInvitation.accepted", data)
-        elif action == "role" and self.roles.get(i) != "deleted":
-            kind = "updated" if self.roles.get(i) == "live" else "created"
-            perms = ("org:docs:read",) if self.now % 2000 else ("org:docs:read", "org:docs:write")
-            self.emit(
-                f"role.{kind}", role(f"role_{self.ns}{i}", self.now, key=f"org:r{i}", permissions=perms)
-            )
-            self.roles[i] = "live"
-        elif action == "delete_role" and self.roles.get(i) == "live":
-            self.emit("role.deleted", {"object": "role", "id": f"role_{self.ns}{i}", "deleted": True})
-            self.roles[i] = "deleted"
-        elif action == "bill" and alive_user:
-            step = min(self.items.get(i, -1) + 1, len(ITEM_STATUSES) - 1)
-            self.items[i] = step
-            status = ITEM_STATUSES[step]
-            event_type = "subscriptionItem." + {"past_due": "pastDue"}.get(status, status)
-            self.emit(event_type, subscription_item(f"csubi_{self.ns}{i}", self.uid(i), status=status))
+            self._invite(j, self.uid(i) if alive_user else None)
+        elif action in ("role", "permission", "delete_role", "delete_permission"):
+            self._role_or_permission(action.removeprefix("delete_"), i, delete=action.startswith("delete_"))
+        elif action in ("domain", "delete_domain") and alive_org:
+            self._domain(j, delete=action == "delete_domain")
+        elif action == "waitlist":
+            self._waitlist(i)
+        elif action.startswith("org_") and alive_org:
+            self._bill(action.removeprefix("org_"), self.oid(j))
+        elif action in ("bill", "subscribe", "pay") and alive_user:
+            self._bill(action, self.uid(i))
         elif action == "end_session" and alive_user and self.sessions.get(i):
             number = self.sessions[i].pop(0)
             self.emit(
                 "session.ended", session(f"sess_{self.ns}{number}", self.uid(i), self.now, status="ended")
             )
+
+    def _invite(self, j: int, invitee: str | None) -> None:
+        """A new invitation to organization j; or its open one accepted by `invitee`, or revoked."""
+        open_one = self.invitations.pop(j, None)
+        if open_one is None:
+            self.invitation_count += 1
+            self.invitations[j] = self.invitation_count
+            data = invitation(f"orginv_{self.ns}{self.invitation_count}", self.oid(j), self.now)
+            self.emit("organizationInvitation.created", data)
+        elif invitee is None:
+            data = invitation(f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="revoked")
+            self.emit("organizationInvitation.revoked", data)
+        else:
+            data = invitation(
+                f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="accepted", user_id=invitee
+            )
+            self.emit("organizationInvitation.accepted", data)
+
+    def _role_or_permission(self, kind: str, i: int, *, delete: bool) -> None:
+        """Role or permission i made, changed, or deleted for good (its id is never used again)."""
+        states = self.roles if kind == "role" else self.permissions
+        record_id = f"{'role' if kind == 'role' else 'perm'}_{self.ns}{i}"
+        if delete and states.get(i) == "live":
+            self.emit(f"{kind}.deleted", {"object": kind, "id": record_id, "deleted": True})
+            states[i] = "deleted"
+        elif not delete and states.get(i) != "deleted":
+            if kind == "role":
+                perms = ("org:docs:read",) if self.now % 2000 else ("org:docs:read", "org:docs:write")
+                data = role(record_id, self.now, key=f"org:r{i}", permissions=perms)
+            else:
+                data = permission(record_id, self.now, key=f"org:p{i}:read")
+            self.emit(f"{kind}.{'updated' if states.get(i) == 'live' else 'created'}", data)
+            states[i] = "live"
+
+    def _domain(self, j: int, *, delete: bool) -> None:
+        """Organization j's domain added, re-verified, or deleted for good (adding it again is a new id)."""
+        number = self.domains.get(j)
+        if delete and number is not None:
+            domain_id = f"orgdm_{self.ns}{self.domains.pop(j)}"
+            self.emit(
+                "organizationDomain.deleted",
+                {"object": "organization_domain", "id": domain_id, "deleted": True},
+            )
+        elif not delete:
+            kind = "updated" if number is not None else "created"
+            if number is None:
+                self.domain_count += 1
+                number = self.domains[j] = self.domain_count
+            data = domain(f"orgdm_{self.ns}{number}", self.oid(j), self.now, verified=self.now % 2000 == 0)
+            self.emit(f"organizationDomain.{kind}", data)
+
+    def _waitlist(self, i: int) -> None:
+        """Waitlist entry i joins (pending), then is invited or rejected, then an invited one completes."""
+        status = self.waitlist.get(i)
+        choices = WAITLIST_NEXT.get(status, ()) if status else ("pending",)
+        if choices:
+            self.waitlist[i] = choices[self.now // 1000 % len(choices)]
+            kind = "updated" if status else "created"
+            self.emit(
+                f"waitlistEntry.{kind}",
+                waitlist_entry(f"wle_{self.ns}{i}", self.now, status=self.waitlist[i]),
+            )
+
+    def _bill(self, action: str, payer: str) -> None:
+        """The payer's subscription, subscription item or payment attempt takes its next step."""
+        if action == "subscribe":
+            step = self.subscriptions[payer] = min(
+                self.subscriptions.get(payer, -1) + 1, len(SUBSCRIPTION_STEPS) - 1
+            )
+            event, status = SUBSCRIPTION_STEPS[step]
+            self.emit(f"subscription.{event}", subscription(f"csub_{payer}", payer, self.now, status=status))
+        elif action == "bill":
+            step = self.items[payer] = min(self.items.get(payer, -1) + 1, len(ITEM_STATUSES) - 1)
+            status = ITEM_STATUSES[step]
+            event_type = "subscriptionItem." + {"past_due": "pastDue"}.get(status, status)
+            self.emit(event_type, subscription_item(f"csubi_{payer}", payer, status=status))
+        else:  # pay: a new attempt, pending; then the pending one paid or failed
+            number = self.attempts.pop(payer, None)
+            if number is None:
+                self.attempt_count += 1
+                self.attempts[payer] = number = self.attempt_count
+                kind, status = "created", "pending"
+            else:
+                kind, status = "updated", "failed" if self.now % 3000 == 0 else "paid"
+            data = payment_attempt(
+                f"cpa_{self.ns}{number}", payer, self.now, status=status, item_ids=(f"csubi_{payer}",)
+            )
+            self.emit(f"paymentAttempt.{kind}", data)
 
 
 def expected_state(events: list[dict[str, Any]], svix_ids: list[str]) -> dict[tuple[str, str], Any]:
