@@ -25,7 +25,7 @@ from typing import Any
 from builders import SECRET_KEY
 from clerk_sync.app import extensions
 from clerk_sync.app.batch import run_batch
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import Table
 from clerk_sync.observability import logger
 from clerk_sync_local.stack.function_url import bind_server
 from clerk_sync_local.stack.functions import LocalResources, function_specs
@@ -33,7 +33,7 @@ from clerk_sync_local.stack.pool import ContainerPool
 from clerk_sync_local.stack.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from faults import Faults
-from histories import ACTIONS, Clerk, expected_state, stored_state
+from histories import ACTIONS, Clerk, expected_state, parents_of, stored_state
 from stacks import Stack, captured_emails_in_process, make_worker
 from svix_simulator import DeliveryReport, Message, deliver_all
 
@@ -180,10 +180,9 @@ def run_chaos(stack: Stack, engine: str) -> None:
     expected = expected_state(events, svix_ids)
     stored = stored_state(stack, set(expected))
     deleted = {key for key, item in expected.items() if item.get("deleted")}
+    parents = parents_of(events)
     for key, item in expected.items():
-        table, _ = key
-        parents = _parents(table, item)
-        if any(p in deleted for p in parents):  # children of deleted users/organizations: gone for good
+        if parents[key] & deleted:  # children of deleted users/organizations: gone for good
             got = stored.get(key)
             assert got is None or got.get("deleted") is True, (
                 f"live child of a deleted parent {key}: {got} ({context})\n"
@@ -279,10 +278,6 @@ def _timeline(
             answers = ", ".join(f"{t:.3f}:{s}" for t, s in by_message.get(message.svix_id, []))
             lines.append(f"{message.svix_id} {event['type']} {event.get('timestamp')} -> {answers}")
     return "\n".join(lines)
-
-
-def _parents(table: str, item: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(link.table, item[link.field]) for link in TABLES[Table(table)].parents if item.get(link.field)]
 
 
 def _side_effects_mapping(stack: Stack) -> EventSourceMapping:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from builders import (
 )
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
+from clerk_sync.domain.plans import Write
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync_local.cli.dump import plain_item
 
@@ -224,30 +226,45 @@ class Clerk:
             self.emit(f"paymentAttempt.{kind}", data)
 
 
-def expected_state(events: list[dict[str, Any]], svix_ids: list[str]) -> dict[tuple[str, str], Any]:
-    """The in-order state: each record as its latest event in Clerk's time wrote it."""
-    state: dict[tuple[str, str], Any] = {}
+Key = tuple[str, str]
+"""A record: its table and its key values joined by "/"."""
+
+
+def _writes(events: list[dict[str, Any]], svix_ids: list[str]) -> Iterator[tuple[Key, Write]]:
+    """The record each event writes, and the write its planner makes of it, in Clerk's time order."""
     for svix_id, event in zip(svix_ids, events, strict=True):
         planned = plan(parse_event(json.dumps(event).encode(), svix_id, 0))
         assert planned.write is not None
-        state[(planned.write.table, _key(planned.write.key))] = planned.write.item
-    return state
+        yield (planned.write.table, _key(planned.write.key)), planned.write
+
+
+def expected_state(events: list[dict[str, Any]], svix_ids: list[str]) -> dict[Key, Any]:
+    """The in-order state: each record as its latest event in Clerk's time wrote it."""
+    return {key: write.item for key, write in _writes(events, svix_ids)}
+
+
+def parents_of(events: list[dict[str, Any]]) -> dict[Key, set[Key]]:
+    """The parents each record named in any of its events: a tombstone keeps only its key, so a domain
+    deleted before its organization still belongs to that organization (whose clean-up may tombstone it
+    again, at the organization's deletion time)."""
+    parents: dict[Key, set[Key]] = {}
+    for key, write in _writes(events, [f"msg_{n}" for n in range(len(events))]):
+        parents.setdefault(key, set()).update((parent.table, parent.id) for parent in write.parents)
+    return parents
 
 
 def _key(key: dict[str, str]) -> str:
     return "/".join(key[name] for name in sorted(key))
 
 
-def normalise(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
-    """Children of deleted users/organizations are gone (the clean-up removes them); svix ids dropped."""
-    deleted = {(table, key) for (table, key), item in state.items() if item.get("deleted")}
-    out = {}
-    for (table, key), item in state.items():
-        parents = [(link.table, item.get(link.field)) for link in TABLES[Table(table)].parents]
-        if any(parent in deleted for parent in parents):
-            continue
-        out[(table, key)] = {k: v for k, v in item.items() if k != "svix_id"}
-    return out
+def normalise(state: dict[Key, Any], parents: dict[Key, set[Key]]) -> dict[Key, Any]:
+    """Records with a deleted parent are gone (the clean-up tombstones them); svix ids dropped."""
+    deleted = {key for key, item in state.items() if item.get("deleted")}
+    return {
+        key: {k: v for k, v in item.items() if k != "svix_id"}
+        for key, item in state.items()
+        if not parents.get(key, set()) & deleted
+    }
 
 
 def stored_state(stack, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
