@@ -156,15 +156,16 @@ def main() -> int:
         "## Cost per million deliveries (us-east-1 list prices, DynamoDB Local latencies)",
         "",
         f"Lambda arm64 at {memory_mb} MB billed for the measured median duration; DynamoDB on-demand write "
-        "units from the calls above (items under 1 KB; a membership transaction writes 1 item and checks 2: "
-        "6 units); SQS: send + receive + delete per side-effect message.",
+        "units from the requests above (items under 1 KB; a transaction costs 2 units per item it writes or "
+        "checks: 6 for a membership, its user and organization checked, 4 for a record with one parent); "
+        "SQS: send + receive + delete per side-effect message.",
         "",
         "| event type | Lambda | DynamoDB | SQS | total behind the Function URL "
         "| total behind the HTTP API |",
         "|---|---|---|---|---|---|",
     ]
     for r in cost_rows:
-        c = cost.per_million(r.calls, r.median_ms, memory_mb)
+        c = cost.per_million(r.calls, r.write_units, r.median_ms, memory_mb)
         lines.append(
             f"| {r.event_type} | ${c.lambda_usd:.2f} | ${c.dynamodb_usd:.2f} | ${c.sqs_usd:.2f} | "
             f"${c.total(cost.FUNCTION_URL_PER_MILLION):.2f} | ${c.total(cost.HTTP_API_PER_MILLION):.2f} |"
