@@ -7,21 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from builders import (
-    domain,
-    envelope,
-    invitation,
-    membership,
-    organization,
-    payment_attempt,
-    permission,
-    role,
-    session,
-    subscription,
-    subscription_item,
-    user,
-    waitlist_entry,
-)
+import builders
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
 from clerk_sync.domain.plans import Write
@@ -79,7 +65,7 @@ class Clerk:
         return f"org_{self.ns}{j}"
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append(envelope(event_type, data, self.now))
+        self.events.append(builders.envelope(event_type, data, self.now))
 
     def act(self, action: str, i: int, j: int) -> None:
         self.now += 1000
@@ -87,7 +73,9 @@ class Clerk:
         if action == "user" and self.users.get(i) != "deleted":
             self.emit(
                 "user.updated" if alive_user else "user.created",
-                user(self.uid(i), self.now, first_name=f"v{self.now}", email=f"{self.uid(i)}@example.com"),
+                builders.user(
+                    self.uid(i), self.now, first_name=f"v{self.now}", email=f"{self.uid(i)}@example.com"
+                ),
             )
             self.users[i] = "live"
         elif action == "delete_user" and alive_user:
@@ -96,7 +84,7 @@ class Clerk:
         elif action == "org" and self.orgs.get(j) != "deleted":
             self.emit(
                 "organization.updated" if alive_org else "organization.created",
-                organization(self.oid(j), self.now, name=f"n{self.now}"),
+                builders.organization(self.oid(j), self.now, name=f"n{self.now}"),
             )
             self.orgs[j] = "live"
         elif action == "delete_org" and alive_org:
@@ -107,17 +95,21 @@ class Clerk:
             member_role = "org:admin" if self.now % 3000 == 0 else "org:member"
             self.emit(
                 f"organizationMembership.{kind}",
-                membership(self.oid(j), self.uid(i), self.now, role=member_role),
+                builders.membership(self.oid(j), self.uid(i), self.now, role=member_role),
             )
             self.members[(j, i)] = True
         elif action == "leave" and alive_user and alive_org and self.members.get((j, i)):
-            self.emit("organizationMembership.deleted", membership(self.oid(j), self.uid(i), self.now - 500))
+            self.emit(
+                "organizationMembership.deleted",
+                builders.membership(self.oid(j), self.uid(i), self.now - 500),
+            )
             self.members[(j, i)] = False
         elif action == "session" and alive_user:
             self.session_count += 1
             self.sessions.setdefault(i, []).append(self.session_count)
             self.emit(
-                "session.created", session(f"sess_{self.ns}{self.session_count}", self.uid(i), self.now)
+                "session.created",
+                builders.session(f"sess_{self.ns}{self.session_count}", self.uid(i), self.now),
             )
         elif action == "invite" and alive_org:
             self._invite(j, self.uid(i) if alive_user else None)
@@ -134,7 +126,8 @@ class Clerk:
         elif action == "end_session" and alive_user and self.sessions.get(i):
             number = self.sessions[i].pop(0)
             self.emit(
-                "session.ended", session(f"sess_{self.ns}{number}", self.uid(i), self.now, status="ended")
+                "session.ended",
+                builders.session(f"sess_{self.ns}{number}", self.uid(i), self.now, status="ended"),
             )
 
     def _invite(self, j: int, invitee: str | None) -> None:
@@ -143,13 +136,13 @@ class Clerk:
         if open_one is None:
             self.invitation_count += 1
             self.invitations[j] = self.invitation_count
-            data = invitation(f"orginv_{self.ns}{self.invitation_count}", self.oid(j), self.now)
+            data = builders.invitation(f"orginv_{self.ns}{self.invitation_count}", self.oid(j), self.now)
             self.emit("organizationInvitation.created", data)
         elif invitee is None:
-            data = invitation(f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="revoked")
+            data = builders.invitation(f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="revoked")
             self.emit("organizationInvitation.revoked", data)
         else:
-            data = invitation(
+            data = builders.invitation(
                 f"orginv_{self.ns}{open_one}", self.oid(j), self.now, status="accepted", user_id=invitee
             )
             self.emit("organizationInvitation.accepted", data)
@@ -164,9 +157,9 @@ class Clerk:
         elif not delete and states.get(i) != "deleted":
             if kind == "role":
                 perms = ("org:docs:read",) if self.now % 2000 else ("org:docs:read", "org:docs:write")
-                data = role(record_id, self.now, key=f"org:r{i}", permissions=perms)
+                data = builders.role(record_id, self.now, key=f"org:r{i}", permissions=perms)
             else:
-                data = permission(record_id, self.now, key=f"org:p{i}:read")
+                data = builders.permission(record_id, self.now, key=f"org:p{i}:read")
             self.emit(f"{kind}.{'updated' if states.get(i) == 'live' else 'created'}", data)
             states[i] = "live"
 
@@ -184,7 +177,9 @@ class Clerk:
             if number is None:
                 self.domain_count += 1
                 number = self.domains[j] = self.domain_count
-            data = domain(f"orgdm_{self.ns}{number}", self.oid(j), self.now, verified=self.now % 2000 == 0)
+            data = builders.domain(
+                f"orgdm_{self.ns}{number}", self.oid(j), self.now, verified=self.now % 2000 == 0
+            )
             self.emit(f"organizationDomain.{kind}", data)
 
     def _waitlist(self, i: int) -> None:
@@ -196,7 +191,7 @@ class Clerk:
             kind = "updated" if status else "created"
             self.emit(
                 f"waitlistEntry.{kind}",
-                waitlist_entry(f"wle_{self.ns}{i}", self.now, status=self.waitlist[i]),
+                builders.waitlist_entry(f"wle_{self.ns}{i}", self.now, status=self.waitlist[i]),
             )
 
     def _bill(self, action: str, payer: str) -> None:
@@ -206,12 +201,15 @@ class Clerk:
                 self.subscriptions.get(payer, -1) + 1, len(SUBSCRIPTION_STEPS) - 1
             )
             event, status = SUBSCRIPTION_STEPS[step]
-            self.emit(f"subscription.{event}", subscription(f"csub_{payer}", payer, self.now, status=status))
+            self.emit(
+                f"subscription.{event}",
+                builders.subscription(f"csub_{payer}", payer, self.now, status=status),
+            )
         elif action == "bill":
             step = self.items[payer] = min(self.items.get(payer, -1) + 1, len(ITEM_STATUSES) - 1)
             status = ITEM_STATUSES[step]
             event_type = "subscriptionItem." + {"past_due": "pastDue"}.get(status, status)
-            self.emit(event_type, subscription_item(f"csubi_{payer}", payer, status=status))
+            self.emit(event_type, builders.subscription_item(f"csubi_{payer}", payer, status=status))
         else:  # pay: a new attempt, pending; then the pending one paid or failed
             number = self.attempts.pop(payer, None)
             if number is None:
@@ -220,7 +218,7 @@ class Clerk:
                 kind, status = "created", "pending"
             else:
                 kind, status = "updated", "failed" if self.now % 3000 == 0 else "paid"
-            data = payment_attempt(
+            data = builders.payment_attempt(
                 f"cpa_{self.ns}{number}", payer, self.now, status=status, item_ids=(f"csubi_{payer}",)
             )
             self.emit(f"paymentAttempt.{kind}", data)
