@@ -55,12 +55,8 @@ def package_lines(sizes: list[package.ArtifactSize] | str) -> list[str]:
 def main() -> int:
     """Run every measurement side by side and write the report."""
     quiet()
-    lines = [
-        "## Benchmarks (`make bench`)\n",
-        f"Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}.",
-        "",
-    ]
+    started_at, load_at_start = datetime.now(UTC), os.getloadavg()[0]
+    lines: list[str] = []
     crt = subprocess.run([sys.executable, "-c", "import awscrt"], capture_output=True).returncode == 0
     with tempfile.TemporaryDirectory(prefix="clerk-sync-bench-") as folder:
         scratch = Path(folder)
@@ -122,6 +118,9 @@ def main() -> int:
             lines += [
                 f"## Deliveries on {backend} (SQS on moto), 100 per type, sequential",
                 "",
+                "One event type of each group that shares a table and its planner (the group's other types "
+                "make the same requests: tests/integration/test_delivery_semantics.py counts them).",
+                "",
                 "| event type | AWS calls per delivery | median | p99 "
                 "| floor (the same requests, raw) | ratio |",
                 "|---|---|---|---|---|---|",
@@ -171,7 +170,15 @@ def main() -> int:
             f"${c.total(cost.FUNCTION_URL_PER_MILLION):.2f} | ${c.total(cost.HTTP_API_PER_MILLION):.2f} |"
         )
     lines += ["", *package_lines(sizes)]
-    report = "\n".join(lines)
+    header = [
+        "## Benchmarks (`make bench`)\n",
+        f"Measured by `make bench` on {started_at:%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}.",
+        f"Load average (1 min): {load_at_start:.1f} at the start of the run, {os.getloadavg()[0]:.1f} at its "
+        f"end (above the core count, {os.cpu_count()}, other work was sharing the cores).",
+        "",
+    ]
+    report = "\n".join([*header, *lines])
     print(report)
     write_section("bench", report)
     print(f"\nwritten to {REPORT.relative_to(ROOT)}", file=sys.stderr)
