@@ -238,8 +238,9 @@ def waitlist_entry(entry_id: str, updated_at: int, *, status: str = "pending") -
 
 
 def payer(owner_id: str) -> dict[str, Any]:
-    """A billing payer: the user or organization `owner_id` names."""
-    owner = {"organization_id": owner_id} if owner_id.startswith("org_") else {"user_id": owner_id}
+    """A billing payer: the user or organization `owner_id` names (Clerk sends the other id as "")."""
+    of_org = owner_id.startswith("org_")
+    owner = {"organization_id": owner_id if of_org else "", "user_id": "" if of_org else owner_id}
     return {"object": "commerce_payer", "id": f"cpayer_{owner_id}", **owner}
 
 
@@ -272,7 +273,9 @@ def subscription(
         "latest_payment_id": None,
         "payment_source_id": None,
         "active_at": BASE_MS,
-        "past_due_at": None,
+        "canceled_at": updated_at if status == "canceled" else None,
+        "ended_at": None,
+        "past_due_at": updated_at if status == "past_due" else None,
         "created_at": BASE_MS,
         "updated_at": updated_at,
     }
@@ -300,7 +303,12 @@ def subscription_item(
 
 
 def payment_attempt(
-    attempt_id: str, owner_id: str, updated_at: int, *, status: str = "paid"
+    attempt_id: str,
+    owner_id: str,
+    updated_at: int,
+    *,
+    status: str = "paid",
+    item_ids: tuple[str, ...] = ("csubi_1",),
 ) -> dict[str, Any]:
     """A billing payment attempt payload."""
     return {
@@ -314,7 +322,7 @@ def payment_attempt(
         "payee": {"id": "payee_1"},
         "totals": {"grand_total": {"amount": 1000, "currency": "USD"}},
         "payment_source": {"card_type": "visa", "last4": "4242"},
-        "subscription_items": [{"id": "csubi_1"}],
+        "subscription_items": [{"id": item_id} for item_id in item_ids],
         "billing_date": updated_at,
         "paid_at": updated_at if status == "paid" else None,
         "failed_at": updated_at if status == "failed" else None,

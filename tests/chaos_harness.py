@@ -25,7 +25,7 @@ from typing import Any
 from builders import SECRET_KEY
 from clerk_sync.app import extensions
 from clerk_sync.app.batch import run_batch
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import Table
 from clerk_sync.observability import logger
 from clerk_sync_local.stack.function_url import bind_server
 from clerk_sync_local.stack.functions import LocalResources, function_specs
@@ -33,7 +33,7 @@ from clerk_sync_local.stack.pool import ContainerPool
 from clerk_sync_local.stack.queue_worker import EventSourceMapping, QueueWorker, event_source_mappings
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from faults import Faults
-from histories import Clerk, expected_state, stored_state
+from histories import ACTIONS, Clerk, expected_state, parents_of, stored_state
 from stacks import Stack, captured_emails_in_process, make_worker
 from svix_simulator import DeliveryReport, Message, deliver_all
 
@@ -73,16 +73,26 @@ def history(seed: int, size: int) -> list[dict[str, Any]]:
         "invite": 2,
         "role": 1,
         "delete_role": 1,
+        "permission": 1,
+        "delete_permission": 1,
+        "domain": 2,
+        "delete_domain": 1,
+        "waitlist": 1,
         "bill": 2,
+        "subscribe": 1,
+        "pay": 1,
+        "org_bill": 1,
+        "org_subscribe": 1,
+        "org_pay": 1,
     }
-    actions = list(weights)
+    odds = [weights[action] for action in ACTIONS]  # a KeyError names an action without a weight
 
     def pick(existing: dict[int, str], fresh_chance: float) -> int:
         live = [k for k, state in existing.items() if state == "live"]
         return len(existing) if not live or rng.random() < fresh_chance else rng.choice(live)
 
     while len(clerk.events) < size:
-        action = rng.choices(actions, [weights[a] for a in actions])[0]
+        action = rng.choices(ACTIONS, odds)[0]
         clerk.act(action, pick(clerk.users, 0.08), pick(clerk.orgs, 0.03))
     return clerk.events
 
@@ -170,10 +180,9 @@ def run_chaos(stack: Stack, engine: str) -> None:
     expected = expected_state(events, svix_ids)
     stored = stored_state(stack, set(expected))
     deleted = {key for key, item in expected.items() if item.get("deleted")}
+    parents = parents_of(events)
     for key, item in expected.items():
-        table, _ = key
-        parents = _parents(table, item)
-        if any(p in deleted for p in parents):  # children of deleted users/organizations: gone for good
+        if parents[key] & deleted:  # children of deleted users/organizations: gone for good
             got = stored.get(key)
             assert got is None or got.get("deleted") is True, (
                 f"live child of a deleted parent {key}: {got} ({context})\n"
@@ -269,10 +278,6 @@ def _timeline(
             answers = ", ".join(f"{t:.3f}:{s}" for t, s in by_message.get(message.svix_id, []))
             lines.append(f"{message.svix_id} {event['type']} {event.get('timestamp')} -> {answers}")
     return "\n".join(lines)
-
-
-def _parents(table: str, item: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(link.table, item[link.field]) for link in TABLES[Table(table)].parents if item.get(link.field)]
 
 
 def _side_effects_mapping(stack: Stack) -> EventSourceMapping:

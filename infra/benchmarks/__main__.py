@@ -55,12 +55,8 @@ def package_lines(sizes: list[package.ArtifactSize] | str) -> list[str]:
 def main() -> int:
     """Run every measurement side by side and write the report."""
     quiet()
-    lines = [
-        "## Benchmarks (`make bench`)\n",
-        f"Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}.",
-        "",
-    ]
+    started_at, load_at_start = datetime.now(UTC), os.getloadavg()[0]
+    lines: list[str] = []
     crt = subprocess.run([sys.executable, "-c", "import awscrt"], capture_output=True).returncode == 0
     with tempfile.TemporaryDirectory(prefix="clerk-sync-bench-") as folder:
         scratch = Path(folder)
@@ -122,6 +118,9 @@ def main() -> int:
             lines += [
                 f"## Deliveries on {backend} (SQS on moto), 100 per type, sequential",
                 "",
+                "One event type of each group that shares a table and its planner (the group's other types "
+                "make the same requests: tests/integration/test_delivery_semantics.py counts them).",
+                "",
                 "| event type | AWS calls per delivery | median | p99 "
                 "| floor (the same requests, raw) | ratio |",
                 "|---|---|---|---|---|---|",
@@ -156,21 +155,30 @@ def main() -> int:
         "## Cost per million deliveries (us-east-1 list prices, DynamoDB Local latencies)",
         "",
         f"Lambda arm64 at {memory_mb} MB billed for the measured median duration; DynamoDB on-demand write "
-        "units from the calls above (items under 1 KB; a membership transaction writes 1 item and checks 2: "
-        "6 units); SQS: send + receive + delete per side-effect message.",
+        "units from the requests above (items under 1 KB; a transaction costs 2 units per item it writes or "
+        "checks: 6 for a membership, its user and organization checked, 4 for a record with one parent); "
+        "SQS: send + receive + delete per side-effect message.",
         "",
         "| event type | Lambda | DynamoDB | SQS | total behind the Function URL "
         "| total behind the HTTP API |",
         "|---|---|---|---|---|---|",
     ]
     for r in cost_rows:
-        c = cost.per_million(r.calls, r.median_ms, memory_mb)
+        c = cost.per_million(r.calls, r.write_units, r.median_ms, memory_mb)
         lines.append(
             f"| {r.event_type} | ${c.lambda_usd:.2f} | ${c.dynamodb_usd:.2f} | ${c.sqs_usd:.2f} | "
             f"${c.total(cost.FUNCTION_URL_PER_MILLION):.2f} | ${c.total(cost.HTTP_API_PER_MILLION):.2f} |"
         )
     lines += ["", *package_lines(sizes)]
-    report = "\n".join(lines)
+    header = [
+        "## Benchmarks (`make bench`)\n",
+        f"Measured by `make bench` on {started_at:%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}.",
+        f"Load average (1 min): {load_at_start:.1f} at the start of the run, {os.getloadavg()[0]:.1f} at its "
+        f"end (above the core count, {os.cpu_count()}, other work was sharing the cores).",
+        "",
+    ]
+    report = "\n".join([*header, *lines])
     print(report)
     write_section("bench", report)
     print(f"\nwritten to {REPORT.relative_to(ROOT)}", file=sys.stderr)

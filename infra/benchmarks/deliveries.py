@@ -23,6 +23,8 @@ from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.function_url import function_url_event
 from clerk_sync_local.stack.provision import Provisioned
 
+from benchmarks import cost
+
 SECRET = "whsec_" + base64.b64encode(b"clerk-sync-benchmark-key").decode()
 KEY = base64.b64decode(SECRET.removeprefix("whsec_"))
 T0 = 1_732_000_000_000
@@ -68,20 +70,102 @@ def _membership(n: int, updated_at: int) -> dict[str, Any]:
     }
 
 
-# event type -> payload for the n-th delivery (every one applies: fresh ids or newer versions)
+def _payer(n: int) -> dict[str, Any]:
+    """A billing payer: a user for even n, an organization for odd n (Clerk sends the other id as "")."""
+    owner = {"user_id": f"user_p{n % 50}", "organization_id": ""}
+    if n % 2:
+        owner = {"user_id": "", "organization_id": f"org_{n % 50}"}
+    return {"object": "commerce_payer", "id": f"cpayer_{n % 50}", **owner}
+
+
+def _record(kind: str, record_id: str, updated_at: int, **fields: Any) -> dict[str, Any]:
+    return {"object": kind, "id": record_id, **fields, "created_at": T0, "updated_at": updated_at}
+
+
+def _event_of(event_type: str, data: dict[str, Any], timestamp: int | None = None) -> dict[str, Any]:
+    return {"type": event_type, "data": data, **({"timestamp": timestamp} if timestamp is not None else {})}
+
+
+# event type -> payload for the n-th delivery (every one applies: fresh ids or newer versions); one
+# type of each group of event types, the groups sharing a table and a planner
 SCENARIOS: dict[str, Callable[[int], dict[str, Any]]] = {
-    "user.created": lambda n: {"type": "user.created", "data": _user(f"user_c{n}", T0 + n)},
-    "user.updated": lambda n: {"type": "user.updated", "data": _user("user_hot", T0 + n)},
-    "organizationMembership.created": lambda n: {
-        "type": "organizationMembership.created",
-        "data": _membership(n, T0 + n),
-    },
-    "user.deleted": lambda n: {
-        "type": "user.deleted",
-        "data": {"id": f"user_d{n}", "deleted": True},
-        "timestamp": T0 + n,
-    },
-    "unknown type": lambda n: {"type": "subscription.created", "data": {"id": f"sub_{n}"}},
+    "user.created": lambda n: _event_of("user.created", _user(f"user_c{n}", T0 + n)),
+    "user.updated": lambda n: _event_of("user.updated", _user("user_hot", T0 + n)),
+    "organizationMembership.created": lambda n: _event_of(
+        "organizationMembership.created", _membership(n, T0 + n)
+    ),
+    "user.deleted": lambda n: _event_of("user.deleted", {"id": f"user_d{n}", "deleted": True}, T0 + n),
+    "organizationInvitation.created": lambda n: _event_of(
+        "organizationInvitation.created",
+        _record(
+            "organization_invitation",
+            f"orginv_{n}",
+            T0 + n,
+            email_address=f"invitee{n}@example.com",
+            role="org:member",
+            organization_id=f"org_{n % 50}",
+            status="pending",
+        ),
+    ),
+    "role.created": lambda n: _event_of(
+        "role.created",
+        _record(
+            "role",
+            f"role_{n}",
+            T0 + n,
+            key=f"org:r{n}",
+            name="Editor",
+            permissions=[{"key": "org:docs:read"}],
+        ),
+    ),
+    "permission.created": lambda n: _event_of(
+        "permission.created", _record("permission", f"perm_{n}", T0 + n, key=f"org:p{n}:read", type="user")
+    ),
+    "organizationDomain.created": lambda n: _event_of(
+        "organizationDomain.created",
+        _record(
+            "organization_domain",
+            f"orgdm_{n}",
+            T0 + n,
+            name=f"d{n}.example",
+            organization_id=f"org_{n % 50}",
+            enrollment_mode="automatic_invitation",
+            verification={"status": "verified", "strategy": "email_code"},
+        ),
+    ),
+    "waitlistEntry.created": lambda n: _event_of(
+        "waitlistEntry.created",
+        _record("waitlist_entry", f"wle_{n}", T0 + n, email_address=f"w{n}@example.com", status="pending"),
+    ),
+    "subscription.created": lambda n: _event_of(
+        "subscription.created",
+        _record("commerce_subscription", f"csub_{n}", T0 + n, status="active", payer=_payer(n), items=[]),
+    ),
+    "subscriptionItem.active": lambda n: _event_of(
+        "subscriptionItem.active",
+        {
+            "object": "commerce_subscription_item",
+            "id": f"csubi_{n}",
+            "status": "active",
+            "plan_id": "cplan_pro",
+            "plan": {"id": "cplan_pro", "name": "Pro", "slug": "pro"},
+            "payer": _payer(n),
+        },
+        T0 + n,
+    ),
+    "paymentAttempt.created": lambda n: _event_of(
+        "paymentAttempt.created",
+        _record(
+            "commerce_payment_attempt",
+            f"cpa_{n}",
+            T0 + n,
+            status="paid",
+            payer=_payer(n),
+            totals={"grand_total": {"amount": 1000, "currency": "USD"}},
+            subscription_items=[{"id": f"csubi_{n}"}],
+        ),
+    ),
+    "unknown type": lambda n: _event_of("agentTask.created", {"id": f"agt_{n}"}),
 }
 
 
@@ -91,6 +175,7 @@ class TypeResult:
 
     event_type: str
     calls: dict[str, float]  # AWS operation -> calls per delivery
+    write_units: float  # DynamoDB write units per delivery
     median_ms: float
     p99_ms: float
     floor_median_ms: float | None  # the same DynamoDB round trips made raw
@@ -176,6 +261,7 @@ def measure(
         calls.clear()
         timings: list[float] = []
         floor: list[float] = []
+        units = 0
         for n in range(rounds):  # each delivery, then its own requests raw: noise hits both alike
             requests.clear()
             event = _event(make(n + 1))
@@ -184,6 +270,9 @@ def measure(
             timings.append((time.perf_counter() - started) * 1000)
             if response["statusCode"] != 200:
                 raise RuntimeError(f"{event_type}: {response['statusCode']} {response['body']}")
+            units += sum(
+                cost.write_units(f"{service}.{operation}", params) for service, operation, params in requests
+            )
             if requests:
                 floor.append(_floor(raw, list(requests)))
         per_event = {op: c / rounds for op, c in sorted(calls.items())}
@@ -191,6 +280,7 @@ def measure(
             TypeResult(
                 event_type,
                 per_event,
+                units / rounds,
                 statistics.median(timings),
                 _percentile(timings, 0.99),
                 statistics.median(floor) if floor else None,

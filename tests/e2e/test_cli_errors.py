@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from clerk_sync.domain.planner import PLANNERS
 from clerk_sync_local.cli import exit_codes
 from clerk_sync_local.cli.main import build_parser, main
+from clerk_sync_local.cli.send import sample_types
 from clerk_sync_local.emulator.engines import free_port
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
@@ -135,6 +137,15 @@ def test_every_help_is_complete_with_an_example(command, tmp_path):
     assert len(examples) == 2 and examples[1].startswith("  "), result.stdout
     assert "clerk-sync " + (command[0] if command else "") in examples[1]
     assert "see below" not in result.stdout
+
+
+def test_send_help_lists_every_sample_and_every_handled_type_has_one(tmp_path):
+    """The README's promise: a signed sample for every event type the receiver handles, each named at
+    the end of `clerk-sync send --help`."""
+    result = clerk_sync("send", "--help", state_dir=tmp_path)
+    listed = re.findall(r"[A-Za-z]+\.[A-Za-z]+", result.stdout.split("\nevent types: ", 1)[1])
+    assert listed == sample_types()
+    assert sorted(set(PLANNERS) - set(sample_types())) == []
 
 
 # The table of docs/local-development.md, "Exit codes": each sub-command, each code it can end with.

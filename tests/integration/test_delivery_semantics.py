@@ -166,10 +166,13 @@ def test_aws_calls_per_event(stack):
         ("waitlistEntry.created", waitlist_entry("wle_1", T + 3)),
     ):
         assert calls_for(envelope(event_type, data)) == {put: 2, update: 1}
-    assert calls_for(envelope("role.deleted", {"id": "role_1", "deleted": True}, T + 9)) == {
-        put: 2,
-        update: 1,
-    }
+    for deleted, record_id in (
+        ("role", "role_1"),
+        ("permission", "perm_1"),
+        ("organizationDomain", "orgdm_1"),
+    ):
+        tombstone = envelope(f"{deleted}.deleted", {"id": record_id, "deleted": True}, T + 9)
+        assert calls_for(tombstone) == {put: 2, update: 1}, deleted
     assert calls_for(envelope("user.deleted", {"id": "user_1"}, T + 9)) == {put: 2, update: 1, send: 1}
     assert calls_for(envelope("agentTask.created", {"id": "w"})) == {}
     replay = signed(envelope("user.updated", user("user_1", T + 2)), svix_id="msg_twice")

@@ -23,7 +23,7 @@ from clerk_sync.read import (
     User,
 )
 from clerk_sync.read.billing import entitlements
-from histories import ACTIONS, Clerk, expected_state, normalise
+from histories import ACTIONS, Clerk, expected_state, normalise, parents_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stacks import Stack
@@ -59,7 +59,7 @@ class LiveView:
     deleted parents left out (histories.normalise)."""
 
     def __init__(self, events: list[dict[str, Any]], svix_ids: list[str]) -> None:
-        state = normalise(expected_state(events, svix_ids))
+        state = normalise(expected_state(events, svix_ids), parents_of(events))
         self.items = {key: item for key, item in state.items() if not item.get("deleted")}
 
     def of(self, table: Table) -> list[dict[str, Any]]:
