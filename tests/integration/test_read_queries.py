@@ -108,16 +108,15 @@ class LiveView:
         found = [Role.from_item(i) for i in self.of(Table.ROLES) if i.get("key") == key]
         return max(found, key=lambda r: (r.version, r.id), default=None)
 
-    def subscription_items_of(self, user_id: str) -> list[SubscriptionItem]:
+    def subscription_items_of(self, payer: str) -> list[SubscriptionItem]:
+        field = "organization_id" if payer.startswith("org_") else "user_id"
         found = [
-            SubscriptionItem.from_item(i)
-            for i in self.of(Table.SUBSCRIPTION_ITEMS)
-            if i["user_id"] == user_id
+            SubscriptionItem.from_item(i) for i in self.of(Table.SUBSCRIPTION_ITEMS) if i.get(field) == payer
         ]
         return sorted(found, key=lambda i: i.id)
 
-    def entitlements(self, user_id: str) -> Entitlements:
-        return entitlements(user_id, self.subscription_items_of(user_id), {}, NOW)
+    def entitlements(self, payer: str) -> Entitlements:
+        return entitlements(payer, self.subscription_items_of(payer), {}, NOW)
 
 
 @st.composite
@@ -169,9 +168,10 @@ def test_every_query_equals_the_in_order_live_view(stack, history, data):
         for active in (True, False):
             got = sorted(read.sessions_of(user_id, active=active), key=lambda s: s.id)
             assert got == model.sessions_of(user_id, active)
-        items = sorted(read.subscription_items_of(user_id), key=lambda i: i.id)
-        assert items == model.subscription_items_of(user_id)
-        assert read.entitlements(user_id, now_ms=NOW) == model.entitlements(user_id)
+        for payer in (user_id, clerk.oid(i % 2)):
+            items = sorted(read.subscription_items_of(payer), key=lambda i: i.id)
+            assert items == model.subscription_items_of(payer)
+            assert read.entitlements(payer, now_ms=NOW) == model.entitlements(payer)
         assert read.role_by_key(f"org:{clerk.ns}r{i}") == model.role_by_key(f"org:{clerk.ns}r{i}")
     for j in range(2):
         org_id = clerk.oid(j)
