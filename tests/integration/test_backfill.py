@@ -349,7 +349,9 @@ def test_domains_and_waitlist_entries_are_absent_only_when_their_complete_filter
         for i in range(4):  # each address also matches ann@example.com, which the filter returns too
             data.waitlist[f"wle_{i}"] = clerk_waitlist_entry(f"wle_{i}", BASE_MS + i, BASE_MS + i)
             data.waitlist[f"wle_{i}"]["email_address"] = "ann@example.com" if i else "jo.ann@example.com"
-        clerk = ClerkApi(SECRET_KEY, api.url, QUICK)
+        waits: list[str] = []
+        clerk = ClerkApi(SECRET_KEY, api.url, QUICK, on_wait=lambda reason, seconds: waits.append(reason))
+        api.fail(503, path="/v1/waitlist_entries")  # its wait is logged: by the entry's id, not the address
         gone_domains = {
             ("orgdm_a9",): {"organization_id": "org_a"},
             ("orgdm_b",): {"organization_id": "org_b"},
@@ -369,6 +371,9 @@ def test_domains_and_waitlist_entries_are_absent_only_when_their_complete_filter
 
         assert clerk.absent(Table.DOMAINS, domains) == {*gone_domains, ("orgdm_c",)}
         assert clerk.absent(Table.WAITLIST, entries) == {("wle_9",), ("wle_8",)}
+        assert [w.split(": ")[0] for w in waits] == [
+            "list waitlist filtered for wle_1 and 1 more at offset 0"
+        ]
 
         listings = Counter(r.path for r in api.requests if r.path.endswith("/domains"))
         assert listings == {
@@ -377,7 +382,7 @@ def test_domains_and_waitlist_entries_are_absent_only_when_their_complete_filter
             "/v1/organizations/org_gone/domains": 1,
         }
         assert Counter(r.query["query"][0] for r in api.requests if "query" in r.query) == {
-            "ann@example.com": 2,  # four matches: two pages of 3
+            "ann@example.com": 3,  # four matches: two pages of 3, one retried
             "zoe@example.com": 1,
         }
 
