@@ -4,11 +4,11 @@ Serves what backfill reads (GET only), under `/v1`:
 - `/users` (bare array; `limit` 1..500, `offset`, `order_by` ±created_at/±updated_at), `/users/count`,
   `/users/{id}`;
 - `/organizations` and `/organization_memberships` (`{data, total_count}`), `/organizations/{id}`,
-  `/organizations/{id}/memberships` (`user_id` filter, repeated);
+  `/organizations/{id}/memberships` (`user_id` filter, repeated), `/organizations/{id}/domains`;
 - `/organization_invitations`, `/organization_roles`, `/organization_permissions`,
-  `/organization_domains`, `/waitlist_entries` (`{data, total_count}`, `order_by` ±created_at), the
-  look-ups `/organizations/{id}/invitations/{id}`, `/organization_roles/{id}`,
-  `/organization_permissions/{id}`;
+  `/organization_domains`, `/waitlist_entries` (`{data, total_count}`, `order_by` ±created_at; waitlist
+  entries filtered by `query`: part of the e-mail address or id), the look-ups
+  `/organizations/{id}/invitations/{id}`, `/organization_roles/{id}`, `/organization_permissions/{id}`;
 - `/billing/plans` and `/billing/subscription_items` (no order parameter: newest first, as Clerk
   documents; items of `free_plans` only with `include_free=true`).
 Objects carry every key `clerk-backend-api` 7.0.0 requires (it validates responses strictly).
@@ -577,6 +577,17 @@ class FakeClerkApi:
                     if o == org_id and (not wanted or u in wanted)
                 ]
                 return 200, _listing(_ordered(members, query, "-created_at"), limit, offset), {}
+            case ["organizations", org_id, "domains"] if org_id in self.data.organizations:
+                domains = [d for d in self.data.domains.values() if d["organization_id"] == org_id]
+                return 200, _listing(_ordered(domains, query, "-created_at"), limit, offset), {}
+            case ["waitlist_entries"] if "query" in query:
+                text = query["query"][0].lower()
+                entries = [
+                    e
+                    for e in self.data.waitlist.values()
+                    if text in e["email_address"].lower() or text in e["id"]
+                ]
+                return 200, _listing(_ordered(entries, query, "-created_at"), limit, offset), {}
             case ["organization_memberships"]:
                 members = _ordered(self.data.memberships.values(), query, "-created_at")
                 return 200, _listing(members, limit, offset), {}

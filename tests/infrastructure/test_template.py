@@ -404,7 +404,7 @@ CHILD_TABLES = tuple(
 )
 
 # Backfill reads and writes every kind it lists; reconcile scans the live keys of the kinds it can
-# confirm absent (not domains, waitlist entries, subscription items: docs/backfill.md).
+# confirm absent (not subscription items: docs/backfill.md).
 BACKFILLED_TABLES = tuple(TABLES[table].template_id for table in KINDS)
 RECONCILED_TABLES = tuple(
     TABLES[table].template_id for table, kind in KINDS.items() if kind.absence is not Absence.NONE
@@ -940,10 +940,13 @@ def test_the_reconcile_grants_are_exactly_the_calls_a_reconcile_makes(backend, r
         backfill = build_backfill(settings, hooks=[calls.hook()])
         assert backfill.run(BackfillOptions()).complete  # every kind created
         del api.data.roles["role_0"], api.data.plans["cplan_team"]
+        del api.data.domains["orgdm_0"], api.data.waitlist["wle_0"]  # confirmed by filtered lists
         summary = backfill.run(BackfillOptions(reconcile=True))
 
     assert summary.complete and summary.failure is None
     assert summary.kinds[Table.ROLES].tombstoned == [("role_0",)]
+    assert summary.kinds[Table.DOMAINS].tombstoned == [("orgdm_0",)]
+    assert summary.kinds[Table.WAITLIST].tombstoned == [("wle_0",)]
     granted = grants(resources, "ReconcileFunctionRole")
     assert calls.needed - granted == set()
     unused = {g for g in granted - calls.needed if g[0].startswith("dynamodb:")}

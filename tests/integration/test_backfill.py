@@ -15,9 +15,21 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from builders import envelope, membership, permission, role, signed, subscription_item, user
+from builders import (
+    domain,
+    envelope,
+    membership,
+    permission,
+    role,
+    signed,
+    subscription_item,
+    user,
+    waitlist_entry,
+)
 from clerk_sync.adapters.aws_clients import Endpoints
+from clerk_sync.backfill import clerk_api
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
+from clerk_sync.backfill.clerk_api import ClerkApi
 from clerk_sync.backfill.kinds import KINDS
 from clerk_sync.backfill.report import Summary
 from clerk_sync.backfill.retry import RetryPolicy
@@ -27,11 +39,14 @@ from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import read_tables
 from clerk_sync_local.cli import backfill as backfill_cli
 from fakes.clerk_api import (
+    BASE_MS,
     SECRET_KEY,
     ClerkData,
     FakeClerkApi,
+    clerk_domain,
     clerk_role,
     clerk_user,
+    clerk_waitlist_entry,
     populate,
     populate_every_kind,
 )
@@ -258,15 +273,23 @@ def test_every_new_kind_lands_once_yields_to_webhooks_and_reconciles_only_what_c
     assert rig.item("SubscriptionItemsTable", ("csubi_2",))["status"] == "canceled"
     assert [f["slug"] for f in rig.item("PlansTable", ("cplan_team",))["features"]] == ["seats", "sso"]
 
-    # Deletions whose webhooks were lost; one role exists although the list missed it (created meanwhile).
-    assert (
-        rig.stack.deliver(signed(envelope("role.created", role("role_new", later, key="org:new"), later)))[0]
-        == 200
-    )
+    # Deletions whose webhooks were lost (a waitlist entry's deletion never has one); a role, a domain and
+    # a waitlist entry exist although the lists missed them (created meanwhile).
+    created = {
+        "role.created": role("role_new", later, key="org:new"),
+        "organizationDomain.created": domain("orgdm_new", "org_0000", later),
+        "waitlistEntry.created": waitlist_entry("wle_new", later),
+    }
+    for event_type, payload in created.items():
+        assert rig.stack.deliver(signed(envelope(event_type, payload, later)))[0] == 200
 
     def created_meanwhile(path: str, query: dict[str, list[str]]) -> None:
-        if path == "/v1/organization_roles/role_new" and "role_new" not in data.roles:
-            data.roles["role_new"] = clerk_role("role_new", later, later)
+        if path == "/v1/organization_roles/role_new":
+            data.roles.setdefault("role_new", clerk_role("role_new", later, later))
+        if path == "/v1/organizations/org_0000/domains":
+            data.domains.setdefault("orgdm_new", clerk_domain("orgdm_new", "org_0000", later, later))
+        if query.get("query") == ["wle_new@example.com"]:
+            data.waitlist.setdefault("wle_new", clerk_waitlist_entry("wle_new", later, later))
 
     rig.api.before_request = created_meanwhile
     removed = {
@@ -278,21 +301,90 @@ def test_every_new_kind_lands_once_yields_to_webhooks_and_reconciles_only_what_c
         Table.WAITLIST: data.waitlist.pop("wle_2"),
         Table.SUBSCRIPTION_ITEMS: data.subscription_items.pop("csubi_3"),
     }
+    rig.api.reset_log()
 
     fourth = rig.run(page_size=3, reconcile=True)
 
     assert fourth.failure is None and fourth.complete
-    for table in (Table.INVITATIONS, Table.ROLES, Table.PERMISSIONS, Table.PLANS):
+    reconciled = (
+        Table.INVITATIONS,
+        Table.ROLES,
+        Table.PERMISSIONS,
+        Table.PLANS,
+        Table.DOMAINS,
+        Table.WAITLIST,
+    )
+    for table in reconciled:
         assert fourth.kinds[table].tombstoned == [(removed[table]["id"],)], table
         assert rig.stored(LOGICAL_IDS[table])[(removed[table]["id"],)]["deleted"] is True
     assert rig.api.count("/v1/organizations/org_0001/invitations/orginv_3", status=404) == 1
     assert rig.api.count("/v1/organization_roles/role_new", status=200) == 1
-    assert not rig.stored("RolesTable")[("role_new",)]["deleted"]  # its look-up answered: kept
-    for table in (Table.DOMAINS, Table.WAITLIST, Table.SUBSCRIPTION_ITEMS):  # no look-up: not on absence
-        assert fourth.kinds[table].tombstoned == [] and not fourth.kinds[table].reconciled, table
-        assert not rig.stored(LOGICAL_IDS[table])[(removed[table]["id"],)]["deleted"], table
-        assert any(note.startswith(f"{table.value}: not reconciled: ") for note in fourth.notes), table
-    assert rig.writes() == rig.calls["PutItem"] == 4  # the four tombstones (a tombstone checks no parent)
+    # One domain list per organization with candidates (orgdm_1's, and orgdm_new's which still has it).
+    assert sorted(r.path for r in rig.api.requests if r.path.endswith("/domains")) == [
+        "/v1/organizations/org_0000/domains",
+        "/v1/organizations/org_0001/domains",
+    ]
+    queried = [r.query["query"] for r in rig.api.requests if "query" in r.query]
+    assert sorted(queried) == [["wle_2@example.com"], ["wle_new@example.com"]]  # one list per address
+    for table, kept in ((Table.ROLES, "role_new"), (Table.DOMAINS, "orgdm_new"), (Table.WAITLIST, "wle_new")):
+        assert not rig.stored(LOGICAL_IDS[table])[(kept,)]["deleted"], table  # Clerk still has it: kept
+    assert "@" not in " ".join(fourth.notes)  # waitlist addresses go to Clerk only
+    stays = fourth.kinds[Table.SUBSCRIPTION_ITEMS]  # items end, never disappear: not on absence
+    assert stays.tombstoned == [] and not stays.reconciled
+    assert not rig.stored("SubscriptionItemsTable")[("csubi_3",)]["deleted"]
+    assert any(note.startswith("subscription_items: not reconciled: ") for note in fourth.notes)
+    assert rig.writes() == rig.calls["PutItem"] == 6  # the six tombstones (a tombstone checks no parent)
+
+
+def test_domains_and_waitlist_entries_are_absent_only_when_their_complete_filtered_list_lacks_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(clerk_api, "FILTERED_PAGE_SIZE", 3)
+    with FakeClerkApi() as api:
+        data = api.data
+        data.add_organization("org_a", BASE_MS)
+        data.add_organization("org_b", BASE_MS)
+        for i in range(7):  # org_a's list takes three pages of 3 (overlapping by one)
+            data.domains[f"orgdm_a{i}"] = clerk_domain(f"orgdm_a{i}", "org_a", BASE_MS + i, BASE_MS + i)
+        for i in range(4):  # each address also matches ann@example.com, which the filter returns too
+            data.waitlist[f"wle_{i}"] = clerk_waitlist_entry(f"wle_{i}", BASE_MS + i, BASE_MS + i)
+            data.waitlist[f"wle_{i}"]["email_address"] = "ann@example.com" if i else "jo.ann@example.com"
+        waits: list[str] = []
+        clerk = ClerkApi(SECRET_KEY, api.url, QUICK, on_wait=lambda reason, seconds: waits.append(reason))
+        api.fail(503, path="/v1/waitlist_entries")  # its wait is logged: by the entry's id, not the address
+        gone_domains = {
+            ("orgdm_a9",): {"organization_id": "org_a"},
+            ("orgdm_b",): {"organization_id": "org_b"},
+        }
+        domains = {
+            **{(f"orgdm_a{i}",): {"organization_id": "org_a"} for i in (0, 3, 6)},
+            **gone_domains,
+            ("orgdm_c",): {"organization_id": "org_gone"},  # its organization answers 404
+            ("orgdm_x",): {},  # no organization stored: never confirmed
+        }
+        entries = {
+            ("wle_1",): {"email_address": "ann@example.com"},
+            ("wle_9",): {"email_address": "ann@example.com"},  # the address lists others, not this one
+            ("wle_8",): {"email_address": "zoe@example.com"},
+            ("wle_7",): {},
+        }
+
+        assert clerk.absent(Table.DOMAINS, domains) == {*gone_domains, ("orgdm_c",)}
+        assert clerk.absent(Table.WAITLIST, entries) == {("wle_9",), ("wle_8",)}
+        assert [w.split(": ")[0] for w in waits] == [
+            "list waitlist filtered for wle_1 and 1 more at offset 0"
+        ]
+
+        listings = Counter(r.path for r in api.requests if r.path.endswith("/domains"))
+        assert listings == {
+            "/v1/organizations/org_a/domains": 4,  # offsets 0, 2, 4, 6: one walk for three candidates
+            "/v1/organizations/org_b/domains": 1,
+            "/v1/organizations/org_gone/domains": 1,
+        }
+        assert Counter(r.query["query"][0] for r in api.requests if "query" in r.query) == {
+            "ann@example.com": 3,  # four matches: two pages of 3, one retried
+            "zoe@example.com": 1,
+        }
 
 
 def test_dry_run_plans_without_writing(rig: Rig) -> None:

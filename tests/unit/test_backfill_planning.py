@@ -190,14 +190,14 @@ def test_kinds_without_a_look_up_say_why_and_run_after_their_parents() -> None:
     for table, kind in KINDS.items():
         assert (kind.absence is Absence.NONE) == bool(kind.not_reconciled), table
         assert (kind.absence is Absence.LOOKUP) == (kind.lookup is not None), table
+        assert (kind.absence is Absence.FILTERED) == (kind.filtered is not None), table
+        if kind.filtered is not None:  # the stored value the filtered list is asked for is read by reconcile
+            assert kind.lookup_fields == (kind.filtered.field,), table
         for link in TABLES[table].parents:
             assert order.index(link.table) < order.index(table), (table, link.table)
     assert set(KINDS) | set(DELETION_WEBHOOKS) == set(KINDS)
-    assert {t for t, k in KINDS.items() if k.absence is Absence.NONE} == {
-        Table.DOMAINS,
-        Table.WAITLIST,
-        Table.SUBSCRIPTION_ITEMS,
-    }
+    assert {t for t, k in KINDS.items() if k.absence is Absence.NONE} == {Table.SUBSCRIPTION_ITEMS}
+    assert {t for t, k in KINDS.items() if k.absence is Absence.FILTERED} == {Table.DOMAINS, Table.WAITLIST}
     assert order.index(Table.PLANS) < order.index(Table.SUBSCRIPTION_ITEMS)
 
 

@@ -27,7 +27,7 @@ import httpx
 from clerk_backend_api import Clerk, models
 from clerk_backend_api.utils import BackoffStrategy, RetryConfig
 
-from clerk_sync.backfill import retry
+from clerk_sync.backfill import paging, retry
 from clerk_sync.backfill.failures import (
     ApiError,
     BadCredentialsError,
@@ -35,13 +35,14 @@ from clerk_sync.backfill.failures import (
     RateLimitedError,
     RetryableError,
 )
-from clerk_sync.backfill.kinds import KINDS, Absence, Key
-from clerk_sync.backfill.paging import Page
+from clerk_sync.backfill.kinds import KINDS, Absence, Filtered, Key
+from clerk_sync.backfill.paging import Page, Walk
 from clerk_sync.backfill.report import ApiStats
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import DEFAULT_API_URL
 
 FILTER_CHUNK = 100  # user ids per membership query when confirming deletions
+FILTERED_PAGE_SIZE = paging.MAX_PAGE_SIZE  # objects per page of a filtered list (Absence.FILTERED)
 NO_SDK_RETRIES = RetryConfig("none", BackoffStrategy(0, 0, 1.0, 0), False)
 
 T = TypeVar("T")
@@ -152,8 +153,9 @@ class ClerkApi:
 
     def absent(self, table: Table, keys: Mapping[Key, Mapping[str, str]]) -> set[Key]:
         """Which of `keys` (with their stored look-up fields) Clerk does not have, as the kind confirms
-        it: asked one by one, memberships per organization, or none asked where only backfill writes.
-        A record without the fields its look-up needs cannot be confirmed, so it is never absent."""
+        it: asked one by one, memberships per organization, one filtered list per stored value, or none
+        asked where only backfill writes. A record without the fields its look-up needs cannot be
+        confirmed, so it is never absent."""
         kind = KINDS[table]
         if kind.absence is Absence.MEMBERS:
             return self._absent_memberships(list(keys))
@@ -162,6 +164,8 @@ class ClerkApi:
         if kind.absence is Absence.NONE:
             raise ValueError(f"{table.value} cannot be confirmed absent")
         askable = {key: fields for key, fields in keys.items() if set(kind.lookup_fields) <= set(fields)}
+        if kind.filtered is not None:
+            return self._absent_filtered(table, kind.filtered, askable)
         return {key for key, fields in askable.items() if self._lookup(table, key, fields) is None}
 
     def get(self, table: Table, object_id: str) -> dict[str, Any] | None:
@@ -217,6 +221,43 @@ class ClerkApi:
             if isinstance(user_data, dict) and isinstance(user_data.get("user_id"), str):
                 present.add(user_data["user_id"])
         return present
+
+    def _absent_filtered(
+        self, table: Table, filtered: Filtered, keys: Mapping[Key, Mapping[str, str]]
+    ) -> set[Key]:
+        by_value: dict[str, list[Key]] = {}
+        for key, fields in keys.items():
+            by_value.setdefault(fields[filtered.field], []).append(key)
+        gone: set[Key] = set()
+        for value, candidates in by_value.items():
+            gone.update(self._unlisted(table, filtered, value, candidates))
+        return gone
+
+    def _unlisted(self, table: Table, filtered: Filtered, value: str, candidates: list[Key]) -> list[Key]:
+        """The candidates that the complete list filtered by `value` lacks (all of them when its parent
+        answers 404, none when the list shifted too much to be complete).
+
+        `value` goes to Clerk only: request descriptions (in logs and errors) name a candidate's id,
+        never the value (a waitlist entry's is an e-mail address)."""
+        what = f"list {table.value} filtered for {candidates[0][0]}" + (
+            f" and {len(candidates) - 1} more" if len(candidates) > 1 else ""
+        )
+
+        def fetch(offset: int, limit: int) -> Page:
+            return self._call(
+                f"{what} at offset {offset}",
+                lambda: self._body(filtered.list_page(self._clerk, value, limit, offset), _listing),
+                _listing,
+                absent_ok=filtered.gone_on_404,
+            )
+
+        state: Walk[Key] = Walk()
+        try:
+            for _ in paging.walk(fetch, KINDS[table].key, state, limit=FILTERED_PAGE_SIZE):
+                pass
+        except NotFoundError:
+            return candidates
+        return [key for key in candidates if key not in state.seen] if state.complete else []
 
     # --- every request -------------------------------------------------------------------------
 

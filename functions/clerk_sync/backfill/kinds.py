@@ -38,6 +38,20 @@ Getter = Callable[["Clerk", Key, Mapping[str, str]], object]
 """One object (client, key, the stored `lookup_fields`); the SDK raises a 404 error when Clerk has none."""
 Writer = Callable[[dict[str, Any], str, int], Write]
 """The write an API object becomes (object, run id, the run's clock in ms); InvalidEventError if none."""
+FilteredLister = Callable[["Clerk", str, int, int], object]
+"""One page of a filtered list (client, the stored attribute's value, limit, offset)."""
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A list that holds every object of a kind whose stored `field` has a given value (absence
+    FILTERED): a record is gone when the complete list for its value lacks its id."""
+
+    field: str
+    list_page: FilteredLister
+    gone_on_404: bool = False
+    """True: a 404 answers that the value's parent (a domain's organization) and so its objects are
+    gone; else a 404 is a wrong API URL."""
 
 
 class Absence(StrEnum):
@@ -45,6 +59,7 @@ class Absence(StrEnum):
 
     LOOKUP = "lookup"  # a look-up of the record answers 404
     MEMBERS = "members"  # the organization's memberships, filtered by user (404: the organization is gone)
+    FILTERED = "filtered"  # a complete list filtered by a stored attribute lacks the id (`Kind.filtered`)
     LISTED = "listed"  # a complete list is enough: nothing but backfill writes the table
     NONE = "none"  # not reconciled (`Kind.not_reconciled` says why)
 
@@ -61,7 +76,9 @@ class Kind:
     """The stored key of an API object (None when the object lacks it)."""
     lookup: Getter | None = None
     lookup_fields: tuple[str, ...] = ()
-    """Stored attributes the look-up needs besides the key (an invitation's organization)."""
+    """Stored attributes the look-up needs besides the key (an invitation's organization, the
+    `filtered` list's field)."""
+    filtered: Filtered | None = None
     not_reconciled: str = ""
     """Why reconcile leaves this kind alone (absence NONE), for the summary."""
     array: bool = False
@@ -155,16 +172,22 @@ def item_listed_at(obj: Mapping[str, Any], now_ms: int) -> int:
     raise InvalidEventError("missing data.updated_at and data.created_at")
 
 
-def without_look_up(table: Table, method: Method, event_type: str) -> Kind:
-    """A kind listed oldest first, planned as its `event_type` webhook, that the SDK cannot look up one
-    by one: never reconciled (a deletion could not be told from an object the walk missed)."""
-    reason = "the SDK has no look-up of one object to confirm a deletion"
-    return Kind(table, ordered(method), updated(event_type), Absence.NONE, not_reconciled=reason)
-
-
 def looked_up(table: Table, method: Method, event_type: str, get: Method, parameter: str) -> Kind:
     """A kind listed oldest first, planned as its `event_type` webhook, confirmed absent by `get` by id."""
     return Kind(table, ordered(method), updated(event_type), Absence.LOOKUP, lookup=by_id(get, parameter))
+
+
+def listed_by(table: Table, method: Method, event_type: str, filtered: Filtered) -> Kind:
+    """A kind listed oldest first, planned as its `event_type` webhook, that the SDK cannot look up one
+    by one: confirmed absent by the `filtered` list of its stored field's value."""
+    return Kind(
+        table,
+        ordered(method),
+        updated(event_type),
+        Absence.FILTERED,
+        lookup_fields=(filtered.field,),
+        filtered=filtered,
+    )
 
 
 KINDS: Mapping[Table, Kind] = {
@@ -205,8 +228,17 @@ KINDS: Mapping[Table, Kind] = {
             ),
             lookup_fields=("organization_id",),
         ),
-        without_look_up(
-            Table.DOMAINS, lambda clerk: clerk.organization_domains.list_all, "organizationDomain.updated"
+        listed_by(
+            Table.DOMAINS,
+            lambda clerk: clerk.organization_domains.list_all,
+            "organizationDomain.updated",
+            Filtered(
+                "organization_id",
+                lambda clerk, org_id, limit, offset: clerk.organization_domains.list(
+                    organization_id=org_id, limit=limit, offset=offset
+                ),
+                gone_on_404=True,
+            ),
         ),
         looked_up(
             Table.ROLES,
@@ -222,7 +254,17 @@ KINDS: Mapping[Table, Kind] = {
             lambda clerk: clerk.organization_permissions.get,
             "permission_id",
         ),
-        without_look_up(Table.WAITLIST, lambda clerk: clerk.waitlist_entries.list, "waitlistEntry.updated"),
+        listed_by(
+            Table.WAITLIST,
+            lambda clerk: clerk.waitlist_entries.list,
+            "waitlistEntry.updated",
+            Filtered(  # `query` filters by e-mail address; the list may hold other entries too
+                "email_address",
+                lambda clerk, email, limit, offset: clerk.waitlist_entries.list(
+                    query=email, limit=limit, offset=offset, order_by=ORDER
+                ),
+            ),
+        ),
         Kind(
             Table.PLANS,
             lambda clerk, limit, offset: clerk.billing.list_plans(paginated=True, limit=limit, offset=offset),

@@ -7,8 +7,9 @@ tombstone always wins, even one that lands between the read and the write). A fa
 what was written stays, and a rerun redoes the reads and writes only what is still missing.
 
 With `reconcile`, a kind whose walk was complete is compared with its stored live records; those Clerk
-did not return are confirmed absent (kinds.Absence: a look-up answering 404, or, for plans that only
-backfill writes, the complete list itself) and then tombstoned. A kind whose absence cannot be
+did not return are confirmed absent (kinds.Absence: a look-up answering 404, a complete list filtered by
+a stored attribute lacking them, or, for plans that only backfill writes, the complete list itself) and
+then tombstoned. A kind whose absence cannot be
 confirmed is not reconciled, and the summary says why.
 """
 
