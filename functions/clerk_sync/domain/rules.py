@@ -109,7 +109,9 @@ def cascade_version(stored_version: int, deleted_at: int) -> int:
 
     Clean-ups write unconditionally (BatchWriteItem has no conditions), which the rule allows: the
     parent's tombstone is stored first and is final, and `PARENT_LIVE` then refuses every live write of
-    the child, so nothing newer can be overwritten. The version never goes down, so a later stale write
-    of the child is refused by `newer` too.
+    the child, so no live version can be overwritten. A tombstone the child's own deletion wrote may be:
+    it is replaced by the clean-up's (still a tombstone, its `deleted_at` the parent's), which loses
+    nothing a reader sees. The version never goes down, so a later stale write of the child is refused
+    by `newer` too.
     """
     return max(stored_version, deleted_at)
