@@ -20,8 +20,9 @@ from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import Tables
 
 BATCH_GET_LIMIT = 100
-_deserialize = TypeDeserializer().deserialize
 UNPROCESSED_ATTEMPTS = 8
+
+_deserialize = TypeDeserializer().deserialize
 
 
 def _string(value: dict[str, Any]) -> str:
