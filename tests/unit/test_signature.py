@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib.metadata
 import math
 from datetime import UTC, datetime
 from unittest import mock
@@ -172,21 +173,38 @@ def test_malformed_signature_header_is_signature_error(sig):
         _check(_headers(sig=sig))
 
 
-def test_malformed_entry_before_a_good_one_rejects_like_svix():
+def test_malformed_entry_beside_a_good_one_is_ignored_like_svix():
+    # Standard Webhooks: any entry may match; one that cannot (malformed, another scheme) is skipped
     good = sign(KEY_A, MSG_ID, NOW, BODY)
-    headers = _headers(sig=f"garbage {good}")
+    for sig in (f"garbage {good}", f"{good} garbage", f"v1 v1,AAAA,B {good}", f"v1,abc {good} ,"):
+        headers = _headers(sig=sig)
+        assert _check(headers) == NOW
+        with _frozen_svix(NOW):
+            assert _svix_accepts(SECRET_A, headers, BODY)
+
+
+def test_unencodable_entry_ends_the_check_like_svix():
+    # the reference encodes entries one at a time: a lone surrogate before the match rejects...
+    good = sign(KEY_A, MSG_ID, NOW, BODY)
+    headers = _headers(sig=f"v1,\ud800 {good}")
     with pytest.raises(SignatureError):
         _check(headers)
     with _frozen_svix(NOW):
         assert not _svix_accepts(SECRET_A, headers, BODY)
-    # ...while svix stops at the first match, so a malformed entry after it does not matter
-    assert _check(_headers(sig=f"{good} garbage")) == NOW
+    # ...while it stops at the first match, so one after it does not matter
+    assert _check(_headers(sig=f"{good} v1,\ud800")) == NOW
 
 
-def test_non_strict_base64_like_svix():
+def test_only_canonical_base64_matches_like_svix():
+    # the entry is compared as a string with `v1,<standard base64>`: no lenient decoding
     good = sign(KEY_A, MSG_ID, NOW, BODY)
     scheme, encoded = good.split(",")
-    assert _check(_headers(sig=f"{scheme},{encoded[:10]}!\n{encoded[10:]}")) == NOW
+    for sig in (f"{scheme},{encoded[:10]}!\n{encoded[10:]}", f"{scheme},{encoded.rstrip('=')}", good + "\n"):
+        headers = _headers(sig=sig)
+        with pytest.raises(SignatureError):
+            _check(headers)
+        with _frozen_svix(NOW):
+            assert not _svix_accepts(SECRET_A, headers, BODY)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,13 +315,23 @@ def test_mutated_timestamp_rejected():
         _check(headers)
 
 
-def test_non_utf8_body_rejected_even_if_signed():
+def test_signature_covers_the_raw_bytes_even_when_not_utf8():
+    # the bytes are what is signed; whether they are UTF-8 is the payload's question (400), not ours
     body = b'{"a":"\xff\xfe"}'
     headers = _headers(sig=sign(KEY_A, MSG_ID, NOW, body), body=body)
-    with pytest.raises(SignatureError):
-        _check(headers, body=body)
+    assert _check(headers, body=body) == NOW
     with _frozen_svix(NOW):
-        assert not _svix_accepts(SECRET_A, headers, body)
+        assert _svix_accepts(SECRET_A, headers, body)
+    with pytest.raises(SignatureError):
+        _check(headers, body=body + b"\xff")
+
+
+def test_reference_is_the_locked_version():
+    # the differential test below is only as good as the reference it ran against: the locked one
+    from locks import locked_version
+
+    assert importlib.metadata.version("standardwebhooks") == locked_version("standardwebhooks")
+    assert importlib.metadata.version("svix") == locked_version("svix")
 
 
 def test_unencodable_msg_id_is_signature_error():

@@ -39,9 +39,17 @@ def to_millis(value: object) -> int | None:
 
 
 def parse_event(body: bytes, svix_id: str, svix_timestamp: int) -> Event:
-    """Parse a verified body; raises MalformedEventError when it is not an event envelope."""
+    """Parse a verified body; raises MalformedEventError when it is not an event envelope.
+
+    JSON exchanged between systems is UTF-8 (RFC 8259 §8.1): a body in any other encoding, or not
+    valid UTF-8, is a payload problem even when its signature is good (json.loads alone would also
+    take UTF-16 and UTF-32)."""
     try:
-        envelope = json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedEventError("body is not UTF-8") from None
+    try:
+        envelope = json.loads(text)
     except (ValueError, RecursionError):
         raise MalformedEventError("body is not JSON") from None
     if not isinstance(envelope, dict):

@@ -1,8 +1,14 @@
 """Svix (Standard Webhooks v1) signature verification on the standard library.
 
 Accepts and rejects exactly what `svix.webhooks.Webhook(secret).verify` does for each of the
-configured secrets (a differential test holds us to that), without importing svix's API client,
-which costs more than half a second of cold start.
+configured secrets, as the reference library pinned in the lock (`standardwebhooks` 1.3.0, under
+svix 2.9) does it: a differential test holds us to that. Without importing svix's API client, which
+costs more than half a second of cold start.
+
+As the reference: the signature covers the body's raw bytes (whether they are UTF-8 is a question
+for the payload, not the signature), and the header is a space-separated list of entries, any one
+of which may equal `v1,<base64 of the HMAC>` exactly; entries that are malformed, of another
+scheme, or of another key simply do not match.
 """
 
 from __future__ import annotations
@@ -76,27 +82,17 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def verify(keys: Sequence[bytes], headers: SvixHeaders, body: bytes, now: float | None = None) -> int:
     """Check the signature against every key; returns the svix timestamp (s) or raises SignatureError."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SignatureError("body is not UTF-8") from None
     timestamp = parse_timestamp(headers.timestamp, time.time() if now is None else now)
     try:
         # svix encodes the message id strictly: an id with a lone surrogate can never verify
-        signed = f"{headers.msg_id}.{timestamp}.".encode() + body
+        expected = [sign(key, headers.msg_id, timestamp, body).encode() for key in keys]
     except UnicodeEncodeError:
         raise SignatureError("svix-id is not valid UTF-8") from None
-    expected = [hmac.new(key, signed, hashlib.sha256).digest() for key in keys]
     for entry in headers.signature.split(" "):
-        parts = entry.split(",")
-        if len(parts) != 2:
-            raise SignatureError("malformed signature header")
-        version, encoded = parts
-        if version != "v1":
-            continue
         try:
-            candidate = base64.b64decode(encoded)
-        except ValueError:
+            candidate = entry.encode()
+        except UnicodeEncodeError:
+            # the reference encodes each entry in turn: one it cannot encode ends the check
             raise SignatureError("malformed signature header") from None
         if any(hmac.compare_digest(digest, candidate) for digest in expected):
             return timestamp
