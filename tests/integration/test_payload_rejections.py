@@ -76,6 +76,26 @@ def test_an_envelope_timestamp_that_cannot_be_a_version_is_a_400(stack):
     assert stack.nothing_written()
 
 
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),  # json.loads alone would take it
+        lambda text: text.encode("utf-32"),
+        lambda text: text.encode("utf-8").replace(b"Jane", b"J\xe9ane"),  # latin-1 inside UTF-8
+    ],
+    ids=["utf-16", "utf-32", "invalid-utf-8"],
+)
+def test_a_signed_body_that_is_not_utf8_is_a_400_not_a_401_and_nothing_is_written(stack, encode):
+    # the signature covers the raw bytes (Standard Webhooks): a good one over such a body verifies,
+    # and the body is then a payload problem, the same on every retry
+    text = json.dumps(envelope("user.created", {**user("user_1", T), "first_name": "Jane"}, T))
+    stack.calls.clear()
+    status, body = stack.deliver(signed(encode(text), base64_body=True))
+    assert (status, body) == (400, {"error": "body is not UTF-8"})
+    assert sum(stack.calls.values()) == 0
+    assert stack.nothing_written()
+
+
 def test_events_missing_what_applying_needs_are_counted_as_rejected_payloads(stack, capsys):
     metrics.clear_metrics()
     capsys.readouterr()
