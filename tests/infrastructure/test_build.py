@@ -24,6 +24,7 @@ import pytest
 from benchmarks import package
 from builders import SECRET
 from clerk_sync_local.stack.provision import ResourceNames, provision
+from locks import exported_versions, locked_version, normalized
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,8 @@ def distributions(folder: Path) -> set[str]:
 
 
 def test_the_lambda_package_declares_only_what_lambda_runs():
-    """functions/pyproject.toml is the one list: what sam build installs (no second requirements file)."""
+    """functions/pyproject.toml is the one list of what Lambda runs (its versions: requirements.lock,
+    exported from uv.lock; no hand-written requirements file)."""
     project = tomllib.loads((ROOT / "functions" / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=\[ ;]", requirement)[0].lower() for requirement in project["dependencies"]}
     assert names == {"aws-lambda-powertools", "boto3", "pynamodb"}
@@ -113,6 +115,28 @@ def test_bundles_are_installed_from_the_package_metadata(build, function):
     assert not installed & EMULATORS_AND_TOOLING, installed
     assert not installed & {"clerk-backend-api", "httpx", "pydantic"}  # the reconcile layer's
     assert (artifact / "clerk_sync" / "backfill").is_dir() == (function == "ReconcileFunction")
+
+
+def installed_versions(folder: Path) -> dict[str, str]:
+    """name -> version of every distribution installed in a folder (its *.dist-info)."""
+    found = {}
+    for path in folder.glob("*.dist-info"):
+        name, version = path.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[normalized(name)] = version
+    return found
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "SideEffectsFunction", "ReconcileFunction"])
+def test_each_bundle_ships_exactly_the_locked_versions(build, function):
+    # what the tests ran (.venv is uv.lock, test_lock.py) is what sam build ships
+    shipped = installed_versions(build.artifact(function))
+    assert shipped.pop("clerk-sync") == locked_version("clerk-sync")
+    assert shipped == exported_versions(ROOT / "functions" / "requirements.lock")
+
+
+def test_the_reconcile_layer_ships_exactly_the_locked_versions(build):
+    shipped = installed_versions(build.dir / "ClerkBackendApiLayer" / "python")
+    assert shipped == exported_versions(ROOT / "functions" / "reconcile.lock")
 
 
 def test_the_reconcile_layer_holds_the_sdk_only(build):
