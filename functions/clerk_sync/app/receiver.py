@@ -22,12 +22,16 @@ from clerk_sync.adapters.signing_keys import SigningKeys, SigningKeysUnavailable
 from clerk_sync.app.delivery import DeliveryProcessor
 from clerk_sync.domain import planner
 from clerk_sync.domain.envelope import MalformedEventError, parse_event
+from clerk_sync.domain.names import is_message_id
 from clerk_sync.domain.plans import InvalidEventError
 from clerk_sync.domain.signature import MissingHeadersError, SignatureError, SvixHeaders, read_headers, verify
 from clerk_sync.observability import count, count_delivery, logger
 
 ROUTE_PATH = "/webhooks/clerk"
 MAX_BODY_BYTES = 1024 * 1024
+NOT_AN_HTTP_EVENT = "not an HTTP API or Function URL request"
+OTHER_TYPES = "other"
+"""The `type` dimension of every type this receiver does not store (dimension values stay bounded)."""
 
 
 def respond(status: int, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,6 +50,24 @@ class Rejection(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def check_shape(event: object) -> Mapping[str, Any]:
+    """The event as an HTTP API v2 / Function URL payload, else a 400 (a direct invocation can pass
+    anything: it is refused, never an exception)."""
+    if not isinstance(event, Mapping):
+        raise Rejection(400, NOT_AN_HTTP_EVENT)
+    context = event.get("requestContext")
+    shapes = (
+        (context, Mapping),
+        ((context or {}).get("http") if isinstance(context, Mapping) else None, Mapping),
+        (event.get("headers"), Mapping),
+        (event.get("body"), str),
+        (event.get("rawPath"), str),
+    )
+    if any(value is not None and not isinstance(value, kind) for value, kind in shapes):
+        raise Rejection(400, NOT_AN_HTTP_EVENT)
+    return event
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
@@ -85,10 +107,11 @@ class Receiver:
     processor: DeliveryProcessor
     clock: Callable[[], float] = time.time
 
-    def handle(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+    def handle(self, event: object, context: LambdaContext | None) -> dict[str, Any]:
         """Answer one HTTP request (Function URL or HTTP API payload v2)."""
         started = time.perf_counter()
         try:
+            event = check_shape(event)
             route(event)
             body = raw_body(event)
             headers = read_svix_headers(event)
@@ -108,10 +131,12 @@ class Receiver:
     def _verified(
         self, svix_id: str, svix_timestamp: int, body: bytes, context: LambdaContext | None, started: float
     ) -> dict[str, Any]:
+        if not is_message_id(svix_id):  # it becomes keys and log fields: never shown
+            return self._rejected_payload("svix-id: not a Svix message id", started, {})
         log = {"svix_id": svix_id}
         try:
             event = parse_event(body, svix_id, svix_timestamp)
-            log["type"] = event.type
+            log["type"] = event.type  # an event-type name (parse_event checks it)
             plan = planner.plan(event)
         except (MalformedEventError, InvalidEventError) as error:
             return self._rejected_payload(str(error), started, log)
@@ -131,14 +156,14 @@ class Receiver:
         except Exception:
             logger.exception("delivery failed", extra={**log, "status_code": 503})
             count("DeliveryErrors")
-            count_delivery(log.get("type", "-"), "error")
+            count_delivery(type_dimension(log.get("type", "-")), "error")
             return respond(503, {"error": "temporary failure; retry"})
         return self._answered(200, outcome, started, log)
 
     def _answered(
         self, status: int, outcome: dict[str, Any], started: float, log: dict[str, str]
     ) -> dict[str, Any]:
-        count_delivery(outcome["type"] or "-", outcome["status"])
+        count_delivery(type_dimension(outcome["type"]), outcome["status"])
         logger.info(
             "delivery",
             extra={
@@ -174,7 +199,7 @@ class Receiver:
         outcome: str | None = None,
     ) -> dict[str, Any]:
         outcome = outcome or f"rejected_{status}"
-        count_delivery(log.get("type", "-") if log else "-", outcome)
+        count_delivery(type_dimension(log.get("type", "-")) if log else "-", outcome)
         logger.info(
             "rejected",
             extra={
@@ -189,9 +214,15 @@ class Receiver:
 
 
 def read_svix_headers(event: Mapping[str, Any]) -> SvixHeaders:
-    """The svix headers of the request (names are case-insensitive)."""
+    """The svix headers of the request (names are case-insensitive; a value that is not a string, as
+    a direct invocation may pass, is no header)."""
     headers = event.get("headers") or {}
-    return read_headers({str(k): str(v) for k, v in headers.items()})
+    return read_headers({k: v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)})
+
+
+def type_dimension(event_type: str) -> str:
+    """A `Deliveries` metric's `type`: a stored type by name, every other one as OTHER_TYPES."""
+    return event_type if event_type in planner.PLANNERS or event_type == "-" else OTHER_TYPES
 
 
 def _ms(started: float) -> float:

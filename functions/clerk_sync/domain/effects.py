@@ -163,21 +163,31 @@ def parse_message(body: str) -> EffectMessage:
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         raise PoisonMessageError(f"unknown kind {kind!r}"[:80])
-    target_field, required = KINDS[kind].target_field, KINDS[kind].required
-    if "spilled" in data:  # a reference: the fields are checked once the body is loaded
-        required = ()
-    missing = [
-        name
-        for name in ("svix_id", target_field, *required)
-        if not isinstance(data.get(name), str) or not data.get(name)
-    ]
+    spec = KINDS[kind]
+    # a spilled body is a reference: its fields are checked once it is loaded
+    required = (spec.target_field,) if "spilled" in data else (spec.target_field, *spec.required)
+    missing = [name for name in ("svix_id", *required) if not _filled(data.get(name))]
     if missing:
         raise PoisonMessageError(f"{kind} without {', '.join(missing)}")
     if "part" in data:
         _check_continuation(kind, data)
     return EffectMessage(
-        kind=kind, svix_id=data["svix_id"], target=data[target_field], fields=data, queued=body
+        kind=kind, svix_id=data["svix_id"], target=data[spec.target_field], fields=data, queued=body
     )
+
+
+def _filled(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def missing_field(effect: Effect) -> str | None:
+    """The first field of a new effect that the worker would find missing (parse_message), else None:
+    the receiver refuses such an event instead of queueing a message that can never be handled."""
+    spec = KINDS[effect["kind"]]
+    for name in spec.required:
+        if not _filled(effect.get(name)):
+            return name
+    return None
 
 
 def _check_continuation(kind: str, data: dict[str, Any]) -> None:

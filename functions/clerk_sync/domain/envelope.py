@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from clerk_sync.domain.names import is_event_type
 
 # Clerk documents envelope timestamps in milliseconds, but some examples carry seconds: any value
 # below this bound (a date in 1973 when read as ms, in year 5138 as seconds) is taken as seconds.
@@ -13,6 +17,20 @@ SECONDS_BOUND = 100_000_000_000
 
 class MalformedEventError(Exception):
     """A verified body that is not a Clerk event envelope (answer 400)."""
+
+
+class _InexactNumberError(ValueError):
+    pass
+
+
+def _exact_float(text: str) -> float:
+    """A JSON number with a fraction or exponent as a float, only if the float is that number: one
+    with more digits than a double keeps (over 17 significant), or beyond its range (1e-400, 1e400),
+    is refused rather than stored changed."""
+    value = float(text)
+    if not math.isfinite(value) or Decimal(repr(value)) != Decimal(text):
+        raise _InexactNumberError
+    return value
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,9 @@ def parse_event(body: bytes, svix_id: str, svix_timestamp: int) -> Event:
     except UnicodeDecodeError:
         raise MalformedEventError("body is not UTF-8") from None
     try:
-        envelope = json.loads(text)
+        envelope = json.loads(text, parse_float=_exact_float)
+    except _InexactNumberError:
+        raise MalformedEventError("body: a number that cannot be kept as sent (at most 17 digits)") from None
     except (ValueError, RecursionError):
         raise MalformedEventError("body is not JSON") from None
     if not isinstance(envelope, dict):
@@ -58,6 +78,8 @@ def parse_event(body: bytes, svix_id: str, svix_timestamp: int) -> Event:
     data = envelope.get("data")
     if not isinstance(event_type, str) or not event_type:
         raise MalformedEventError("missing string 'type'")
+    if not is_event_type(event_type):  # it is echoed and logged: only a name of Clerk's shape
+        raise MalformedEventError("type: not an event type name")
     if not isinstance(data, dict):
         raise MalformedEventError("missing object 'data'")
     occurred_at = to_millis(envelope.get("timestamp"))

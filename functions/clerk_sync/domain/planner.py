@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clerk_sync.domain import effects
 from clerk_sync.domain.entities import (
     domains,
     emails,
@@ -22,7 +23,7 @@ from clerk_sync.domain.entities import (
     waitlist,
 )
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan
+from clerk_sync.domain.plans import InvalidEventError, Plan, shown_id
 
 PLANNERS: dict[str, Callable[[Event], Plan]] = {
     **users.PLANNERS,
@@ -43,9 +44,15 @@ PLANNERS: dict[str, Callable[[Event], Plan]] = {
 
 
 def plan(event: Event) -> Plan:
-    """The plan for an event; unknown types get an empty (ignored) plan."""
+    """The plan for an event; unknown types get an empty (ignored) plan. Raises InvalidEventError when
+    the event lacks what applying it needs, its effects included: an effect the worker could never
+    handle is refused now, not found poisoned on the queue later."""
     planner = PLANNERS.get(event.type)
     if planner is None:
-        data_id = event.field("id")
-        return Plan(event.type, data_id if isinstance(data_id, str) else None)
-    return planner(event)
+        return Plan(event.type, shown_id(event.field("id")))
+    planned = planner(event)
+    for effect in planned.effects:
+        missing = effects.missing_field(effect)
+        if missing is not None:
+            raise InvalidEventError(f"data.{missing}: expected a non-empty string")
+    return planned

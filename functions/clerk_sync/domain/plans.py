@@ -8,6 +8,7 @@ from typing import Any
 
 from clerk_sync.domain.effects import Effect
 from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.names import is_clerk_id
 from clerk_sync.domain.tables import TABLES, Table
 
 
@@ -57,11 +58,32 @@ class Plan:
         return self.write is None and not self.effects
 
 
-def required_id(value: object, what: str) -> str:
+def required_text(value: object, what: str) -> str:
     """`value` as a non-empty string, else InvalidEventError naming `what`."""
     if not isinstance(value, str) or not value:
         raise InvalidEventError(f"missing {what}")
     return value
+
+
+def required_id(value: object, what: str) -> str:
+    """`value` as a Clerk id (names.py), else InvalidEventError naming `what`, never the value."""
+    if value is None or value == "":
+        raise InvalidEventError(f"missing {what}")
+    if not is_clerk_id(value):
+        raise InvalidEventError(f"{what}: not a Clerk id")
+    return str(value)
+
+
+def optional_id(value: object, what: str) -> str | None:
+    """`value` as a Clerk id, None when absent; InvalidEventError naming `what` when it is something
+    else (it would be shown in the answer)."""
+    return None if value is None or value == "" else required_id(value, what)
+
+
+def shown_id(value: object) -> str | None:
+    """`value` when it is a Clerk id, else None: the answer's `id` for an event this receiver only
+    acknowledges (its data is not checked, so nothing else of it is shown)."""
+    return value if isinstance(value, str) and is_clerk_id(value) else None
 
 
 def pick(data: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 The expected type of every stored attribute is read from the model classes themselves (attribute
 classes, table keys, index keys), so the models stay the one statement of the schema. What DynamoDB
 refuses beyond the types (measured on moto and DynamoDB Local, see docs/deployment.md): numbers that are
-not finite, have more than 38 digits or lie outside 1e-130 ≤ |n| < 1e126; empty strings in key or
-index-key attributes; empty map keys; values nested deeper than 32 levels (the item counting as one);
-items over 400 KB.
+not finite, have more than 38 digits or lie outside 1e-130 ≤ |n| < 1e126 (and, stored, cannot be read
+back at 1e38 or more); empty strings in key or index-key attributes, and keys over 2,048 bytes
+(partition) or 1,024 (sort); empty map keys; values nested deeper than 32 levels (the item counting as
+one); items over 400 KB.
 """
 
 from __future__ import annotations
@@ -31,14 +32,19 @@ from clerk_sync.domain.tables import Table
 
 MAX_DIGITS = 38
 SMALLEST = Decimal("1E-130")
-TOO_LARGE = Decimal("1E+126")
+# DynamoDB stores numbers up to 1e126, but returns them with every digit (6.4e105 comes back as 106
+# digits), and boto3 reads at most 38 significant digits (decimal.Rounded otherwise): a number is
+# storable only if it can be read back.
+TOO_LARGE = Decimal("1E+38")
+MAX_PARTITION_KEY_BYTES = 2048  # table and index partition keys
+MAX_SORT_KEY_BYTES = 1024  # table and index sort keys
 MAX_NESTING = 31  # containers inside one attribute value: DynamoDB's 32 levels count the item itself
 # DynamoDB's limit is 400 KB (measured ≈409.6 KB on AWS, 405,000 bytes in moto): stay below both.
 MAX_ITEM_BYTES = 400_000
 
 EXPECTED_TEXT = "expected a string"
 EXPECTED_KEY = "expected a non-empty string"
-EXPECTED_NUMBER = "expected a number DynamoDB can store (finite, at most 38 digits, below 1e126)"
+EXPECTED_NUMBER = "expected a number DynamoDB can store and return (finite, at most 38 digits, below 1e38)"
 EXPECTED_BOOLEAN = "expected true or false"
 EXPECTED_LIST = "expected a list"
 EXPECTED_OBJECT = "expected an object"
@@ -156,16 +162,24 @@ def item_size(value: object) -> int:
 @dataclass(frozen=True)
 class _TableSchema:
     attributes: Mapping[str, Attribute[Any]]
-    keys: frozenset[str]  # table and index key attributes: non-empty strings
+    keys: Mapping[str, int]
+    """Table and index key attributes (non-empty strings), each with its UTF-8 byte limit."""
 
 
 def _schema(model: type[Model]) -> _TableSchema:
-    keys = {name for name in (model._hash_keyname, model._range_keyname) if name}
+    keys: dict[str, int] = {}
+    roles = [(model._hash_keyname, True), (model._range_keyname, False)]
     for index in model._indexes.values():
-        keys.update(
-            name for name, attr in index.Meta.attributes.items() if attr.is_hash_key or attr.is_range_key
+        roles.extend(
+            (name, attr.is_hash_key)
+            for name, attr in index.Meta.attributes.items()
+            if attr.is_hash_key or attr.is_range_key
         )
-    return _TableSchema(attributes=model.get_attributes(), keys=frozenset(keys))
+    for name, is_partition in roles:
+        if name:
+            limit = MAX_PARTITION_KEY_BYTES if is_partition else MAX_SORT_KEY_BYTES
+            keys[name] = min(limit, keys.get(name, limit))
+    return _TableSchema(attributes=model.get_attributes(), keys=keys)
 
 
 class SchemaCheck:
@@ -182,8 +196,13 @@ class SchemaCheck:
             if attribute is None:
                 raise TypeError(f"{write.table}: {name} is not in the model")  # records and models disagree
             source = write.sources.get(name, f"data.{name}")
-            if name in schema.keys and (not _text(value) or not value):
-                raise UnstorablePayloadError(f"{source}: {EXPECTED_KEY}")
+            if name in schema.keys:
+                if not _text(value) or not value:
+                    raise UnstorablePayloadError(f"{source}: {EXPECTED_KEY}")
+                if len(value.encode("utf-8")) > schema.keys[name]:
+                    raise UnstorablePayloadError(
+                        f"{source}: longer than a key holds ({schema.keys[name]} bytes)"
+                    )
             problem = _problem(attribute, value, source)
             if problem:
                 raise UnstorablePayloadError(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
+from clerk_sync.domain.plans import Plan, live, optional_id, pick, required_id, tombstone
 from clerk_sync.domain.tables import Table
 
 MEMBERSHIP_FIELDS = ("id", "role", "permissions", "public_metadata", "created_at", "updated_at")
@@ -28,14 +28,16 @@ def plan_membership_upsert(event: Event) -> Plan:
     """organizationMembership.created / .updated: store it while its user and organization live."""
     key = _membership_key(event)
     write = live(event, Table.MEMBERSHIPS, key, pick(event.data, MEMBERSHIP_FIELDS))
-    return Plan(event.type, event.field("id") or key["organization_id"], write)
+    return Plan(event.type, optional_id(event.field("id"), "data.id") or key["organization_id"], write)
 
 
 def plan_membership_deleted(event: Event) -> Plan:
     """organizationMembership.deleted: a tombstone that a newer re-join replaces."""
     key = _membership_key(event)
     return Plan(
-        event.type, event.field("id") or key["organization_id"], tombstone(event, Table.MEMBERSHIPS, key)
+        event.type,
+        optional_id(event.field("id"), "data.id") or key["organization_id"],
+        tombstone(event, Table.MEMBERSHIPS, key),
     )
 
 

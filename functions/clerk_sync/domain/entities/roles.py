@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import InvalidEventError, Plan, live, pick, required_id, tombstone
+from clerk_sync.domain.plans import InvalidEventError, Plan, live, pick, required_id, required_text, tombstone
 from clerk_sync.domain.tables import Table
 
 ROLE_FIELDS = ("key", "name", "description", "is_creator_eligible", "created_at", "updated_at")
@@ -26,7 +26,7 @@ def permission_keys(permissions: object) -> list[str]:
 def plan_role_upsert(event: Event) -> Plan:
     """role.created / role.updated: the role, its permissions as their keys."""
     role_id = required_id(event.field("id"), "data.id")
-    required_id(event.field("key"), "data.key")
+    required_text(event.field("key"), "data.key")
     fields = {**pick(event.data, ROLE_FIELDS), "permissions": permission_keys(event.field("permissions"))}
     return Plan(event.type, role_id, live(event, Table.ROLES, {"id": role_id}, fields))
 
