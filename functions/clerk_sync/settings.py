@@ -30,6 +30,14 @@ DEFAULT_TABLES: Mapping[str, str] = {
 }
 DEFAULT_QUEUE_NAME = "clerk-sync-side-effects"
 
+# botocore's own variables, which local engines are reached through (`clerk-sync env` prints them).
+REGION_ENV = "AWS_REGION"  # what Lambda sets
+DEFAULT_REGION_ENV = "AWS_DEFAULT_REGION"  # what developers usually set
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
+ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
+
 
 class ConfigError(Exception):
     """The environment does not describe a usable configuration (raised at start-up)."""
@@ -280,7 +288,7 @@ def load_read_config(environ: Mapping[str, str] | None = None) -> ReadConfig:
 def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
     """The region Lambda (AWS_REGION) or the developer (AWS_DEFAULT_REGION) set, if any."""
     env = os.environ if environ is None else environ
-    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    return env.get(REGION_ENV) or env.get(DEFAULT_REGION_ENV) or None
 
 
 def telemetry_names(environ: Mapping[str, str] | None = None) -> tuple[str, str]:

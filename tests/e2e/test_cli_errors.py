@@ -124,8 +124,8 @@ def subcommands() -> list[str]:
     return sorted(commands.choices)  # type: ignore[arg-type]
 
 
-def test_the_subcommands_are_the_known_six():
-    assert subcommands() == ["backfill", "dev", "dump", "emails", "send", "sms"]
+def test_the_subcommands_are_the_known_seven():
+    assert subcommands() == ["backfill", "dev", "dump", "emails", "env", "send", "sms"]
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in subcommands())])
@@ -162,6 +162,8 @@ EXIT_CASES = [
     (["dump", "accounts"], USAGE),
     (["emails", "resend", "welcome_email#msg_1#user_1"], NOT_RUNNING),
     (["emails", "resend"], USAGE),
+    (["env"], NOT_RUNNING),
+    (["env", "--no-such-flag"], USAGE),
     (["emails", "unconfirmed", "KEY"], USAGE),
     (["backfill", "--workers", "0"], USAGE),
     (["backfill", "--kinds", "users,accounts"], USAGE),

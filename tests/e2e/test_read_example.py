@@ -1,12 +1,17 @@
 """examples/my_organizations: the handler, as Lambda loads it from its environment, answers after
-webhook deliveries on each engine; its template lints clean."""
+webhook deliveries on each engine; run locally (run_locally.py) after `eval "$(clerk-sync env)"`, it
+reads a running `clerk-sync dev` on each backend, and says in one line what is missing without it; its
+template lints clean."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +20,7 @@ import pytest
 from builders import envelope, membership, organization, signed, user
 from clerk_sync_local.stack.template import TEMPLATE_PATH
 from stacks import Stack
+from test_dev_stack import CLI, DevStack, start
 
 EXAMPLE = TEMPLATE_PATH.parent / "examples" / "my_organizations"
 TOOLS_BIN = TEMPLATE_PATH.parent / ".local" / "tools" / "bin"
@@ -116,3 +122,77 @@ def test_the_example_runs_on_the_library_alone():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if m.startswith(("clerk_sync.app", "aws_lambda_powertools", "pynamodb"))] == []
+
+
+@pytest.fixture(params=["moto", "dynamodb-local"])
+def dev(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
+    stack = start(tmp_path, request.param, sender=None)
+    yield stack
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=30) == 0, stack.output
+
+
+def run_locally(dev: DevStack, shell: str) -> subprocess.CompletedProcess[str]:
+    """`shell` in bash, in a terminal with no AWS set-up at all (no variable, no ~/.aws)."""
+    env = {
+        "PATH": f"{Path(CLI).parent}:/usr/bin:/bin",
+        "HOME": str(dev.state_dir),
+        "CLERK_SYNC_STATE_DIR": str(dev.state_dir),
+        "PYTHONPATH": os.pathsep.join(
+            str(TEMPLATE_PATH.parent / folder) for folder in ("functions", "infra")
+        ),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        ["bash", "-c", shell], cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_example_runs_locally_against_clerk_sync_dev(dev):
+    for event in (
+        ["user.created", "--set", "data.id=user_local"],
+        [
+            "organization.created",
+            "--set",
+            "data.id=org_local",
+            "--set",
+            "data.name=Local",
+            "--set",
+            "data.slug=local",
+        ],
+        [
+            "organizationMembership.created",
+            "--set",
+            "data.organization.id=org_local",
+            "--set",
+            "data.public_user_data.user_id=user_local",
+            "--set",
+            "data.role=org:admin",
+        ],
+    ):
+        result, [answer] = dev.send(*event)
+        assert (result.returncode, answer["status"]) == (0, "applied"), result.stdout + result.stderr
+    command = f"{sys.executable} run_locally.py user_local"
+
+    without = run_locally(dev, command)
+
+    assert without.returncode == 1 and without.stdout == ""
+    assert without.stderr.splitlines() == [
+        "run_locally.py: ClerkData: no AWS region: set AWS_REGION (for a running `clerk-sync dev`, "
+        '`eval "$(clerk-sync env)"` sets it)'
+    ]
+
+    found = run_locally(dev, f'eval "$(clerk-sync env)" && {command}')
+
+    assert (found.returncode, found.stderr) == (0, ""), found.stderr
+    assert json.loads(found.stdout) == {
+        "organizations": [
+            {
+                "id": "org_local",
+                "name": "Local",
+                "slug": "local",
+                "role": "org:admin",
+                "permissions": ["org:sys_memberships:read"],
+            }
+        ]
+    }

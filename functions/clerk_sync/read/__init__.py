@@ -14,7 +14,7 @@ Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensu
 """
 
 from clerk_sync.read.billing import BillingPlan, Entitlements, Feature, SubscriptionItem
-from clerk_sync.read.data import ClerkData, ClerkUnavailableError
+from clerk_sync.read.data import AwsConfigError, ClerkData, ClerkUnavailableError
 from clerk_sync.read.records import (
     Domain,
     EmailAddress,
@@ -30,6 +30,7 @@ from clerk_sync.read.records import (
 )
 
 __all__ = [
+    "AwsConfigError",
     "BillingPlan",
     "ClerkData",
     "ClerkUnavailableError",

@@ -40,6 +40,7 @@ from clerk_sync.settings import (
     CLERK_SECRET_KEY_ENV,
     DEFAULT_API_URL,
     DEFAULT_TABLES,
+    REGION_ENV,
     ConfigError,
     Tables,
     load_read_config,
@@ -64,6 +65,11 @@ R = TypeVar("R", User, Organization, Role, Permission, WaitlistEntry)
 
 class ClerkUnavailableError(Exception):
     """`ensure_*` could not read from the Clerk Backend API (bad secret key, unreachable, kept failing)."""
+
+
+class AwsConfigError(ConfigError):
+    """No AWS region or no credentials to read the tables with (raised by the constructor, before any
+    request, instead of botocore's NoRegionError and NoCredentialsError)."""
 
 
 class ClerkData:
@@ -100,7 +106,10 @@ class ClerkData:
     ) -> None:
         """Tables by name; `region`/`endpoint_url` (None: botocore's resolution, AWS_ENDPOINT_URL…) or a
         boto3 `session` to make the DynamoDB client from. `clerk_secret_key`: only `ensure_*` use it.
-        `page_size`: items per Query page of the lists (None: DynamoDB's, up to 1 MB)."""
+        `page_size`: items per Query page of the lists (None: DynamoDB's, up to 1 MB).
+
+        Raises AwsConfigError when botocore finds no region or no credentials (for a running
+        `clerk-sync dev`, `eval "$(clerk-sync env)"` sets both, with its endpoints and tables)."""
         self.tables = Tables(
             users=users_table,
             organizations=organizations_table,
@@ -118,8 +127,11 @@ class ClerkData:
             idempotency=DEFAULT_TABLES["IDEMPOTENCY_TABLE"],  # the receiver's own: never read here
         )
         if session is None:
-            client: Any = Clients(Endpoints(dynamodb=endpoint_url, region=region)).client("dynamodb")
+            clients = Clients(Endpoints(dynamodb=endpoint_url, region=region))
+            _require_aws(clients.session, region)
+            client: Any = clients.client("dynamodb")
         else:
+            _require_aws(session, region)
             client = session.client(
                 "dynamodb", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
             )
@@ -135,7 +147,9 @@ class ClerkData:
         cls, environ: Mapping[str, str] | None = None, session: boto3.session.Session | None = None
     ) -> ClerkData:
         """Table names from the variables the functions read (USERS_TABLE, …), the region from
-        AWS_REGION / AWS_DEFAULT_REGION, CLERK_SECRET_KEY and CLERK_API_URL for `ensure_*`."""
+        AWS_REGION / AWS_DEFAULT_REGION, CLERK_SECRET_KEY and CLERK_API_URL for `ensure_*`; the endpoint
+        and credentials as botocore finds them (AWS_ENDPOINT_URL…). Raises AwsConfigError as the
+        constructor does."""
         config = load_read_config(environ)
         names = {f"{f.name}_table": getattr(config.tables, f.name) for f in fields(Tables)}
         del names["idempotency_table"]  # the receiver's own
@@ -441,6 +455,18 @@ class ClerkData:
                     self._clerk_api_url,
                 )
         return self._first_use.sync(table, object_id)
+
+
+def _require_aws(session: boto3.session.Session, region: str | None) -> None:
+    """AwsConfigError unless botocore has a region and credentials (the session keeps the credentials it
+    found: the client made from it next does not look again)."""
+    local = 'for a running `clerk-sync dev`, `eval "$(clerk-sync env)"` sets'
+    if not (region or session.region_name):
+        raise AwsConfigError(f"ClerkData: no AWS region: set {REGION_ENV} ({local} it)")
+    if session.get_credentials() is None:
+        raise AwsConfigError(
+            f"ClerkData: no AWS credentials in the environment, ~/.aws or an instance role ({local} them)"
+        )
 
 
 def _required(value: object, name: str) -> None:

@@ -25,7 +25,7 @@ from clerk_sync.domain.tables import Table
 
 from clerk_sync_local.cli.exit_codes import FAILED
 from clerk_sync_local.cli.target import resolve
-from clerk_sync_local.stack.state import NotRunningError
+from clerk_sync_local.stack.state import LOCAL_KEY, NotRunningError
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
@@ -92,7 +92,7 @@ def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str
     """Every item of each table as plain JSON values, oldest version first."""
     client = boto3.client(
         "dynamodb", endpoint_url=where.endpoint, region_name=where.region, config=_CONFIG,
-        aws_access_key_id="test", aws_secret_access_key="test",
+        aws_access_key_id=LOCAL_KEY, aws_secret_access_key=LOCAL_KEY,
     )  # fmt: skip
     out: dict[str, list[dict[str, Any]]] = {}
     for table in tables:

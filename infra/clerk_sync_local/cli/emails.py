@@ -22,16 +22,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clerk_sync.domain.effects import Channel
+from clerk_sync.settings import ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV
 
 from clerk_sync_local.cli.exit_codes import FAILED, NOT_RUNNING, USAGE
 from clerk_sync_local.cli.target import Target, TargetError, require_write_access, resolve
+from clerk_sync_local.stack.state import LOCAL_KEY
 
 if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
     # loggers must not bind the terminal before `clerk-sync dev` routes output to its log files
     from clerk_sync.adapters.claims import Claims, UnconfirmedSend
     from clerk_sync.app.effects_worker import Worker
 
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 DEFAULT_AGE_SECONDS = 60  # younger claims may still be on their way to SES or SNS
 
 
@@ -120,8 +121,8 @@ def _worker(target: Target, sender: str) -> Worker:
     from clerk_sync.settings import WorkerConfig, read_sms_config
 
     if target.local:
-        for name, value in LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(name, value)
+        for name in (ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV):
+            os.environ.setdefault(name, LOCAL_KEY)
     config = WorkerConfig(
         tables=target.tables,
         sender_email=sender,

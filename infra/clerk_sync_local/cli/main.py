@@ -1,5 +1,5 @@
 """The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables,
-e-mails and SMS.
+e-mails and SMS, `env` prints the exports that point application code at the stack.
 
 Every failure ends in one line on stderr, `clerk-sync: error: …`, with the exit codes of
 exit_codes.py (one table for every sub-command, docs/local-development.md). Sub-commands load their
@@ -40,13 +40,16 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
+    from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, REGION_ENV
+
     from clerk_sync_local.stack.dev import BACKENDS, LOCAL_SENDER
     from clerk_sync_local.stack.state import STATE_DIR_ENV
 
     parser = _Parser(
         prog=PROG,
         description="Clerk webhooks -> DynamoDB, run and poked locally.",
-        epilog="examples:\n  clerk-sync dev\n  clerk-sync send user.created\n  clerk-sync dump\n\n"
+        epilog="examples:\n  clerk-sync dev\n  clerk-sync send user.created\n  clerk-sync dump\n"
+        '  eval "$(clerk-sync env)"\n\n'
         "exit codes: 0 ok, 1 refused or failed, 2 usage, 3 incomplete (backfill), 4 no running dev",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -160,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="DynamoDB endpoint, and moto's for emails and sms (default: the running `clerk-sync dev`'s)",
     )
     dump.add_argument("--region", help="AWS region (default: the running `clerk-sync dev`'s)")
+    commands.add_parser(
+        "env",
+        parents=[state],
+        help="print the exports that point application code at the running `clerk-sync dev`",
+        description="Print `export` lines for the running `clerk-sync dev`: "
+        f"{REGION_ENV}, {ENDPOINT_ENV}, {DYNAMODB_ENDPOINT_ENV}, dummy credentials (the local engines "
+        "accept any) and every table's variable (USERS_TABLE, …), which `ClerkData.from_environment()` "
+        "reads; `unset` for a profile, "
+        "a session token or other endpoints that would take boto3 elsewhere. Exit code 4 when no "
+        "`clerk-sync dev` runs.",
+        epilog='examples:\n  eval "$(clerk-sync env)"\n  eval "$(clerk-sync env --state-dir /tmp/other)"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     backfill_cli.add_parser(commands)
     emails_cli.add_parser(commands, [state])
     return parser
@@ -214,6 +230,12 @@ def _dump(args: argparse.Namespace) -> int:
     return dump.run(args.tables, where, as_json=args.json)
 
 
+def _env(args: argparse.Namespace) -> int:
+    from clerk_sync_local.cli import env
+
+    return env.run(os.environ, args.state_dir)
+
+
 def _backfill(args: argparse.Namespace) -> int:
     return backfill_cli.run(args)
 
@@ -222,6 +244,7 @@ COMMANDS = {
     "dev": _dev,
     "send": _send,
     "dump": _dump,
+    "env": _env,
     "backfill": _backfill,
     "emails": emails_cli.run,
     "sms": emails_cli.run,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from clerk_sync.settings import Tables, aws_region, read_tables
+from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, Tables, aws_region, read_tables
 
 from clerk_sync_local.cli.exit_codes import USAGE
 from clerk_sync_local.stack.state import CONNECTION_FILE, DEFAULT_REGION, ConnectionInfo, state_dir
@@ -96,14 +96,14 @@ def resolve(
             queue_url=info.queue_url,
             dev=info,
         )
-    found = endpoint or environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL")
+    found = endpoint or environ.get(DYNAMODB_ENDPOINT_ENV) or environ.get(ENDPOINT_ENV)
     local = any(host in (found or "") for host in LOOPBACK)
     return Target(
         kind="local" if local else "aws",
         origin="--endpoint" if endpoint else "the environment",
         region=region or aws_region(environ) or DEFAULT_REGION,
         dynamodb_endpoint=found or None,
-        aws_endpoint=endpoint or environ.get("AWS_ENDPOINT_URL") or found or None,
+        aws_endpoint=endpoint or environ.get(ENDPOINT_ENV) or found or None,
         tables=read_tables(environ),
         sender_email=environ.get("SENDER_EMAIL", ""),
         queue_url=environ.get("SIDE_EFFECTS_QUEUE_URL", ""),

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from clerk_sync.settings import SECRET_ARN_ENV, SMS_ENABLED_ENV
+from clerk_sync.settings import SECRET_ARN_ENV, SMS_ENABLED_ENV, aws_region
 
 from clerk_sync_local.stack.function_url import FunctionUrlServer, bind_server
 from clerk_sync_local.stack.functions import (
@@ -48,6 +48,7 @@ from clerk_sync_local.stack.state import (
     ConnectionInfo,
     DevError,
     SigningSecret,
+    local_aws,
     shown,
     signing_secret,
     write_private,
@@ -147,7 +148,7 @@ def run(options: DevOptions) -> int:
         stack.callback(server.server_close)
         silence_engine_logs()
         endpoints = stack.enter_context(start_engines(options, directory))
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        region = aws_region(os.environ) or DEFAULT_REGION
         point_aws_at(endpoints, region)
         provisioned = provision_stack(endpoints, template, region)
         secret_arns = store_signing_secret(template, specs.values(), secret)
@@ -281,17 +282,10 @@ def table_variables(provisioned: Provisioned) -> dict[str, str]:
 
 def point_aws_at(endpoints: Engines, region: str) -> None:
     """This process is the functions' container: every AWS call goes to the local endpoints."""
-    stale = [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]
-    for name in (*stale, "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_REGION=region,
-        AWS_DEFAULT_REGION=region,
-        AWS_ENDPOINT_URL=endpoints.aws,
-        AWS_ENDPOINT_URL_DYNAMODB=endpoints.dynamodb,
-    )
+    variables, stale = local_aws(os.environ, region, endpoints.aws, endpoints.dynamodb)
+    for name in stale:
+        del os.environ[name]
+    os.environ.update(variables)
 
 
 def store_signing_secret(template: Template, specs: Iterable[FunctionSpec], secret: str) -> dict[str, str]:
@@ -479,6 +473,7 @@ def _banner(
         "Next, in another terminal:",
         f"  clerk-sync send user.created{flag}",
         f"  clerk-sync dump{flag}",
+        f'  eval "$(clerk-sync env{flag})"      (then ClerkData.from_environment() reads this stack)',
         "",
         "Ctrl-C stops everything. One line per delivery follows:",
     ]

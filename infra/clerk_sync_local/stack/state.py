@@ -3,7 +3,10 @@
 - the folder itself (`--state-dir`, else $CLERK_SYNC_STATE_DIR, else .local/state beside the template);
 - `dev.json`: how to reach the running stack (ConnectionInfo), removed when it stops;
 - `signing-secret`: the secret generated on first use when $CLERK_WEBHOOK_SIGNING_SECRET is unset,
-  written once the stack is up.
+  written once the stack is up;
+
+and the AWS variables that point a process at the stack's engines (`local_aws`): the functions'
+container sets them, `clerk-sync env` prints them for application code.
 
 Also DevError, the one error the stack's modules raise when it cannot start, and NotRunningError,
 what `send`, `dump` and `emails` raise when they find no running stack.
@@ -19,7 +22,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clerk_sync.settings import SECRET_ENV, SECRET_PREFIX, ConfigError, parse_signing_secrets
+from clerk_sync.settings import (
+    ACCESS_KEY_ENV,
+    DEFAULT_REGION_ENV,
+    DYNAMODB_ENDPOINT_ENV,
+    ENDPOINT_ENV,
+    REGION_ENV,
+    SECRET_ACCESS_KEY_ENV,
+    SECRET_ENV,
+    SECRET_PREFIX,
+    ConfigError,
+    parse_signing_secrets,
+)
 
 from clerk_sync_local.cli.exit_codes import FAILED, NOT_RUNNING
 from clerk_sync_local.stack.template import TEMPLATE_PATH
@@ -29,6 +43,9 @@ DEFAULT_STATE_DIR = TEMPLATE_PATH.parent / ".local" / "state"
 CONNECTION_FILE = "dev.json"
 SECRET_FILE = "signing-secret"
 DEFAULT_REGION = "us-east-1"
+LOCAL_KEY = "test"  # access key id and secret for the local engines, which accept any
+# botocore variables that would take a process elsewhere than the local engines
+OVERRIDING_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 
 
 class DevError(Exception):
@@ -103,6 +120,29 @@ class ConnectionInfo:
         except PermissionError:
             return True
         return True
+
+
+def local_aws(
+    environ: Mapping[str, str], region: str, aws_endpoint: str, dynamodb_endpoint: str
+) -> tuple[dict[str, str], list[str]]:
+    """botocore's variables that point a process at local engines: those to set (region, endpoints,
+    dummy credentials), and those of `environ` to unset (a profile, a session token, other services'
+    endpoints)."""
+    stale = [
+        name
+        for name in environ
+        if name in OVERRIDING_VARIABLES
+        or (name.startswith(f"{ENDPOINT_ENV}_") and name != DYNAMODB_ENDPOINT_ENV)
+    ]
+    variables = {
+        ACCESS_KEY_ENV: LOCAL_KEY,
+        SECRET_ACCESS_KEY_ENV: LOCAL_KEY,
+        REGION_ENV: region,
+        DEFAULT_REGION_ENV: region,
+        ENDPOINT_ENV: aws_endpoint,
+        DYNAMODB_ENDPOINT_ENV: dynamodb_endpoint,
+    }
+    return variables, sorted(stale)
 
 
 def write_private(path: Path, text: str) -> None:
