@@ -25,8 +25,7 @@ from clerk_sync.domain.entities.subscription_items import item_version_parts
 from clerk_sync.domain.tables import Table
 
 from clerk_sync_local.cli.exit_codes import FAILED
-from clerk_sync_local.cli.target import resolve
-from clerk_sync_local.stack.state import NotRunningError
+from clerk_sync_local.cli.target import resolve_running
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
@@ -90,14 +89,14 @@ class Source:
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
     """Where the tables are, as every sub-command finds them (cli/target.py); the e-mails are read from
     the same AWS endpoint (moto's, even when the tables are in DynamoDB Local)."""
-    target = resolve(environ, endpoint, region, state_dir)
-    if target.dynamodb_endpoint is None:
-        raise NotRunningError(state_dir, "pass --endpoint")
+    target = resolve_running(environ, endpoint, region, state_dir, "pass --endpoint")
+    found = target.dynamodb_endpoint
+    assert found is not None  # resolve_running: without --aws (dump has none), an endpoint or an error
     return Source(
-        endpoint=target.dynamodb_endpoint,
+        endpoint=found,
         region=target.region,
         tables={table: getattr(target.tables, table) for table in TABLES},
-        aws_endpoint=target.aws_endpoint or target.dynamodb_endpoint,
+        aws_endpoint=target.aws_endpoint or found,
         sender_email=target.sender_email if target.dev is not None else None,
     )
 
