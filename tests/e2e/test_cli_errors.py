@@ -3,6 +3,7 @@ codes of every sub-command (docs/local-development.md); `send --set/--add/--prin
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -13,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from clerk_sync.backfill.kinds import KINDS, Absence
 from clerk_sync.domain.planner import PLANNERS
-from clerk_sync_local.cli import exit_codes
+from clerk_sync_local.cli import backfill, dump, exit_codes
 from clerk_sync_local.cli.main import build_parser, main
 from clerk_sync_local.cli.send import sample_types
 from clerk_sync_local.emulator.engines import free_port
@@ -54,6 +56,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, f
         (["send", "user.created", "--url", "http://127.0.0.1:1/", "--secret", "hunter2"], 2, "whsec_"),
         (["send", "user.created", "--url", "localhost:3000", "--secret", SECRET], 2, "bad URL"),
         (["dump"], 4, "no running `clerk-sync dev` found"),
+        (["emails", "unconfirmed"], 4, "no running `clerk-sync dev` found"),
+        (["sms", "unconfirmed"], 4, "no running `clerk-sync dev` found"),
+        (["sms", "resend", "deliver_sms#msg_1#sms_1"], 4, "no running `clerk-sync dev` found"),
         (["dump", "accounts"], 2, "unknown table 'accounts'"),
         (["dev", "--backend", "moto", "--aws-endpoint", "http://127.0.0.1:1"], 2, "exclude each other"),
         (["dev", "--port", "70000"], 2, "not a port number"),
@@ -161,6 +166,8 @@ EXIT_CASES = [
     (["dump", "--endpoint", "{unreachable}"], FAILED),
     (["dump", "accounts"], USAGE),
     (["emails", "resend", "welcome_email#msg_1#user_1"], NOT_RUNNING),
+    (["emails", "unconfirmed"], NOT_RUNNING),
+    (["sms", "unconfirmed", "--json"], NOT_RUNNING),
     (["emails", "resend"], USAGE),
     (["env"], NOT_RUNNING),
     (["env", "--no-such-flag"], USAGE),
@@ -184,3 +191,23 @@ def test_the_exit_code_table_is_the_documented_one():
     documented = {int(code) for code in re.findall(r"^\| `(\d)` \|", section, re.MULTILINE)}
     defined = {value for name, value in vars(exit_codes).items() if name.isupper()}
     assert documented == defined == {0, 1, 2, 3, 4}
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    [commands] = [action for action in build_parser()._actions if action.dest == "command"]
+    return commands.choices[name]  # type: ignore[index]
+
+
+def option_help(command: str, dest: str) -> str:
+    [action] = [action for action in subparser(command)._actions if action.dest == dest]
+    return str(action.help)
+
+
+def test_dump_help_names_every_synced_table_a_plain_dump_shows():
+    named = set(re.findall(r"[a-z_]+", option_help("dump", "tables").split(";")[0]))
+    assert named - {"a", "synced", "table"} == set(dump.TABLES)
+
+
+def test_backfill_help_names_the_kinds_reconcile_leaves_alone_and_only_those():
+    named = set(re.findall(r"[a-z_]+", option_help("backfill", "reconcile"))) & set(backfill.SYNCED)
+    assert named == {table.value for table, kind in KINDS.items() if kind.absence is Absence.NONE}

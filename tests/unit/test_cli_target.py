@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from clerk_sync_local.cli import target as target_module
 from clerk_sync_local.cli.main import main
-from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
+from clerk_sync_local.cli.target import TargetError, require_write_access, resolve, resolve_running
 from clerk_sync_local.stack import state
-from clerk_sync_local.stack.state import ConnectionInfo
+from clerk_sync_local.stack.state import ConnectionInfo, NotRunningError
 
 SYNCED = ("users", "organizations", "memberships")
 
@@ -76,6 +76,17 @@ def test_the_default_state_folder_is_the_one_dev_publishes_in(tmp_path, monkeypa
     monkeypatch.delenv(state.STATE_DIR_ENV, raising=False)
     publish(state.state_dir())
     assert resolve({}).kind == "dev"
+
+
+def test_a_subcommand_on_a_running_stack_says_none_runs_unless_an_endpoint_or_aws_is_given(tmp_path):
+    """`dump`, `emails` and `sms` stop in one way (exit 4) where they used to reach for AWS credentials."""
+    with pytest.raises(NotRunningError, match=r"^no running `clerk-sync dev` found .*or pass --endpoint$"):
+        resolve_running({}, None, None, tmp_path, "pass --endpoint")
+    assert resolve_running({}, None, None, tmp_path, "-", allow_aws=True).kind == "aws"
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
+    assert resolve_running(env, None, None, tmp_path, "-").kind == "local"
+    publish(tmp_path)
+    assert resolve_running({}, None, None, tmp_path, "-").kind == "dev"
 
 
 def test_real_aws_needs_the_flag_and_is_named_before_any_write(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from clerk_sync.backfill.kinds import KINDS
+from clerk_sync.backfill.kinds import KINDS, Absence
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
@@ -34,6 +34,7 @@ from clerk_sync_local.cli.target import TargetError, require_write_access, resol
 from clerk_sync_local.stack.state import STATE_DIR_ENV
 
 SYNCED = tuple(table.value for table in KINDS)  # the tables backfill writes, in run order
+NOT_RECONCILED = tuple(table.value for table, kind in KINDS.items() if kind.absence is Absence.NONE)
 
 if TYPE_CHECKING:
     from clerk_sync.backfill.report import KindCounts, Summary
@@ -73,8 +74,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--reconcile",
         action="store_true",
-        help="also tombstone stored records that Clerk no longer has (kinds whose deletion a look-up "
-        "can confirm, and plans; not domains, waitlist entries, subscription items)",
+        help="also tombstone stored records that Clerk no longer has (every kind except "
+        f"{', '.join(NOT_RECONCILED)}; the run notes why)",
     )
     parser.add_argument(
         "--kinds",

@@ -1,6 +1,6 @@
-"""`clerk-sync dump`: the synced tables (users, organizations, memberships, sessions) as text tables,
-or as one JSON object keyed by table name; `emails` and `sms`: the e-mails and text messages the
-functions sent, as moto captured them."""
+"""`clerk-sync dump`: the synced tables (every one of clerk_sync.domain.tables unless some are named) as
+text tables, or as one JSON object keyed by table name; `emails` and `sms`: the e-mails and text
+messages the functions sent, as moto captured them."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from clerk_sync.domain.entities.subscription_items import item_version_parts
 from clerk_sync.domain.tables import Table
 
 from clerk_sync_local.cli.exit_codes import FAILED
-from clerk_sync_local.cli.target import resolve
-from clerk_sync_local.stack.state import LOCAL_KEY, NotRunningError
+from clerk_sync_local.cli.target import resolve_running
+from clerk_sync_local.stack.state import LOCAL_KEY
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
@@ -39,17 +40,30 @@ NO_SENDER_NOTE = (
 )
 BODY_PREVIEW = 60  # characters of an e-mail's first line in the text view
 _BLOCK_TAG = re.compile(r"</?(?:p|div|br|h[1-6]|li|tr|table|title|head|body|html)\b[^>]*>", re.IGNORECASE)
-# What the text view shows (everything is in --json); `version` is shown as a UTC time.
+# What the text view shows of each table (everything is in --json); `version` as what it is: a UTC time,
+# and for a subscription item also the rank of its status (entities/subscription_items.py).
 COLUMNS = {
-    "users": ("id", "email", "first_name", "last_name", "username", "deleted", "version"),
-    "organizations": ("id", "name", "slug", "members_count", "deleted", "version"),
-    "memberships": ("organization_id", "user_id", "role", "deleted", "version"),
-    "sessions": ("id", "user_id", "status", "deleted", "version"),
-    "plans": ("id", "slug", "for_payer_type", "features", "deleted", "version"),
-    EMAILS: ("to", "from", "subject", "body"),
-    SMS: ("to", "message"),
-}
-KEY_COLUMNS = ("id", "deleted", "version")  # the other tables' text view (everything is in --json)
+    Table.USERS.value: ("id", "email", "first_name", "last_name", "username", "deleted", "version"),
+    Table.ORGANIZATIONS.value: ("id", "name", "slug", "members_count", "deleted", "version"),
+    Table.MEMBERSHIPS.value: ("organization_id", "user_id", "role", "deleted", "version"),
+    Table.SESSIONS.value: ("id", "user_id", "status", "deleted", "version"),
+    Table.INVITATIONS.value: (
+        "id", "organization_id", "email_address", "role", "status", "deleted", "version",
+    ),
+    Table.ROLES.value: ("id", "key", "name", "permissions", "deleted", "version"),
+    Table.PERMISSIONS.value: ("id", "key", "name", "type", "deleted", "version"),
+    Table.DOMAINS.value: (
+        "id", "organization_id", "name", "enrollment_mode", "verification_status", "deleted", "version",
+    ),
+    Table.WAITLIST.value: ("id", "email_address", "status", "invitation_id", "deleted", "version"),
+    Table.SUBSCRIPTIONS.value: ("id", "payer_id", "status", "deleted", "version"),
+    Table.SUBSCRIPTION_ITEMS.value: (
+        "id", "payer_id", "plan", "status", "period_end", "deleted", "version",
+    ),
+    Table.PAYMENT_ATTEMPTS.value: ("id", "payer_id", "status", "charge_type", "deleted", "version"),
+    Table.PLANS.value: ("id", "slug", "for_payer_type", "features", "deleted", "version"),
+}  # fmt: skip
+TIMES = ("period_end",)  # columns holding a time in ms (besides `version`), shown as UTC times
 _deserialize = TypeDeserializer().deserialize
 # A client of its own rather than clerk_sync_local.emulator.engines': that module loads moto (≈0.5 s).
 _CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
@@ -76,14 +90,14 @@ class Source:
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
     """Where the tables are, as every sub-command finds them (cli/target.py); the e-mails are read from
     the same AWS endpoint (moto's, even when the tables are in DynamoDB Local)."""
-    target = resolve(environ, endpoint, region, state_dir)
-    if target.dynamodb_endpoint is None:
-        raise NotRunningError(state_dir, "pass --endpoint")
+    target = resolve_running(environ, endpoint, region, state_dir, "pass --endpoint")
+    found = target.dynamodb_endpoint
+    assert found is not None  # resolve_running: without --aws (dump has none), an endpoint or an error
     return Source(
-        endpoint=target.dynamodb_endpoint,
+        endpoint=found,
         region=target.region,
         tables={table: getattr(target.tables, table) for table in TABLES},
-        aws_endpoint=target.aws_endpoint or target.dynamodb_endpoint,
+        aws_endpoint=target.aws_endpoint or found,
         sender_email=target.sender_email if target.dev is not None else None,
     )
 
@@ -172,7 +186,6 @@ def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
     """Aligned text tables, one per synced table (and one for the e-mails, one for the SMS)."""
     blocks = []
     for table, items in data.items():
-        columns = COLUMNS.get(table, KEY_COLUMNS)
         if table == EMAILS:
             header = ["to", "from", "subject", "body (first line)"]
             rows = [_email_row(item) for item in items]
@@ -180,8 +193,9 @@ def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
             header = ["to", "message (first line)"]
             rows = [[str(item.get("phone_number") or ""), _first_line(item, "message")] for item in items]
         else:
-            header = ["version (UTC)" if column == "version" else column for column in columns]
-            rows = [[_cell(column, item.get(column)) for column in columns] for item in items]
+            columns = COLUMNS[table]
+            header = [f"{column} (UTC)" if column in (*TIMES, "version") else column for column in columns]
+            rows = [[_cell(table, column, item.get(column)) for column in columns] for item in items]
         widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=False)]
         lines = [f"{table} ({len(items)})"]
         lines += [
@@ -192,15 +206,34 @@ def render_text(data: Mapping[str, list[dict[str, Any]]]) -> str:
     return "\n\n".join(blocks)
 
 
-def _cell(column: str, value: Any) -> str:
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def version_text(table: str, version: int) -> str:
+    """A record's version as what it is: the time (UTC) it was taken at; a subscription item's version
+    also holds the rank of the item's status in its lifecycle, shown after the time."""
+    if table == Table.SUBSCRIPTION_ITEMS:
+        at_ms, rank, status = item_version_parts(version)
+        return f"{_time(at_ms)} rank {rank} ({status or 'unknown status'})"
+    return _time(version)
+
+
+def _cell(table: str, column: str, value: Any) -> str:
     if value is None:
         return ""
     if column == "version" and isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return version_text(table, value)
+    if column in TIMES and isinstance(value, int):
+        return _time(value)
     if column == "deleted":
         return "deleted" if value else ""
-    if column == "features" and isinstance(value, list):
-        return ",".join(str(f.get("slug", "")) for f in value if isinstance(f, dict))
+    if isinstance(value, list):  # a plan's features, a role's permissions
+        return ",".join(
+            str(entry.get("slug", "")) if isinstance(entry, dict) else str(entry) for entry in value
+        )
+    if isinstance(value, dict) and "slug" in value:  # a subscription item's plan
+        return str(value["slug"])
     return str(value)
 
 
@@ -221,7 +254,7 @@ def _first_line(message: Mapping[str, Any], field: str = "body") -> str:
 
 
 def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:
-    """Print the named tables, e-mails and/or SMS, in the order named (all four tables when none is)."""
+    """Print the named tables, e-mails and/or SMS, in the order named (every synced table when none is)."""
     names = list(dict.fromkeys(names)) or list(TABLES)
     tables = [name for name in names if name in TABLES]
     read = read_tables(where, tables) if tables else {}

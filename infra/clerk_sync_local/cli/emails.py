@@ -6,9 +6,10 @@ A message is *unconfirmed* when the worker claimed it but never learnt whether S
 maybe not at all. docs/runbook.md says how to check, before `resend`, that it did not arrive.
 
 Where: as every sub-command (cli/target.py): `--endpoint` (a local engine), else the running
-`clerk-sync dev`, else AWS with the environment's credentials and table names (IDEMPOTENCY_TABLE,
-USERS_TABLE, and SENDER_EMAIL for e-mails, SMS_ORIGINATION_NUMBER / SMS_SENDER_ID for SMS), which a
-`resend` only does with `--aws` and after saying which account, region and table it writes to.
+`clerk-sync dev`, else, with `--aws` only, AWS with the environment's credentials and table names
+(IDEMPOTENCY_TABLE, USERS_TABLE, and SENDER_EMAIL for e-mails, SMS_ORIGINATION_NUMBER / SMS_SENDER_ID
+for SMS), where a `resend` first says which account, region and table it writes to. With none of them,
+it stops as `send` and `dump` do: no running `clerk-sync dev` found (exit 4).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from clerk_sync.domain.effects import Channel
 from clerk_sync.settings import ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV
 
-from clerk_sync_local.cli.exit_codes import FAILED, NOT_RUNNING, USAGE
-from clerk_sync_local.cli.target import Target, TargetError, require_write_access, resolve
+from clerk_sync_local.cli.exit_codes import FAILED, USAGE
+from clerk_sync_local.cli.target import Target, require_write_access, resolve_running
 from clerk_sync_local.stack.state import LOCAL_KEY
 
 if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
@@ -111,7 +112,10 @@ def _add_parser(commands: Any, parents: list[argparse.ArgumentParser], outbox: O
     parser.add_argument("--endpoint", metavar="URL", help="a local AWS engine (default: the running dev)")
     parser.add_argument("--region", help="AWS region (default: the running dev's, else AWS_REGION)")
     parser.add_argument(
-        "--aws", action="store_true", help="resend: allowed to send through real AWS (the environment's)"
+        "--aws",
+        action="store_true",
+        help="with no running dev and no endpoint: work on real AWS (the environment's credentials, "
+        "region and table variables); resend names the account first",
     )
 
 
@@ -194,14 +198,7 @@ def list_unconfirmed(
 def resend(target: Target, keys: list[str], allow_aws: bool, outbox: Outbox = OUTBOXES["emails"]) -> int:
     """Resend each unconfirmed e-mail (or SMS) named; exit 1 unless every one was sent."""
     command = outbox.command
-    if not keys:
-        raise EmailsError(
-            f"resend needs the KEY of each one: `clerk-sync {command} unconfirmed` lists them", USAGE
-        )
-    try:
-        require_write_access(target, allow_aws, f"{command} resend", ("idempotency",), sys.stdout)
-    except TargetError as error:
-        raise EmailsError(str(error), NOT_RUNNING) from None
+    require_write_access(target, allow_aws, f"{command} resend", ("idempotency",), sys.stdout)
     if outbox.channel is Channel.EMAIL and not target.sender_email:
         raise EmailsError("no sender: set SENDER_EMAIL to the worker's sender address", USAGE)
     worker = _worker(target, target.sender_email or "-")
@@ -227,9 +224,14 @@ def resend(target: Target, keys: list[str], allow_aws: bool, outbox: Outbox = OU
 def run(args: argparse.Namespace) -> int:
     """The sub-command."""
     outbox = OUTBOXES[args.outbox]
-    target = resolve(os.environ, args.endpoint, args.region, args.state_dir)
+    if args.action == "unconfirmed" and args.keys:
+        raise EmailsError("unconfirmed takes no KEY (did you mean `resend`?)", USAGE)
+    if args.action == "resend" and not args.keys:
+        raise EmailsError(
+            f"resend needs the KEY of each one: `clerk-sync {outbox.command} unconfirmed` lists them", USAGE
+        )
+    alternative = "pass --endpoint, or --aws for the stack the environment names on AWS"
+    target = resolve_running(os.environ, args.endpoint, args.region, args.state_dir, alternative, args.aws)
     if args.action == "unconfirmed":
-        if args.keys:
-            raise EmailsError("unconfirmed takes no KEY (did you mean `resend`?)", USAGE)
         return list_unconfirmed(target, args.older_than, args.json, outbox)
     return resend(target, args.keys, args.aws, outbox)

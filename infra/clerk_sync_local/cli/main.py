@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from clerk_sync.domain.tables import Table
+
 from clerk_sync_local.cli import backfill as backfill_cli
 from clerk_sync_local.cli import emails as emails_cli
 from clerk_sync_local.cli.exit_codes import FAILED, USAGE
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(fresh ids and timestamps each time) or JSON files. URL and secret default to the running "
         "`clerk-sync dev`. Exit code 1 unless every answer is 2xx.",
         epilog="examples:\n  clerk-sync send user.created\n"
-        "  clerk-sync send session.created --print      (shows the payload and its fields; sends nothing)\n"
+        "  clerk-sync send session.created --print      (prints the payload as JSON; sends nothing)\n"
         "  clerk-sync send session.created --set data.user_id=user_2VaeF3hfuQtmHL3c30imn9JYL7k\n"
         "  clerk-sync send user.created --add data.public_metadata.plan=pro\n"
         "  clerk-sync send event.json event.json --id msg_replay\n\n"
@@ -141,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         "dump",
         parents=[state],
         help="print the synced tables, or the e-mails and SMS sent locally",
-        description="Print users, organizations, memberships and sessions from the running `clerk-sync dev`; "
-        "`emails` and `sms`: the e-mails and text messages its functions sent, as its embedded moto "
-        "captured them.",
+        description="Print the synced tables of the running `clerk-sync dev` (every one unless some are "
+        "named); `emails` and `sms`: the e-mails and text messages its functions sent, as its embedded "
+        "moto captured them.",
         epilog="examples:\n  clerk-sync dump\n  clerk-sync dump users sessions\n  clerk-sync dump emails\n"
         "  clerk-sync dump sms\n"
         "  clerk-sync dump --json users | jq '.users[].email'\n"
@@ -154,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tables",
         nargs="*",
         metavar="TABLE",
-        help="users, organizations, memberships, sessions (the default: all four), emails, sms",
+        help=f"a synced table ({', '.join(table.value for table in Table)}; the default: every one), "
+        "or emails, or sms",
     )
     dump.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
     dump.add_argument(

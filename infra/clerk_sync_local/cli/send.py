@@ -34,6 +34,9 @@ USER_AGENT = "clerk-sync-send/0.1 (svix-signed)"
 # Clerk ids: a lower-case prefix and 27 base62 characters (the instance id stays as it is)
 _CLERK_ID = re.compile(r"^(?!ins_)[a-z]+(?:_[a-z]+)*_[0-9A-Za-z]{27}$")
 _BASE62 = string.digits + string.ascii_letters
+# The fields of Clerk's payloads that hold a time in ms: `timestamp`, `*_at`, `*_date` (a subscription
+# item's `next_payment_date`, a payment attempt's `billing_date`) and a billing period's bounds.
+_TIME_FIELD = re.compile(r"^(?:timestamp|.+_at|.+_date|period_start|period_end)$")
 
 
 class SendError(Exception):
@@ -67,8 +70,9 @@ def clerk_id(prefix: str) -> str:
 
 
 def freshen(payload: Any, now_ms: int) -> Any:
-    """The payload with new Clerk ids (the same new id wherever an old one appeared) and every
-    `timestamp` / `*_at` value moved by the same amount, so that the envelope is stamped `now_ms`."""
+    """The payload with new Clerk ids (the same new id wherever an old one appeared) and every time
+    (`timestamp`, `*_at`, `*_date`, billing periods) moved by the same amount, so that the envelope is
+    stamped `now_ms` and the times keep their order and distances to it (a period still running)."""
     stamp = payload.get("timestamp") if isinstance(payload, dict) else None
     shift = now_ms - stamp if isinstance(stamp, int) else 0
     renamed: dict[str, str] = {}
@@ -80,7 +84,7 @@ def freshen(payload: Any, now_ms: int) -> Any:
             return [walk(inner) for inner in value]
         if isinstance(value, str) and _CLERK_ID.match(value):
             return renamed.setdefault(value, clerk_id(value[:-28]))
-        if type(value) is int and (key == "timestamp" or key.endswith("_at")):
+        if type(value) is int and _TIME_FIELD.match(key):
             return value + shift
         return value
 

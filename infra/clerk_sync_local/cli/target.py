@@ -3,7 +3,9 @@
 In order: `--endpoint` (a local engine) with `--region`; else the running `clerk-sync dev` (its
 `<state>/dev.json`, the state folder of stack/state.py); else the environment (AWS_ENDPOINT_URL_DYNAMODB
 or AWS_ENDPOINT_URL, AWS_REGION, the table variables). With no endpoint at all, the target is real AWS
-with the default credential chain: a sub-command that would write there says so (account, region,
+with the default credential chain, which only `backfill` and a sub-command given `--aws` work on: the
+others (`dump`, `emails`, `sms`) stop there as `send` does, saying that no running `clerk-sync dev` was
+found (`resolve_running`, exit 4). A sub-command that would write to real AWS says so (account, region,
 tables) and needs `--aws` (`require_write_access`).
 """
 
@@ -18,7 +20,13 @@ from typing import TYPE_CHECKING, Literal, TextIO
 from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, Tables, aws_region, read_tables
 
 from clerk_sync_local.cli.exit_codes import USAGE
-from clerk_sync_local.stack.state import CONNECTION_FILE, DEFAULT_REGION, ConnectionInfo, state_dir
+from clerk_sync_local.stack.state import (
+    CONNECTION_FILE,
+    DEFAULT_REGION,
+    ConnectionInfo,
+    NotRunningError,
+    state_dir,
+)
 
 if TYPE_CHECKING:
     from clerk_sync.adapters.aws_clients import Endpoints
@@ -108,6 +116,23 @@ def resolve(
         sender_email=environ.get("SENDER_EMAIL", ""),
         queue_url=environ.get("SIDE_EFFECTS_QUEUE_URL", ""),
     )
+
+
+def resolve_running(
+    environ: Mapping[str, str],
+    endpoint: str | None,
+    region: str | None,
+    state: Path | None,
+    alternative: str,
+    allow_aws: bool = False,
+) -> Target:
+    """`resolve`, for a sub-command that works on a running stack: with no running `clerk-sync dev` and
+    no endpoint (nor `allow_aws`, its `--aws`), NotRunningError (exit 4), whose `alternative` says what
+    else the sub-command takes (`pass --endpoint`)."""
+    found = resolve(environ, endpoint, region, state)
+    if found.dynamodb_endpoint is None and not allow_aws:
+        raise NotRunningError(state_dir(state), alternative)
+    return found
 
 
 def require_write_access(

@@ -72,6 +72,13 @@ def item_version(at_ms: int, status: object) -> int:
     return at_ms * 10 + STATUS_RANK.get(status if isinstance(status, str) else "", 0)
 
 
+def item_version_parts(version: int) -> tuple[int, int, str]:
+    """What an item's version says (item_version's inverse): the time in ms, the status's rank, and the
+    status ranked so ("" for rank 0, an unknown status)."""
+    at_ms, rank = divmod(version, 10)
+    return at_ms, rank, next((status for status, known in STATUS_RANK.items() if known == rank), "")
+
+
 def _plan(plan: object) -> dict[str, Any] | None:
     if not isinstance(plan, dict):
         return None
