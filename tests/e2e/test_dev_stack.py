@@ -28,7 +28,7 @@ from clerk_sync.domain.tables import Table
 from clerk_sync_local.cli.send import SAMPLES_DIR, freshen, sample_types
 from clerk_sync_local.emulator.engines import sqs_client
 from clerk_sync_local.stack.dev import LOCAL_SENDER
-from clerk_sync_local.stack.function_url import function_url_event, function_url_response
+from clerk_sync_local.stack.function_url import delivery_line, function_url_event, function_url_response
 from clerk_sync_local.stack.functions import FunctionLogs, FunctionSpec, LocalFunction
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.queue_worker import BatchResult, EventSourceMapping, QueueWorker
@@ -403,6 +403,12 @@ def test_function_url_event_has_the_payload_v2_shape():
     assert binary["isBase64Encoded"] is True and base64.b64decode(binary["body"]) == b"\xff\x00"
     empty = function_url_event("GET", "/", [], b"", "127.0.0.1")
     assert "body" not in empty and "queryStringParameters" not in empty
+
+
+def test_the_delivery_line_of_a_deeply_nested_body_has_no_event_type():
+    event = function_url_event("POST", "/webhooks/clerk", [("svix-id", "msg_1")], b"[" * 50_000, "::1")
+    line = delivery_line(event, 400, b'{"error":"body is not JSON"}', 1.0)
+    assert "  msg_1  " in line and "  -  " in line and "  400  body is not JSON  " in line
 
 
 def test_function_url_response_passes_the_handler_answer_through():

@@ -134,7 +134,7 @@ def _event_bytes(event: Mapping[str, Any]) -> bytes:
 def _json_field(raw: bytes, name: str) -> str | None:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser recurses
         return None
     field = value.get(name) if isinstance(value, dict) else None
     return str(field) if field is not None else None
