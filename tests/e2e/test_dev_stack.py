@@ -1,6 +1,7 @@
 """`clerk-sync dev` end to end, on each backend: a subprocess on a free port, every bundled event type
 posted with `clerk-sync send`, the tables read back with `clerk-sync dump --json`, then a Ctrl-C that
-must stop everything (no Java or other child process left behind).
+must stop everything (no Java or other child process left behind). Then raw HTTP requests over a
+socket: the endpoint must route and read them as a Function URL does.
 
 Below that, the stack's pieces in-process: the Function URL event, and the SQS event source mapping
 (batches, partial failures, redrive to the dead-letter queue) with a stand-in handler.
@@ -9,9 +10,12 @@ Below that, the stack's pieces in-process: the Function URL event, and the SQS e
 from __future__ import annotations
 
 import base64
+import http.client
+import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +23,25 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from clerk_sync.domain.tables import Table
-from clerk_sync_local.cli.send import SAMPLES_DIR, freshen, sample_types
+from clerk_sync_local.cli.send import SAMPLES_DIR, event_body, freshen, sample_types, svix_headers
 from clerk_sync_local.emulator.engines import sqs_client
 from clerk_sync_local.stack.dev import LOCAL_SENDER
-from clerk_sync_local.stack.function_url import function_url_event, function_url_response
+from clerk_sync_local.stack.function_url import (
+    MAX_REQUEST_BYTES,
+    BodyRefused,
+    delivery_line,
+    function_url_event,
+    function_url_response,
+    read_body,
+)
 from clerk_sync_local.stack.functions import FunctionLogs, FunctionSpec, LocalFunction
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.queue_worker import BatchResult, EventSourceMapping, QueueWorker
@@ -377,6 +390,110 @@ def test_with_e_mails_off_the_banner_and_dump_emails_say_why_none_were_sent(tmp_
         stack.process.wait()
 
 
+# --- the endpoint reads and routes like a Function URL: raw requests over a socket ------------------
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """One `clerk-sync dev` (moto) for every raw request below."""
+    stack = start(tmp_path_factory.mktemp("endpoint"), "moto")
+    yield stack
+    stack.process.kill()
+    stack.process.wait()
+
+
+def exchange(stack: DevStack, request: bytes) -> tuple[int, bytes]:
+    """Send `request` byte for byte to the stack's HTTP server; the answer's status and body."""
+    url = urlsplit(json.loads((stack.state_dir / "dev.json").read_text())["url"])
+    assert url.hostname is not None and url.port is not None
+    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return response.status, response.read()
+
+
+def raw_request(method: str, target: str, headers: dict[str, str], body: bytes, chunks: int = 0) -> bytes:
+    """An HTTP/1.1 request, headers encoded as UTF-8; the body in `chunks` chunks (0: Content-Length)."""
+    lines = [f"{method} {target} HTTP/1.1", "host: 127.0.0.1", "connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if chunks:
+        size = -(-len(body) // chunks)
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        lines.append("transfer-encoding: chunked")
+        body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+    else:
+        lines.append(f"content-length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def signed_user(stack: DevStack, svix_id: str) -> tuple[bytes, dict[str, str], str]:
+    """A fresh user.created, its signed headers and its user id."""
+    body, _ = event_body("user.created", [], int(time.time() * 1000))
+    secret = json.loads((stack.state_dir / "dev.json").read_text())["secret"]
+    headers = {"content-type": "application/json", **svix_headers(secret, svix_id, body)}
+    return body, headers, json.loads(body)["data"]["id"]
+
+
+def tables(stack: DevStack) -> dict[str, Any]:
+    dump = stack.cli("dump", "--json")
+    assert dump.returncode == 0, dump.stderr
+    return json.loads(dump.stdout)
+
+
+def test_endpoint_a_doubled_leading_slash_is_another_path(endpoint: DevStack):
+    """`//webhooks/clerk` reaches the handler as it was sent (no slash collapsing): its route is a 404."""
+    body, headers, _ = signed_user(endpoint, f"msg_slashes_{uuid.uuid4().hex}")
+    before = tables(endpoint)
+    status, answer = exchange(endpoint, raw_request("POST", "//webhooks/clerk", headers, body))
+    assert (status, json.loads(answer)) == (404, {"error": "not found"})
+    assert tables(endpoint) == before
+    assert "POST //webhooks/clerk" in endpoint.wait_for_line(headers["svix-id"])
+
+
+def test_endpoint_reads_a_chunked_body(endpoint: DevStack):
+    body, headers, user_id = signed_user(endpoint, f"msg_chunked_{uuid.uuid4().hex}")
+    status, answer = exchange(endpoint, raw_request("POST", "/webhooks/clerk", headers, body, chunks=3))
+    assert (status, json.loads(answer)) == (200, {"status": "applied", "type": "user.created", "id": user_id})
+    assert user_id in {user["id"] for user in tables(endpoint)["users"]}
+
+
+@pytest.mark.parametrize("method", ["get", "Patch", "PURGE", "brew"])
+def test_endpoint_passes_any_other_method_to_the_handler(endpoint: DevStack, method: str):
+    """Any case, any token: the handler answers its own JSON 405 (as deployed), not the server an HTML 501."""
+    body, headers, _ = signed_user(endpoint, f"msg_{method}_{uuid.uuid4().hex}")
+    before = tables(endpoint)
+    status, answer = exchange(endpoint, raw_request(method, "/webhooks/clerk", headers, body))
+    assert (status, json.loads(answer)) == (405, {"error": "method not allowed"})
+    assert tables(endpoint) == before
+
+
+def test_endpoint_decodes_header_values_as_utf_8(endpoint: DevStack):
+    """A svix id signed as UTF-8 text verifies: the server does not read it as latin-1."""
+    svix_id = f"msg_é_{uuid.uuid4().hex}"
+    body, headers, user_id = signed_user(endpoint, svix_id)
+    status, answer = exchange(endpoint, raw_request("POST", "/webhooks/clerk", headers, body))
+    assert (status, json.loads(answer)) == (200, {"status": "applied", "type": "user.created", "id": user_id})
+    assert user_id in {user["id"] for user in tables(endpoint)["users"]}
+    assert " 200  applied " in endpoint.wait_for_line(svix_id)
+
+
+def test_endpoint_answers_a_deeply_nested_body_like_any_rejected_one(endpoint: DevStack):
+    """50,000 nested arrays: a 400 payload problem from the handler, one ordinary line, no traceback."""
+    svix_id = f"msg_deep_{uuid.uuid4().hex}"
+    body = b"[" * 50_000 + b"]" * 50_000
+    secret = json.loads((endpoint.state_dir / "dev.json").read_text())["secret"]
+    headers = {"content-type": "application/json", **svix_headers(secret, svix_id, body)}
+    before = tables(endpoint)
+    status, answer = exchange(endpoint, raw_request("POST", "/webhooks/clerk", headers, body))
+    assert (status, json.loads(answer)) == (400, {"error": "body is not JSON"})
+    assert tables(endpoint) == before
+    line = endpoint.wait_for_line(svix_id)
+    assert "  -  " in line and " 400  body is not JSON " in line  # no event type, the handler's reason
+    time.sleep(0.5)  # a traceback would follow the answer
+    assert "Traceback" not in endpoint.output and "RecursionError" not in endpoint.output
+
+
 # --- the pieces, in-process -------------------------------------------------------------------------
 
 
@@ -396,13 +513,62 @@ def test_function_url_event_has_the_payload_v2_shape():
     assert event["headers"]["svix-id"] == "msg_1" and event["headers"]["x-many"] == "a,b"
     assert "cookie" not in event["headers"] and event["cookies"] == ["a=1", "b=2"]
     http = event["requestContext"]["http"]
-    assert (http["method"], http["path"], http["sourceIp"]) == ("POST", "/webhooks/clerk", "127.0.0.1")
+    assert (http["method"], http["path"], http["sourceIp"]) == ("post", "/webhooks/clerk", "127.0.0.1")
     assert (event["body"], event["isBase64Encoded"]) == ('{"type":"ping"}', False)
+    doubled = function_url_event("POST", "//webhooks/clerk?a=1", [], b"", "127.0.0.1")
+    assert (doubled["rawPath"], doubled["requestContext"]["http"]["path"]) == ("//webhooks/clerk",) * 2
+    assert (doubled["rawQueryString"], doubled["queryStringParameters"]) == ("a=1", {"a": "1"})
 
     binary = function_url_event("POST", "/", [("content-type", "application/json")], b"\xff\x00", "::1")
     assert binary["isBase64Encoded"] is True and base64.b64decode(binary["body"]) == b"\xff\x00"
     empty = function_url_event("GET", "/", [], b"", "127.0.0.1")
     assert "body" not in empty and "queryStringParameters" not in empty
+
+
+def chunked_request(encoding: str, framing: bytes, content_length: str | None = None) -> tuple[int, bytes]:
+    """read_body over `framing`: the body read, or the status it was refused with."""
+    headers = Message()
+    headers["transfer-encoding"] = encoding
+    if content_length is not None:
+        headers["content-length"] = content_length
+    try:
+        return 200, read_body(headers, io.BytesIO(framing))
+    except BodyRefused as refused:
+        return refused.status, b""
+
+
+def test_a_chunked_body_is_read_whole():
+    framing = b'4;name=value\r\n{"a"\r\nB\r\n:"0123456"}\r\n0\r\ntrailer: t\r\n\r\n'
+    assert chunked_request("chunked", framing) == (200, b'{"a":"0123456"}')
+    assert chunked_request("Chunked", b"0\r\n\r\n", content_length="99") == (200, b"")  # the chunks decide
+    too_large = b"%x\r\n" % (MAX_REQUEST_BYTES + 1)
+    for framing, status in [
+        (b"zz\r\nab\r\n0\r\n\r\n", 400),  # a size that is not hex
+        (b"-1\r\n", 400),
+        (b"4\r\nab", 400),  # cut short
+        (b"2\r\nabc\r\n0\r\n\r\n", 400),  # more data than the size says
+        (b"2\r\nab\r\n", 400),  # no last chunk
+        (too_large, 413),
+    ]:
+        assert chunked_request("chunked", framing)[0] == status, framing
+    assert chunked_request("gzip, chunked", b"0\r\n\r\n")[0] == 501
+
+
+def test_a_content_length_body_is_read_up_to_the_function_url_limit():
+    headers = Message()
+    headers["content-length"] = "3"
+    assert read_body(headers, io.BytesIO(b"abcdef")) == b"abc"
+    for length, status in [("x", 400), ("-1", 400), (str(MAX_REQUEST_BYTES + 1), 413)]:
+        headers.replace_header("content-length", length)
+        with pytest.raises(BodyRefused) as refused:
+            read_body(headers, io.BytesIO(b""))
+        assert refused.value.status == status
+
+
+def test_the_delivery_line_of_a_deeply_nested_body_has_no_event_type():
+    event = function_url_event("POST", "/webhooks/clerk", [("svix-id", "msg_1")], b"[" * 50_000, "::1")
+    line = delivery_line(event, 400, b'{"error":"body is not JSON"}', 1.0)
+    assert "  msg_1  " in line and "  -  " in line and "  400  body is not JSON  " in line
 
 
 def test_function_url_response_passes_the_handler_answer_through():

@@ -10,20 +10,25 @@ import base64
 import binascii
 import errno
 import json
+import re
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from clerk_sync_local.stack.functions import Invoker
 from clerk_sync_local.stack.state import DevError
 
 WEBHOOK_PATH = "/webhooks/clerk"
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # a Function URL's request payload limit
+MAX_LINE_BYTES = 65536  # one line of a chunked body's framing (a size line or a trailer field)
+HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")
 TEXT_CONTENT_TYPES = (
     "text/",
     "application/json",
@@ -37,17 +42,18 @@ TEXT_CONTENT_TYPES = (
 def function_url_event(
     method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str
 ) -> dict[str, Any]:
-    """The event a Lambda Function URL sends for this request (payload format 2.0)."""
+    """The event a Lambda Function URL sends for this request (payload format 2.0): the method and the
+    path as sent, for the handler to route."""
     merged: dict[str, str] = {}
     for name, value in headers:
         key = name.lower()
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     cookie_header = merged.pop("cookie", "")
     cookies = [c.strip() for c in cookie_header.split(";") if c.strip()]
-    url = urlsplit(target)
-    path = url.path or "/"
+    raw_path, _, raw_query = target.partition("?")
+    path = raw_path or "/"  # as sent: a Function URL collapses no slashes
     query: dict[str, str] = {}
-    for name, value in parse_qsl(url.query, keep_blank_values=True):
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     now = datetime.now(UTC)
     host = merged.get("host", "localhost")
@@ -58,7 +64,7 @@ def function_url_event(
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
-        "rawQueryString": url.query,
+        "rawQueryString": raw_query,
         "headers": merged,
         "requestContext": {
             "accountId": "anonymous",
@@ -66,7 +72,7 @@ def function_url_event(
             "domainName": host,
             "domainPrefix": host.split(".")[0],
             "http": {
-                "method": method.upper(),
+                "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
@@ -134,10 +140,70 @@ def _event_bytes(event: Mapping[str, Any]) -> bytes:
 def _json_field(raw: bytes, name: str) -> str | None:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser recurses
         return None
     field = value.get(name) if isinstance(value, dict) else None
     return str(field) if field is not None else None
+
+
+class BodyRefused(Exception):
+    """A request body that is never passed to the function: answered with `status` (400, 413, 501)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def read_body(headers: Message, stream: BufferedIOBase) -> bytes:
+    """The request body: `content-length` bytes, or the chunks of a `transfer-encoding: chunked` one
+    (which overrides any `content-length`, RFC 9112 §6.3); at most a Function URL's 6 MB."""
+    codings = [c.strip().lower() for v in headers.get_all("transfer-encoding", []) for c in v.split(",")]
+    if codings == ["chunked"]:
+        return _read_chunks(stream)
+    if codings:
+        raise BodyRefused(501, f"transfer-encoding {', '.join(codings)} not supported")
+    try:
+        length = int(headers.get("content-length") or 0)
+    except ValueError:
+        raise BodyRefused(400, "content-length is not a number") from None
+    if length > MAX_REQUEST_BYTES:
+        raise BodyRefused(413, "too large")
+    if length < 0:
+        raise BodyRefused(400, "negative content-length")
+    return stream.read(length)
+
+
+def _read_chunks(stream: BufferedIOBase) -> bytes:
+    body = bytearray()
+    while True:
+        size_field = _chunk_line(stream).split(b";", 1)[0].strip()  # chunk extensions are ignored
+        if not HEX_DIGITS.fullmatch(size_field):
+            raise BodyRefused(400, "malformed chunk size")
+        size = int(size_field, 16)
+        if size == 0:
+            break
+        if len(body) + size > MAX_REQUEST_BYTES:
+            raise BodyRefused(413, "too large")
+        chunk = stream.read(size)
+        if len(chunk) < size or _chunk_line(stream) != b"":
+            raise BodyRefused(400, "malformed chunk")
+        body += chunk
+    while _chunk_line(stream):  # trailer fields, up to the empty line: not passed on
+        pass
+    return bytes(body)
+
+
+def _chunk_line(stream: BufferedIOBase) -> bytes:
+    """One line of the chunked framing, without its line ending."""
+    line = stream.readline(MAX_LINE_BYTES + 1)
+    if not line.endswith(b"\n") or len(line) > MAX_LINE_BYTES:
+        raise BodyRefused(400, "malformed chunked body")
+    return line.rstrip(b"\r\n")
+
+
+def _utf8(value: str) -> str:
+    """A header value as UTF-8 text (the standard library reads header bytes as latin-1)."""
+    return value.encode("latin-1").decode("utf-8", errors="replace")
 
 
 class FunctionUrlServer(ThreadingHTTPServer):
@@ -160,21 +226,25 @@ class FunctionUrlServer(ThreadingHTTPServer):
 class _FunctionUrlRequest(BaseHTTPRequestHandler):
     server: FunctionUrlServer
 
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        """Every method reaches the function, whatever its case or token (`do_post`, `do_BREW`): the
+        handler answers the ones it does not route (its JSON 405), not this server (an HTML 501)."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _serve(self) -> None:
         started = time.perf_counter()
+        target = self.requestline.split()[1]  # self.path has its leading slashes collapsed
         try:
-            length = int(self.headers.get("content-length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_REQUEST_BYTES:
-            status = 413 if length > 0 else 400
-            self._reply(status, [("content-type", "text/plain")], b"Bad request body")
-            self.server.say(f"{datetime.now():%H:%M:%S}  {self.command} {self.path}: {status}, body refused")
+            body = read_body(self.headers, self.rfile)
+        except BodyRefused as refused:
+            self._reply(refused.status, [("content-type", "text/plain")], b"Bad request body")
+            when = f"{datetime.now():%H:%M:%S}"
+            self.server.say(f"{when}  {self.command} {target}: {refused.status}, body refused ({refused})")
             return
-        body = self.rfile.read(length)
-        event = function_url_event(
-            self.command, self.path, self.headers.items(), body, self.client_address[0]
-        )
+        sent_headers = [(name, _utf8(value)) for name, value in self.headers.items()]
+        event = function_url_event(self.command, target, sent_headers, body, self.client_address[0])
         assert self.server.function is not None
         invocation = self.server.function.invoke(event)
         if invocation.error is None:
@@ -188,8 +258,6 @@ class _FunctionUrlRequest(BaseHTTPRequestHandler):
         if status >= 500:
             line += f"  see {self.server.function.logical_id}.log"
         self.server.say(line)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
