@@ -7,27 +7,18 @@ import os
 import subprocess
 from pathlib import Path
 
+import dev_state
 from clerk_sync.settings import TABLE_VARIABLES
 from clerk_sync_local.cli.env import lines
 from clerk_sync_local.cli.exit_codes import NOT_RUNNING
 from clerk_sync_local.cli.main import main
 from clerk_sync_local.stack.state import ConnectionInfo
 
+TABLES = {"USERS_TABLE": "dev users; $(touch pwned)", "MEMBERSHIPS_TABLE": "dev-memberships"}
+
 
 def publish(folder: Path, pid: int = os.getpid()) -> ConnectionInfo:
-    info = ConnectionInfo(
-        url="http://127.0.0.1:3000/webhooks/clerk",
-        secret="whsec_plJ3nmyCDGBKInavdOK15jsl",
-        region="eu-west-3",
-        aws_endpoint="http://127.0.0.1:5001",
-        dynamodb_endpoint="http://127.0.0.1:8001",
-        tables={"USERS_TABLE": "dev users; $(touch pwned)", "MEMBERSHIPS_TABLE": "dev-memberships"},
-        queue_url="http://127.0.0.1:5001/123/q",
-        dead_letter_queue_url="http://127.0.0.1:5001/123/q-dlq",
-        pid=pid,
-    )
-    info.save(folder)
-    return info
+    return dev_state.publish(folder, pid, TABLES)
 
 
 def evaluated(script: list[str], environ: dict[str, str], cwd: Path) -> dict[str, str]:

@@ -5,34 +5,16 @@ AWS is written to only with --aws, and only after saying which account, region a
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import pytest
 from clerk_sync_local.cli import target as target_module
 from clerk_sync_local.cli.main import main
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve, resolve_running
 from clerk_sync_local.stack import state
-from clerk_sync_local.stack.state import ConnectionInfo, NotRunningError
+from clerk_sync_local.stack.state import NotRunningError
+from dev_state import publish
 
 SYNCED = ("users", "organizations", "memberships")
-
-
-def publish(folder: Path, pid: int = os.getpid()) -> ConnectionInfo:
-    info = ConnectionInfo(
-        url="http://127.0.0.1:3000/webhooks/clerk",
-        secret="whsec_plJ3nmyCDGBKInavdOK15jsl",
-        region="eu-west-3",
-        aws_endpoint="http://127.0.0.1:5001",
-        dynamodb_endpoint="http://127.0.0.1:8001",
-        tables={"USERS_TABLE": "dev-users", "IDEMPOTENCY_TABLE": "dev-idempotency"},
-        queue_url="http://127.0.0.1:5001/123/q",
-        dead_letter_queue_url="http://127.0.0.1:5001/123/q-dlq",
-        pid=pid,
-        sender_email="welcome@clerk-sync.local",
-    )
-    info.save(folder)
-    return info
 
 
 def test_nothing_running_and_no_endpoint_is_real_aws(tmp_path):
