@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
+from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES
 from clerk_sync.domain.tables import Table
 from clerk_sync.read.billing import (
     BillingPlan,
@@ -474,6 +475,15 @@ def _required(value: object, name: str) -> None:
     an e-mail address)."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string")
+    _within_key_limit(value, name)
+
+
+def _within_key_limit(value: str, name: str) -> None:
+    """Refuse a key longer than DynamoDB holds: every argument is a table's or an index's partition key
+    (DynamoDB Local answers one over the limit with a ValidationException, moto with nothing). A lone
+    surrogate counts its three bytes: both engines read such a key (and find nothing), as before."""
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_PARTITION_KEY_BYTES:
+        raise ValueError(f"{name}: longer than a DynamoDB key holds ({MAX_PARTITION_KEY_BYTES} bytes)")
 
 
 def _current(item: Item, status: str | None) -> bool:
@@ -484,12 +494,14 @@ def _current(item: Item, status: str | None) -> bool:
 def _payer(tables: Tables, payer: object) -> tuple[str, str, str]:
     """The payer's own table, and the index and attribute billing records name it by."""
     if isinstance(payer, str) and payer.startswith(USER_PREFIX) and len(payer) > len(USER_PREFIX):
+        _within_key_limit(payer, "payer")
         return tables.users, USER_INDEX, "user_id"
     if (
         isinstance(payer, str)
         and payer.startswith(ORGANIZATION_PREFIX)
         and len(payer) > len(ORGANIZATION_PREFIX)
     ):
+        _within_key_limit(payer, "payer")
         return tables.organizations, ORGANIZATION_INDEX, "organization_id"
     raise ValueError("payer must be a user id (user_…) or an organization id (org_…)")
 

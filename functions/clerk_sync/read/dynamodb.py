@@ -7,14 +7,11 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
+from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.read.records import is_tombstone
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
 UNPROCESSED_BASE_WAIT, UNPROCESSED_MAX_WAIT = 0.05, 1.0  # s before asking again for unprocessed keys
-
-_deserialize = TypeDeserializer().deserialize
 
 Item = dict[str, Any]
 
@@ -94,4 +91,4 @@ def _key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 def _plain(item: Mapping[str, Any]) -> Item:
-    return {name: _deserialize(value) for name, value in item.items()}
+    return {name: deserialize(value) for name, value in item.items()}

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.domain.entities.subscription_items import item_version_parts
 from clerk_sync.domain.tables import Table
 
@@ -64,7 +64,6 @@ COLUMNS = {
     Table.PLANS.value: ("id", "slug", "for_payer_type", "features", "deleted", "version"),
 }  # fmt: skip
 TIMES = ("period_end",)  # columns holding a time in ms (besides `version`), shown as UTC times
-_deserialize = TypeDeserializer().deserialize
 # A client of its own rather than clerk_sync_local.emulator.engines': that module loads moto (≈0.5 s).
 _CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
 
@@ -166,7 +165,7 @@ def _captured(aws_endpoint: str, service: str, model: str, what: str) -> list[di
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB item (wire format) as plain JSON values."""
-    return {key: _plain(_deserialize(value)) for key, value in item.items()}
+    return {key: _plain(deserialize(value)) for key, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from clerk_sync.adapters.dynamodb.models import Models
+from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 from clerk_sync.domain.plans import Write
 from clerk_sync.domain.tables import Table
 
@@ -36,8 +37,6 @@ SMALLEST = Decimal("1E-130")
 # digits), and boto3 reads at most 38 significant digits (decimal.Rounded otherwise): a number is
 # storable only if it can be read back.
 TOO_LARGE = Decimal("1E+38")
-MAX_PARTITION_KEY_BYTES = 2048  # table and index partition keys
-MAX_SORT_KEY_BYTES = 1024  # table and index sort keys
 MAX_NESTING = 31  # containers inside one attribute value: DynamoDB's 32 levels count the item itself
 # DynamoDB's limit is 400 KB (measured ≈409.6 KB on AWS, 405,000 bytes in moto): stay below both.
 MAX_ITEM_BYTES = 400_000
