@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
+from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.kinds import KINDS, Key
 from clerk_sync.backfill.planning import Stored, key_dict
@@ -21,8 +20,6 @@ from clerk_sync.settings import Tables
 
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 8
-
-_deserialize = TypeDeserializer().deserialize
 
 
 def _string(value: dict[str, Any]) -> str:
@@ -55,7 +52,7 @@ class StoredRecords:
                 found[key] = Stored(
                     version=int(item["version"]["N"]),
                     deleted=_is_deleted(item),
-                    content={n: _deserialize(item[n]) for n in content if n in item} if content else None,
+                    content={n: deserialize(item[n]) for n in content if n in item} if content else None,
                 )
         return found
 
