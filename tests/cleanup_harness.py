@@ -9,7 +9,6 @@ import json
 import math
 import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from clerk_sync_local.stack.functions import Invocation, LocalResources, functio
 from clerk_sync_local.stack.process_function import ProcessFunction
 from clerk_sync_local.stack.queue_worker import QueueWorker, event_source_mappings
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
+from queue_loop import drain, patience_of
 from stacks import Stack
 
 T = 1_732_000_000_000
@@ -160,14 +160,16 @@ class Run:
         assert len(sent["Successful"]) == len(bodies)
         return [e["MessageId"] for e in sorted(sent["Successful"], key=lambda e: int(e["Id"]))]
 
-    def drain(self, max_seconds: float) -> float:
-        """Poll until nothing is visible, in flight or delayed; the seconds it took."""
-        started = time.monotonic()
-        while in_flight(self.stack, self.stack.queue_url) and time.monotonic() - started < max_seconds:
-            self.loop.poll(wait_seconds=1)
-        self.recorder.function.stop()
-        assert in_flight(self.stack, self.stack.queue_url) == 0, f"queue not drained in {max_seconds:.0f} s"
-        return time.monotonic() - started
+    def drain(self, max_batches: int | None = None, hand_backs: bool = False) -> float:
+        """Poll until nothing is visible, in flight or delayed, however long a loaded machine takes
+        while the queue keeps moving (`queue_loop.drain`); the seconds it took. `max_batches`: the
+        most batches the work can take (`queue_loop.cleanup_parts`); `hand_backs`: throttled e-mails
+        may be handed back (the queue may be quiet longer)."""
+        try:
+            patience = patience_of(self.stack, hand_backs)
+            return drain(self.stack, lambda: self.loop.poll(wait_seconds=1), patience, max_batches)
+        finally:
+            self.recorder.function.stop()
 
     def dead_letters(self) -> int:
         attributes = self.stack.sqs.get_queue_attributes(
@@ -183,17 +185,6 @@ class Run:
         for line in self.log_path.read_text().splitlines():
             if line.startswith("{"):
                 yield json.loads(line)
-
-
-def in_flight(stack: Stack, url: str) -> int:
-    """Messages on the queue: visible, being processed, or delayed."""
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    attributes = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes[name]) for name in names)
 
 
 def start(

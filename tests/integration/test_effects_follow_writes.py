@@ -4,12 +4,12 @@ sent to a user whose stored record is a tombstone when the worker runs (issue 11
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from builders import envelope, signed, user
 from clerk_sync.app.batch import run_batch
 from clerk_sync_local.stack.context import LocalContext
+from queue_loop import wait_for_delayed
 from stacks import make_worker, sent_emails, sqs_event
 
 T = 1_732_000_000_000
@@ -31,7 +31,7 @@ def test_stale_duplicate_and_ignored_deliveries_queue_nothing(stack):
     assert stack.deliver(signed(deleted, svix_id="msg_d"))[1]["status"] == "applied"
     assert stack.deliver(signed(created, svix_id="msg_c3"))[1]["status"] == "stale"
     assert stack.deliver(signed(envelope("agentTask.created", {"id": "agt_1"})))[1]["status"] == "ignored"
-    time.sleep(5.2)  # clean-up messages are delayed 5 s (the indexes catch up)
+    wait_for_delayed(stack)  # clean-up messages are delayed 5 s (the indexes catch up)
     assert _kinds(stack) == ["user_cleanup"]
 
 
