@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from cleanup_harness import cleanup_body, seed_organization, start, tombstoned_only
+from cleanup_harness import cleanup_body, seed_organization, start, template_timeout, tombstoned_only
 from queue_loop import cleanup_parts
 
 MEMBERS = 2000
@@ -22,7 +22,10 @@ SLICE_SECONDS = 0.2  # parts of a few hundred tombstones: the clean-up has well 
 def test_a_crash_mid_part_reruns_that_part_only(stack, backend, tmp_path, crash_at):
     seed_organization(stack, "org_crash", MEMBERS)
     environ = {"CRASH_AT": crash_at, "CRASH_PART": str(CRASH_PART), "CRASH_MARKER": str(tmp_path / "crashed")}
-    run = start(stack, backend, tmp_path, 3.0, SLICE_SECONDS, environ, preload=["crash_points"])
+    # the template's timeout: only a real overrun is a kill, however long the loaded machine stalls
+    run = start(
+        stack, backend, tmp_path, template_timeout(), SLICE_SECONDS, environ, preload=["crash_points"]
+    )
     run.send([cleanup_body("organization_cleanup", "org_crash", "msg_crash")])
     # the crashed part runs twice, and after_send its continuation may too (the copy runs nothing)
     run.drain(max_batches=cleanup_parts("organization_cleanup", MEMBERS) + 2)
