@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from builders import envelope, membership, organization, signed, user
+from clerk_sync.settings import ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV
 from clerk_sync_local.stack.template import TEMPLATE_PATH
 from stacks import Stack
 from test_dev_stack import CLI, DevStack, start
@@ -118,7 +119,13 @@ def test_the_example_runs_on_the_library_alone():
         "spec.loader.exec_module(importlib.util.module_from_spec(spec)); "
         "print(json.dumps(sorted(sys.modules)))"
     )
-    env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": str(Path(sys.executable).parent)}
+    # a Lambda environment: a region and the role's credentials (the library checks both at init)
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        ACCESS_KEY_ENV: "role-key",
+        SECRET_ACCESS_KEY_ENV: "role-secret",
+        "PATH": str(Path(sys.executable).parent),
+    }
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if m.startswith(("clerk_sync.app", "aws_lambda_powertools", "pynamodb"))] == []
