@@ -29,6 +29,13 @@ DEFAULT_TABLES: Mapping[str, str] = {
     variable: f"clerk-sync-{name}" for name, variable in TABLE_VARIABLES.items()
 }
 DEFAULT_QUEUE_NAME = "clerk-sync-side-effects"
+QUEUE_NAME_ENV = "SIDE_EFFECTS_QUEUE_NAME"  # the local tooling's: the queue `clerk-sync dev` creates
+SENDER_EMAIL_ENV = "SENDER_EMAIL"
+EXTENSIONS_ENV = "CLERK_SYNC_EXTENSIONS"
+CLEANUP_SLICE_SECONDS_ENV = "CLEANUP_SLICE_SECONDS"
+CLEANUP_MARGIN_SECONDS_ENV = "CLEANUP_MARGIN_SECONDS"
+SES_MAX_SEND_RATE_ENV = "SES_MAX_SEND_RATE"
+WORKER_MAX_CONCURRENCY_ENV = "WORKER_MAX_CONCURRENCY"
 
 # botocore's own variables, which local engines are reached through (`clerk-sync env` prints them).
 REGION_ENV = "AWS_REGION"  # what Lambda sets
@@ -37,6 +44,13 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
 ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
+SQS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SQS"
+
+# Powertools' own variables: the names it is read with, and those the tooling sets for quiet runs.
+SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+METRICS_DISABLED_ENV = "POWERTOOLS_METRICS_DISABLED"
+LOG_LEVEL_ENV = "POWERTOOLS_LOG_LEVEL"
 
 
 class ConfigError(Exception):
@@ -102,6 +116,11 @@ def parse_signing_secrets(raw: str, source: str = SECRET_ENV) -> tuple[bytes, ..
             raise ConfigError(f"{source}: secret #{index} is empty after '{SECRET_PREFIX}'")
         keys.append(key)
     return tuple(keys)
+
+
+def default_table(name: str) -> str:
+    """The local default of a table by short name (a `Table`, or `idempotency`)."""
+    return DEFAULT_TABLES[TABLE_VARIABLES[name]]
 
 
 def read_tables(env: Mapping[str, str]) -> Tables:
@@ -204,22 +223,22 @@ def _positive(
 def load_worker_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     """The worker's configuration (no signing secret: it never sees HTTP)."""
     env = os.environ if environ is None else environ
-    modules = tuple(m for m in re.split(r"[\s,]+", env.get("CLERK_SYNC_EXTENSIONS", "")) if m)
+    modules = tuple(m for m in re.split(r"[\s,]+", env.get(EXTENSIONS_ENV, "")) if m)
     queue_url = env.get(QUEUE_URL_ENV)
     if not queue_url:
         raise ConfigError(f"{QUEUE_URL_ENV} is not set: the worker hands long clean-ups on through it")
     defaults = CleanupBudget()
     return WorkerConfig(
         tables=read_tables(env),
-        sender_email=env.get("SENDER_EMAIL") or None,
+        sender_email=env.get(SENDER_EMAIL_ENV) or None,
         extension_modules=modules,
         side_effects_queue_url=queue_url,
         cleanup=CleanupBudget(
-            slice_seconds=_positive(env, "CLEANUP_SLICE_SECONDS") or defaults.slice_seconds,
-            margin_seconds=_positive(env, "CLEANUP_MARGIN_SECONDS") or defaults.margin_seconds,
+            slice_seconds=_positive(env, CLEANUP_SLICE_SECONDS_ENV) or defaults.slice_seconds,
+            margin_seconds=_positive(env, CLEANUP_MARGIN_SECONDS_ENV) or defaults.margin_seconds,
         ),
-        ses_max_send_rate=_positive(env, "SES_MAX_SEND_RATE", zero_unsets=True),
-        max_concurrency=int(_positive(env, "WORKER_MAX_CONCURRENCY", int) or 1),
+        ses_max_send_rate=_positive(env, SES_MAX_SEND_RATE_ENV, zero_unsets=True),
+        max_concurrency=int(_positive(env, WORKER_MAX_CONCURRENCY_ENV, int) or 1),
         sms=read_sms_config(env),
     )
 
@@ -295,6 +314,6 @@ def telemetry_names(environ: Mapping[str, str] | None = None) -> tuple[str, str]
     """The Powertools service name and metrics namespace (POWERTOOLS_SERVICE_NAME, …_METRICS_NAMESPACE)."""
     env = os.environ if environ is None else environ
     return (
-        env.get("POWERTOOLS_SERVICE_NAME", "clerk-sync"),
-        env.get("POWERTOOLS_METRICS_NAMESPACE", "ClerkSync"),
+        env.get(SERVICE_NAME_ENV, "clerk-sync"),
+        env.get(METRICS_NAMESPACE_ENV, "ClerkSync"),
     )

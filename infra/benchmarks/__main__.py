@@ -12,6 +12,15 @@ from pathlib import Path
 
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.observability import logger
+from clerk_sync.settings import (
+    ACCESS_KEY_ENV,
+    DEFAULT_REGION_ENV,
+    DYNAMODB_ENDPOINT_ENV,
+    METRICS_DISABLED_ENV,
+    SECRET_ACCESS_KEY_ENV,
+    SECRET_ENV,
+    SQS_ENDPOINT_ENV,
+)
 from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
@@ -34,9 +43,9 @@ def memory_size() -> int:
 
 def quiet() -> None:
     """Dummy credentials for the local engines; no per-request logs or metrics on stdout."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for name in (ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV):
         os.environ.setdefault(name, "bench")
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    os.environ[METRICS_DISABLED_ENV] = "true"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logger.setLevel("WARNING")
 
@@ -136,10 +145,10 @@ def main() -> int:
             lines += ["", f"Throughput, one thread, mixed types: {per_second:.0f} deliveries/s.", ""]
             if backend == "DynamoDB Local":
                 env = {
-                    "CLERK_WEBHOOK_SIGNING_SECRET": deliveries.SECRET,
-                    "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
-                    "AWS_ENDPOINT_URL_SQS": moto.endpoint,
-                    "AWS_DEFAULT_REGION": region,
+                    SECRET_ENV: deliveries.SECRET,
+                    DYNAMODB_ENDPOINT_ENV: dynamodb,
+                    SQS_ENDPOINT_ENV: moto.endpoint,
+                    DEFAULT_REGION_ENV: region,
                     **provisioned.environment(),
                 }
                 rss = memory.peak_rss_mb(env)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from clerk_sync.adapters.aws_clients import Endpoints, EventHook
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.signature import sign
-from clerk_sync.settings import load_config
+from clerk_sync.settings import SECRET_ENV, load_config
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.function_url import function_url_event
 from clerk_sync_local.stack.provision import Provisioned
@@ -238,7 +238,7 @@ def measure(
     provisioned: Provisioned, endpoints: Endpoints, rounds: int = 100
 ) -> tuple[list[TypeResult], float]:
     """Per-type latency and calls, then the events per second of a mixed sequential run."""
-    env = {"CLERK_WEBHOOK_SIGNING_SECRET": SECRET, **provisioned.environment()}
+    env = {SECRET_ENV: SECRET, **provisioned.environment()}
     calls: Counter[str] = Counter()
     requests: list[tuple[str, str, dict[str, Any]]] = []
 

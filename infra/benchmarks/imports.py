@@ -18,6 +18,16 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from clerk_sync.settings import (
+    ACCESS_KEY_ENV,
+    DEFAULT_REGION_ENV,
+    ENDPOINT_ENV,
+    METRICS_DISABLED_ENV,
+    QUEUE_URL_ENV,
+    SECRET_ACCESS_KEY_ENV,
+    SECRET_ARN_ENV,
+    SENDER_EMAIL_ENV,
+)
 from clerk_sync_local.stack.template import TEMPLATE_PATH
 
 NAIVE = (
@@ -35,14 +45,14 @@ READ_LABEL = "clerk_sync.read + ClerkData.from_environment()"
 # Module init builds clients (no network); these make it work without AWS. As deployed by the template
 # (with e-mail on): the webhook creates its Secrets Manager client, the worker its SES client.
 ENV = {
-    "CLERK_WEBHOOK_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:clerk-sync",
-    "SENDER_EMAIL": "welcome@example.com",
-    "SIDE_EFFECTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/clerk-sync-side-effects",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "POWERTOOLS_METRICS_DISABLED": "true",
+    SECRET_ARN_ENV: "arn:aws:secretsmanager:us-east-1:000000000000:secret:clerk-sync",
+    SENDER_EMAIL_ENV: "welcome@example.com",
+    QUEUE_URL_ENV: "http://127.0.0.1:9/000000000000/clerk-sync-side-effects",
+    DEFAULT_REGION_ENV: "us-east-1",
+    ACCESS_KEY_ENV: "bench",
+    SECRET_ACCESS_KEY_ENV: "bench",
+    ENDPOINT_ENV: "http://127.0.0.1:9",
+    METRICS_DISABLED_ENV: "true",
     "PYTHONDONTWRITEBYTECODE": "1",  # nothing may be cached between the fresh interpreters
 }
 PROBE = "import time; t = time.perf_counter(); import {modules}; {init}; print(time.perf_counter() - t)"

@@ -23,7 +23,7 @@ import boto3
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.signature import sign
-from clerk_sync.settings import load_config
+from clerk_sync.settings import SECRET_ENV, load_config
 from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine
 from clerk_sync_local.stack.function_url import bind_server
 from clerk_sync_local.stack.pool import ContainerPool
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         provisioned = provision(
             dynamodb_endpoint=ddb.endpoint, sqs_endpoint=moto.endpoint, names=names, region=REGION
         )
-        env = {"CLERK_WEBHOOK_SIGNING_SECRET": SECRET, **provisioned.environment()}
+        env = {SECRET_ENV: SECRET, **provisioned.environment()}
         endpoints = Endpoints(dynamodb=ddb.endpoint, sqs=moto.endpoint, region=REGION)
         containers = [build_receiver(load_config(env), endpoints).handle for _ in range(args.containers)]
         server = bind_server("127.0.0.1", 0, say=lambda line: None)

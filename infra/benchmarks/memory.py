@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from clerk_sync.settings import LOG_LEVEL_ENV, METRICS_DISABLED_ENV
+
 PROBE = """
 import json, resource, sys, time, uuid
 from benchmarks.deliveries import SCENARIOS, _event
@@ -24,7 +26,7 @@ def peak_rss_mb(env: dict[str, str], rounds: int = 200) -> float:
     """Maximum resident set size (MB) after serving `rounds` × every scenario."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(rounds)],
-        env={**os.environ, **env, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"},
+        env={**os.environ, **env, METRICS_DISABLED_ENV: "true", LOG_LEVEL_ENV: "WARNING"},
         capture_output=True,
         text=True,
         check=True,

@@ -40,10 +40,11 @@ from clerk_sync.read.records import (
 from clerk_sync.settings import (
     CLERK_SECRET_KEY_ENV,
     DEFAULT_API_URL,
-    DEFAULT_TABLES,
+    IDEMPOTENCY,
     REGION_ENV,
     ConfigError,
     Tables,
+    default_table,
     load_read_config,
 )
 
@@ -89,15 +90,15 @@ class ClerkData:
         organizations_table: str,
         memberships_table: str,
         sessions_table: str,
-        invitations_table: str = DEFAULT_TABLES["INVITATIONS_TABLE"],
-        roles_table: str = DEFAULT_TABLES["ROLES_TABLE"],
-        permissions_table: str = DEFAULT_TABLES["PERMISSIONS_TABLE"],
-        domains_table: str = DEFAULT_TABLES["DOMAINS_TABLE"],
-        waitlist_table: str = DEFAULT_TABLES["WAITLIST_TABLE"],
-        subscriptions_table: str = DEFAULT_TABLES["SUBSCRIPTIONS_TABLE"],
-        subscription_items_table: str = DEFAULT_TABLES["SUBSCRIPTION_ITEMS_TABLE"],
-        payment_attempts_table: str = DEFAULT_TABLES["PAYMENT_ATTEMPTS_TABLE"],
-        plans_table: str = DEFAULT_TABLES["PLANS_TABLE"],
+        invitations_table: str = default_table(Table.INVITATIONS),
+        roles_table: str = default_table(Table.ROLES),
+        permissions_table: str = default_table(Table.PERMISSIONS),
+        domains_table: str = default_table(Table.DOMAINS),
+        waitlist_table: str = default_table(Table.WAITLIST),
+        subscriptions_table: str = default_table(Table.SUBSCRIPTIONS),
+        subscription_items_table: str = default_table(Table.SUBSCRIPTION_ITEMS),
+        payment_attempts_table: str = default_table(Table.PAYMENT_ATTEMPTS),
+        plans_table: str = default_table(Table.PLANS),
         region: str | None = None,
         endpoint_url: str | None = None,
         session: boto3.session.Session | None = None,
@@ -125,7 +126,7 @@ class ClerkData:
             subscription_items=subscription_items_table,
             payment_attempts=payment_attempts_table,
             plans=plans_table,
-            idempotency=DEFAULT_TABLES["IDEMPOTENCY_TABLE"],  # the receiver's own: never read here
+            idempotency=default_table(IDEMPOTENCY),  # the receiver's own: never read here
         )
         if session is None:
             clients = Clients(Endpoints(dynamodb=endpoint_url, region=region))

@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, Tables, aws_region, read_tables
+from clerk_sync.settings import (
+    DYNAMODB_ENDPOINT_ENV,
+    ENDPOINT_ENV,
+    QUEUE_URL_ENV,
+    SENDER_EMAIL_ENV,
+    Tables,
+    read_tables,
+)
 
 from clerk_sync_local.cli.exit_codes import USAGE
 from clerk_sync_local.stack.state import (
     CONNECTION_FILE,
-    DEFAULT_REGION,
     ConnectionInfo,
     NotRunningError,
+    local_region,
     state_dir,
 )
 
@@ -109,12 +116,12 @@ def resolve(
     return Target(
         kind="local" if local else "aws",
         origin="--endpoint" if endpoint else "the environment",
-        region=region or aws_region(environ) or DEFAULT_REGION,
+        region=region or local_region(environ),
         dynamodb_endpoint=found or None,
         aws_endpoint=endpoint or environ.get(ENDPOINT_ENV) or found or None,
         tables=read_tables(environ),
-        sender_email=environ.get("SENDER_EMAIL", ""),
-        queue_url=environ.get("SIDE_EFFECTS_QUEUE_URL", ""),
+        sender_email=environ.get(SENDER_EMAIL_ENV, ""),
+        queue_url=environ.get(QUEUE_URL_ENV, ""),
     )
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV
 
 from clerk_sync_local.stack.functions import FUNCTION_TYPE, SAM_DEFAULT_TIMEOUT, FunctionSpec, Invocation
 from clerk_sync_local.stack.state import DevError, write_private
@@ -36,7 +37,7 @@ from clerk_sync_local.stack.template import load_template, references
 
 log = logging.getLogger(__name__)
 
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
+ENDPOINT_VARIABLES = (ENDPOINT_ENV, DYNAMODB_ENDPOINT_ENV)
 LOCAL_TEMPLATE = "template.sam-local.yaml"
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
 READY_SECONDS = 120
@@ -65,7 +66,7 @@ class Sam:
         environment = {
             name: value
             for name, value in environ.items()
-            if not name.startswith("AWS_ENDPOINT_URL") and name not in ("VIRTUAL_ENV", "PYTHONPATH")
+            if not name.startswith(ENDPOINT_ENV) and name not in ("VIRTUAL_ENV", "PYTHONPATH")
         }
         environment["PATH"] = f"{python_bin}{os.pathsep}{environ.get('PATH', '')}"
         environment["SAM_CLI_TELEMETRY"] = "0"

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, SENDER_EMAIL_ENV
+
 from clerk_sync_local.emulator.engines import free_port, sqs_client
 from clerk_sync_local.sam_local.bridge import bridge_network, relayed
 from clerk_sync_local.sam_local.docker_engine import Engine, docker_engine
@@ -37,7 +39,7 @@ from clerk_sync_local.sam_local.sam import (
 from clerk_sync_local.stack import dev
 from clerk_sync_local.stack.functions import FunctionSpec, LocalResources, function_specs
 from clerk_sync_local.stack.queue_worker import POLL_WAIT_SECONDS, QueueWorker, event_source_mappings
-from clerk_sync_local.stack.state import DEFAULT_REGION, DEFAULT_STATE_DIR, ConnectionInfo, DevError, shown
+from clerk_sync_local.stack.state import DEFAULT_STATE_DIR, ConnectionInfo, DevError, local_region, shown
 from clerk_sync_local.stack.state import signing_secret as find_signing_secret
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 
@@ -101,20 +103,20 @@ def run(options: SamLocalOptions) -> int:
         local_template = write_local_template(built, specs, architecture, TIMEOUT_FACTOR if emulated else 1)
         served = _served(architecture, deployed, emulated)
         endpoints = stack.enter_context(dev.start_engines(dev.DevOptions(state_dir=directory), directory))
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        region = local_region(os.environ)
         dev.point_aws_at(endpoints, region)
         provisioned = dev.provision_stack(endpoints, template, region)
         secret_arns = dev.store_signing_secret(template, specs.values(), signing.value)
         for logical_id in secret_arns:
             secret_origin += f"; in Secrets Manager as {dev.secret_name(logical_id)}"
-        os.environ.setdefault("SENDER_EMAIL", dev.LOCAL_SENDER)
+        os.environ.setdefault(SENDER_EMAIL_ENV, dev.LOCAL_SENDER)
         local = LocalResources(template, os.environ, {**dev.template_refs(provisioned), **secret_arns})
         dev.verify_sender()
         network = stack.enter_context(bridge_network(f"clerk-sync-sam-{os.getpid()}"))
         inside = stack.enter_context(
             relayed(
                 network.gateway,
-                {"AWS_ENDPOINT_URL": endpoints.aws, "AWS_ENDPOINT_URL_DYNAMODB": endpoints.dynamodb},
+                {ENDPOINT_ENV: endpoints.aws, DYNAMODB_ENDPOINT_ENV: endpoints.dynamodb},
             )
         )
         env_file = write_env_file(
@@ -124,7 +126,7 @@ def run(options: SamLocalOptions) -> int:
             "--template", str(local_template), "--env-vars", str(env_file),
             "--invoke-image", image.name, "--skip-pull-image", "--docker-network", network.name,
             "--warm-containers", "EAGER" if emulated else "LAZY", "--region", region,
-            *_parameter_overrides(os.environ.get("SENDER_EMAIL", "")),
+            *_parameter_overrides(os.environ.get(SENDER_EMAIL_ENV, "")),
         ]  # fmt: skip
         stack.enter_context(sam.serve("start-api", common, options.port, logs / "sam-start-api.log"))
         lambda_port = free_port()

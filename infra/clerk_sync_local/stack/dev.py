@@ -31,7 +31,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from clerk_sync.settings import SECRET_ARN_ENV, SMS_ENABLED_ENV, aws_region
+from clerk_sync.settings import (
+    DYNAMODB_ENDPOINT_ENV,
+    ENDPOINT_ENV,
+    SECRET_ARN_ENV,
+    SENDER_EMAIL_ENV,
+    SMS_ENABLED_ENV,
+)
 
 from clerk_sync_local.stack.function_url import FunctionUrlServer, bind_server
 from clerk_sync_local.stack.functions import (
@@ -43,12 +49,12 @@ from clerk_sync_local.stack.functions import (
 )
 from clerk_sync_local.stack.queue_worker import POLL_WAIT_SECONDS, QueueWorker, event_source_mappings
 from clerk_sync_local.stack.state import (
-    DEFAULT_REGION,
     DEFAULT_STATE_DIR,
     ConnectionInfo,
     DevError,
     SigningSecret,
     local_aws,
+    local_region,
     shown,
     signing_secret,
     write_private,
@@ -107,7 +113,7 @@ def publish(
         queue_url=provisioned.queue_url,
         dead_letter_queue_url=provisioned.dead_letter_queue_url,
         pid=os.getpid(),
-        sender_email=os.environ.get("SENDER_EMAIL", ""),
+        sender_email=os.environ.get(SENDER_EMAIL_ENV, ""),
     )
     signing.keep()
     published = info.save(directory)
@@ -148,14 +154,14 @@ def run(options: DevOptions) -> int:
         stack.callback(server.server_close)
         silence_engine_logs()
         endpoints = stack.enter_context(start_engines(options, directory))
-        region = aws_region(os.environ) or DEFAULT_REGION
+        region = local_region(os.environ)
         point_aws_at(endpoints, region)
         provisioned = provision_stack(endpoints, template, region)
         secret_arns = store_signing_secret(template, specs.values(), secret)
         for logical_id in secret_arns:
             secret_origin += f"; in Secrets Manager as {secret_name(logical_id)}"
         if endpoints.embedded:  # moto's SES and SNS keep what is sent: e-mails and SMS on out of the box
-            os.environ.setdefault("SENDER_EMAIL", LOCAL_SENDER)
+            os.environ.setdefault(SENDER_EMAIL_ENV, LOCAL_SENDER)
             os.environ.setdefault(SMS_ENABLED_ENV, "true")
         local = LocalResources(template, os.environ, {**template_refs(provisioned), **secret_arns})
         _export_environment(local, specs.values())
@@ -340,14 +346,14 @@ def _write_sam_env(
 
     SAM sets only variables the template declares: AWS_ENDPOINT_URL* take effect once it declares them.
     """
-    aws = {"AWS_ENDPOINT_URL": endpoints.aws, "AWS_ENDPOINT_URL_DYNAMODB": endpoints.dynamodb}
+    aws = {ENDPOINT_ENV: endpoints.aws, DYNAMODB_ENDPOINT_ENV: endpoints.dynamodb}
     functions = {spec.logical_id: {**local.environment(spec), **aws} for spec in specs}
     write_private(path, json.dumps(functions, indent=2) + "\n")
 
 
 def verify_sender() -> None:
     """moto's SES sends only from verified identities: verify SENDER_EMAIL when it is set."""
-    sender = os.environ.get("SENDER_EMAIL")
+    sender = os.environ.get(SENDER_EMAIL_ENV)
     if sender:
         import boto3
 

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES
-from clerk_sync.settings import DEFAULT_QUEUE_NAME, DEFAULT_TABLES, IDEMPOTENCY, TABLE_VARIABLES
+from clerk_sync.settings import (
+    DEFAULT_QUEUE_NAME,
+    DEFAULT_TABLES,
+    IDEMPOTENCY,
+    QUEUE_NAME_ENV,
+    QUEUE_URL_ENV,
+    TABLE_VARIABLES,
+)
 
 from clerk_sync_local.emulator.engines import dynamodb_client, sqs_client
 from clerk_sync_local.stack.template import Template, load_template, references, resources
@@ -37,7 +44,6 @@ TABLE_ENV_VARS = {
 }
 QUEUE_ID = "SideEffectsQueue"
 DEAD_LETTER_QUEUE_ID = "SideEffectsDeadLetterQueue"
-QUEUE_NAME_ENV = "SIDE_EFFECTS_QUEUE_NAME"
 DEAD_LETTER_SUFFIX = "-dlq"
 
 # CloudFormation properties the engines support that have the API's shape, copied as they are.
@@ -116,7 +122,7 @@ class Provisioned:
     def environment(self) -> dict[str, str]:
         """The functions' environment variables that name these tables and the queue."""
         tables = {variable: self.tables[logical_id] for logical_id, variable in TABLE_ENV_VARS.items()}
-        return {**tables, "SIDE_EFFECTS_QUEUE_URL": self.queue_url}
+        return {**tables, QUEUE_URL_ENV: self.queue_url}
 
 
 def provision(

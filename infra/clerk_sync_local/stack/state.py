@@ -32,6 +32,7 @@ from clerk_sync.settings import (
     SECRET_ENV,
     SECRET_PREFIX,
     ConfigError,
+    aws_region,
     parse_signing_secrets,
 )
 
@@ -46,6 +47,11 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_KEY = "test"  # access key id and secret for the local engines, which accept any
 # botocore variables that would take a process elsewhere than the local engines
 OVERRIDING_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+def local_region(environ: Mapping[str, str]) -> str:
+    """The region a local stack uses: the one set in `environ` (settings.aws_region), else DEFAULT_REGION."""
+    return aws_region(environ) or DEFAULT_REGION
 
 
 class DevError(Exception):

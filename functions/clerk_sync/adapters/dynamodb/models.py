@@ -17,7 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from clerk_sync.domain.tables import Table
-from clerk_sync.settings import DEFAULT_TABLES, Tables
+from clerk_sync.settings import Tables, default_table
 
 
 class Versioned(Model):
@@ -54,7 +54,7 @@ class UserRecord(Versioned):
     """A Clerk user (table `users`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["USERS_TABLE"]
+        table_name = default_table(Table.USERS)
 
     id = UnicodeAttribute(hash_key=True)
     email = UnicodeAttribute(null=True)
@@ -89,7 +89,7 @@ class OrganizationRecord(Versioned):
     """A Clerk organization (table `organizations`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["ORGANIZATIONS_TABLE"]
+        table_name = default_table(Table.ORGANIZATIONS)
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute(null=True)
@@ -118,7 +118,7 @@ class MembershipRecord(Versioned):
     """A user's membership of an organization (table `memberships`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["MEMBERSHIPS_TABLE"]
+        table_name = default_table(Table.MEMBERSHIPS)
 
     organization_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
@@ -143,7 +143,7 @@ class SessionRecord(Versioned):
     """A Clerk session (table `sessions`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["SESSIONS_TABLE"]
+        table_name = default_table(Table.SESSIONS)
 
     id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(null=True)
@@ -171,7 +171,7 @@ class InvitationRecord(Versioned):
     """An organization invitation (table `invitations`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["INVITATIONS_TABLE"]
+        table_name = default_table(Table.INVITATIONS)
 
     id = UnicodeAttribute(hash_key=True)
     organization_id = UnicodeAttribute(null=True)
@@ -191,7 +191,7 @@ class RoleRecord(Versioned):
     """A custom organization role and the keys of the permissions it grants (table `roles`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["ROLES_TABLE"]
+        table_name = default_table(Table.ROLES)
 
     id = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(null=True)
@@ -206,7 +206,7 @@ class PermissionRecord(Versioned):
     """An organization permission (table `permissions`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["PERMISSIONS_TABLE"]
+        table_name = default_table(Table.PERMISSIONS)
 
     id = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(null=True)
@@ -220,7 +220,7 @@ class DomainRecord(Versioned):
     """An organization's domain (table `domains`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["DOMAINS_TABLE"]
+        table_name = default_table(Table.DOMAINS)
 
     id = UnicodeAttribute(hash_key=True)
     organization_id = UnicodeAttribute(null=True)
@@ -238,7 +238,7 @@ class WaitlistRecord(Versioned):
     """A waitlist entry (table `waitlist`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["WAITLIST_TABLE"]
+        table_name = default_table(Table.WAITLIST)
 
     id = UnicodeAttribute(hash_key=True)
     email_address = UnicodeAttribute(null=True)
@@ -260,7 +260,7 @@ class SubscriptionRecord(PaidBy):
     """A Clerk Billing subscription (table `subscriptions`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["SUBSCRIPTIONS_TABLE"]
+        table_name = default_table(Table.SUBSCRIPTIONS)
 
     id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute(null=True)
@@ -297,7 +297,7 @@ class SubscriptionItemRecord(PaidBy):
     """A Clerk Billing subscription item: one plan, its period and status (table `subscription_items`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["SUBSCRIPTION_ITEMS_TABLE"]
+        table_name = default_table(Table.SUBSCRIPTION_ITEMS)
 
     id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute(null=True)
@@ -325,7 +325,7 @@ class PaymentAttemptRecord(PaidBy):
     """A Clerk Billing payment attempt (table `payment_attempts`)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["PAYMENT_ATTEMPTS_TABLE"]
+        table_name = default_table(Table.PAYMENT_ATTEMPTS)
 
     id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute(null=True)
@@ -353,7 +353,7 @@ class PlanRecord(Versioned):
     webhook plans carry no features). `version` is the backfill run's clock (plans have no updated_at)."""
 
     class Meta:
-        table_name = DEFAULT_TABLES["PLANS_TABLE"]
+        table_name = default_table(Table.PLANS)
 
     id = UnicodeAttribute(hash_key=True)
     slug = UnicodeAttribute(null=True)
