@@ -16,6 +16,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from clerk_sync.adapters.dynamodb.pynamodb_internals import bound_model, share_client
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import Tables, default_table
 
@@ -399,7 +400,7 @@ def _bind(model: type[M], table_name: str, region: str | None, host: str | None)
     if host:
         settings["host"] = host
     meta = type("Meta", (), settings)
-    return type(model.__name__, (model,), {"Meta": meta, "_connection": None})
+    return bound_model(model, meta)
 
 
 @dataclass(frozen=True)
@@ -459,5 +460,5 @@ def bind_models(
     )
     if client is not None:
         for model in models.all():
-            model._get_connection().connection._client = client
+            share_client(model, client)
     return models

@@ -11,6 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from clerk_sync.adapters.dynamodb.conditions import condition as as_condition
 from clerk_sync.adapters.dynamodb.models import Models
+from clerk_sync.adapters.dynamodb.pynamodb_internals import share_client
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
 from clerk_sync.domain.plans import Write
 from clerk_sync.domain.rules import PARENT_LIVE, may_replace
@@ -32,7 +33,7 @@ class Store:
         self.models = models
         meta = models.users.Meta
         self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
-        self._connection._client = client
+        share_client(self._connection, client)
 
     def apply(self, write: Write) -> WriteOutcome:
         """Replace the record if the write is newer; 'stale' when a condition says otherwise."""
