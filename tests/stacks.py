@@ -14,8 +14,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from builders import SECRET, answer
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.dynamodb.models import Models, bind_models
+from clerk_sync.adapters.http import HttpEdge
 from clerk_sync.app.effects_worker import Worker
-from clerk_sync.app.receiver import Receiver
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.bootstrap.worker import build_worker
 from clerk_sync.domain.tables import TABLES
@@ -40,7 +40,7 @@ def environment(tables: dict[str, str], queue_url: str, secret: str = SECRET) ->
 class Stack:
     """A receiver wired to its own tables and queue."""
 
-    receiver: Receiver
+    receiver: HttpEdge
     models: Models
     tables: dict[str, str]
     queue_url: str
@@ -49,7 +49,7 @@ class Stack:
     endpoints: Endpoints
     calls: Counter[str] = field(default_factory=Counter)
 
-    def another_receiver(self, secret: str = SECRET, hooks: Any = ()) -> Receiver:
+    def another_receiver(self, secret: str = SECRET, hooks: Any = ()) -> HttpEdge:
         """A second container of the same function (its own clients and caches)."""
         return build_receiver(
             load_config(environment(self.tables, self.queue_url, secret)), self.endpoints, hooks=hooks

@@ -651,11 +651,12 @@ def test_alarm_email_is_optional(cfn, resources):
 
 def test_the_code_emits_the_metrics_the_alarms_and_dashboard_read(resources, capsys):
     """SignatureFailures (alarm) and Deliveries (dashboard) under the names the template uses."""
+    from clerk_sync.adapters.http import HttpEdge
     from clerk_sync.app.receiver import Receiver
     from clerk_sync.observability import NAMESPACE, SERVICE, metrics
 
     assert (NAMESPACE, SERVICE) == ("ClerkSync", "clerk-sync")
-    receiver = Receiver(signing_keys=lambda: (b"key",), processor=None)  # type: ignore[arg-type]
+    receiver = HttpEdge(Receiver(signing_keys=lambda: (b"key",), processor=None))  # type: ignore[arg-type]
     event = {
         "rawPath": "/webhooks/clerk",
         "requestContext": {"http": {"method": "POST"}},

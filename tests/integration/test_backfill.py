@@ -526,7 +526,7 @@ def test_reconcile_keeps_records_created_during_the_walk(rig: Rig) -> None:
 
 def test_reconcile_function_reads_its_key_from_secrets_manager(rig: Rig, moto_endpoint: str) -> None:
     import boto3
-    from clerk_sync.handlers.reconcile import ReconcileFailed, reconcile
+    from clerk_sync.bootstrap.reconcile import ReconcileFailed, reconcile
 
     populate(rig.api.data, 3, 1, 1)
     rig.run()

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from builders import OTHER_KEY, OTHER_SECRET, SECRET, SECRET_KEY, answer, envelope, fresh_id, signed, user
 from clerk_sync.adapters.aws_clients import Endpoints
-from clerk_sync.app.receiver import Receiver
+from clerk_sync.adapters.http import HttpEdge
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.settings import SECRET_ARN_ENV, SECRET_ENV, ConfigError, load_config
 from clerk_sync_local.stack.context import LocalContext
@@ -54,7 +54,7 @@ class Deployment:
         del env[SECRET_ENV]
         return {**env, SECRET_ARN_ENV: self.secret_arn}
 
-    def receiver(self, max_age: int = WINDOW) -> Receiver:
+    def receiver(self, max_age: int = WINDOW) -> HttpEdge:
         def count(model: Any, **_: Any) -> None:
             self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
@@ -67,7 +67,7 @@ def deployment(moto_endpoint: str, request: pytest.FixtureRequest) -> Deployment
     return Deployment(moto_endpoint, request.node.name)
 
 
-def deliver(receiver: Receiver, key: bytes = SECRET_KEY) -> tuple[int, dict[str, Any]]:
+def deliver(receiver: HttpEdge, key: bytes = SECRET_KEY) -> tuple[int, dict[str, Any]]:
     event = signed(envelope("user.created", user(fresh_id("user"), 1_732_000_000_100)), key=key)
     return answer(receiver.handle(event, LocalContext("WebhookFunction")))
 
@@ -114,7 +114,7 @@ def test_comma_separated_secrets(deployment):
 
 
 def _unavailable(
-    deployment: Deployment, caplog: pytest.LogCaptureFixture, receiver: Receiver | None = None
+    deployment: Deployment, caplog: pytest.LogCaptureFixture, receiver: HttpEdge | None = None
 ) -> str:
     """Deliver once, expect a bare 503; return the reason logged at ERROR level."""
     caplog.clear()

@@ -10,6 +10,7 @@ from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
 from clerk_sync.adapters.dynamodb.store import Store
+from clerk_sync.adapters.http import HttpEdge
 from clerk_sync.adapters.signing_keys import (
     DEFAULT_MAX_AGE_SECONDS,
     SecretsManagerKeys,
@@ -27,8 +28,8 @@ def build_receiver(
     endpoints: Endpoints | None = None,
     hooks: Sequence[EventHook] = (),
     secret_max_age: int = DEFAULT_MAX_AGE_SECONDS,
-) -> Receiver:
-    """The webhook receiver with its clients, created once per container.
+) -> HttpEdge:
+    """The webhook receiver with its clients behind its HTTP edge, created once per container.
 
     `hooks` are botocore event handlers registered on every client (tests count AWS calls with them).
     `secret_max_age`: seconds a Secrets Manager value is cached (when the keys come from there).
@@ -43,7 +44,7 @@ def build_receiver(
         sqs, config.side_effects_queue_url, PayloadStore(dynamodb, config.tables.idempotency)
     )
     processor = DeliveryProcessor(store, queue, persistence)
-    return Receiver(signing_keys=signing_keys(config, clients, secret_max_age), processor=processor)
+    return HttpEdge(Receiver(signing_keys=signing_keys(config, clients, secret_max_age), processor=processor))
 
 
 def signing_keys(config: Config, clients: Clients, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> SigningKeys:
