@@ -5,9 +5,10 @@
 - app/: flows over domain and adapters; never wiring or entry points;
 - bootstrap/: start-up wiring; handlers/: the Lambda entry points;
 - settings.py: the only module that names environment variables;
-- read/: the library applications import: domain and adapters, never flows, wiring or entry points;
-- backfill/: imported by ReconcileFunction's code and the read library's first-use sync only (the
-  webhook and worker bundles do not carry it).
+- read/: the library applications import: domain and adapters, never flows, wiring, entry points or
+  backfill;
+- backfill/: imported by ReconcileFunction's entry point only; adapters/clerk/ (the Clerk API client) by
+  backfill and the read library's first-use sync only (the webhook and worker bundles carry neither).
 """
 
 from __future__ import annotations
@@ -80,14 +81,34 @@ def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
     assert not found
 
 
-def test_only_reconcile_and_first_use_sync_import_backfill():
+def test_only_reconcile_imports_backfill():
     found = {
         name(path)
         for path in modules()
         if "backfill" not in path.parts
         and any(module.startswith("clerk_sync.backfill") for module in imported(path))
     }
-    assert found == {"clerk_sync.handlers.reconcile", "clerk_sync.read.first_use"}  # (Clerk's API client)
+    assert found == {"clerk_sync.handlers.reconcile"}
+
+
+def test_only_backfill_and_first_use_sync_import_the_clerk_api_client():
+    found = {
+        name(path)
+        for path in modules()
+        if not name(path).startswith(("clerk_sync.adapters.clerk", "clerk_sync.backfill"))
+        and any(module.startswith("clerk_sync.adapters.clerk") for module in imported(path))
+    }
+    assert found == {"clerk_sync.read.first_use"}  # lazily, at the first `ensure_*` miss
+
+
+def test_the_read_library_does_not_import_backfill():
+    found = {
+        f"{name(p)} -> {m}"
+        for p in modules("read")
+        for m in imported(p)
+        if m.startswith("clerk_sync.backfill")
+    }
+    assert not found
 
 
 def test_the_read_library_needs_no_flow_wiring_or_entry_point():

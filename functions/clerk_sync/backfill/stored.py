@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+from clerk_sync.adapters.clerk.kinds import KINDS, Key
 from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.kinds import KINDS, Key
 from clerk_sync.backfill.planning import Stored, key_dict
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import Tables
