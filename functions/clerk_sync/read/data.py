@@ -24,6 +24,7 @@ from clerk_sync.read.billing import (
     plan_ids_without_features,
 )
 from clerk_sync.read.dynamodb import Item, Reads
+from clerk_sync.read.errors import AwsConfigError
 from clerk_sync.read.records import (
     Domain,
     Invitation,
@@ -62,15 +63,6 @@ ACTIVE = "active"
 PENDING = "pending"
 USER_PREFIX, ORGANIZATION_PREFIX = "user_", "org_"  # Clerk's id prefixes: a payer is one or the other
 R = TypeVar("R", User, Organization, Role, Permission, WaitlistEntry)
-
-
-class ClerkUnavailableError(Exception):
-    """`ensure_*` could not read from the Clerk Backend API (bad secret key, unreachable, kept failing)."""
-
-
-class AwsConfigError(ConfigError):
-    """No AWS region or no credentials to read the tables with (raised by the constructor, before any
-    request, instead of botocore's NoRegionError and NoCredentialsError)."""
 
 
 class ClerkData:

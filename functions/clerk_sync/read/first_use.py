@@ -19,7 +19,7 @@ from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.store import Store
 from clerk_sync.domain.tables import Table
-from clerk_sync.read.data import ClerkUnavailableError
+from clerk_sync.read.errors import ClerkUnavailableError
 from clerk_sync.settings import Tables
 
 # A caller is waiting (often a web request): a few quick attempts, not a batch job's patience.
