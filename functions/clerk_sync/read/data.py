@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
 from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES
+from clerk_sync.domain.plans import is_tombstone
 from clerk_sync.domain.tables import Table
 from clerk_sync.read.billing import (
     BillingPlan,
@@ -36,7 +37,6 @@ from clerk_sync.read.records import (
     Session,
     User,
     WaitlistEntry,
-    is_tombstone,
 )
 from clerk_sync.settings import (
     CLERK_SECRET_KEY_ENV,
