@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clerk_sync.backfill.kinds import KINDS, Absence
+from clerk_sync.adapters.clerk.kinds import KINDS, Absence
 from clerk_sync.domain.planner import PLANNERS
 from clerk_sync_local.cli import backfill, dump, exit_codes
 from clerk_sync_local.cli.main import build_parser, main

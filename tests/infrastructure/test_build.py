@@ -115,6 +115,7 @@ def test_bundles_are_installed_from_the_package_metadata(build, function):
     assert not installed & EMULATORS_AND_TOOLING, installed
     assert not installed & {"clerk-backend-api", "httpx", "pydantic"}  # the reconcile layer's
     assert (artifact / "clerk_sync" / "backfill").is_dir() == (function == "ReconcileFunction")
+    assert (artifact / "clerk_sync" / "adapters" / "clerk").is_dir() == (function == "ReconcileFunction")
 
 
 def installed_versions(folder: Path) -> dict[str, str]:

@@ -27,12 +27,12 @@ from builders import (
     waitlist_entry,
 )
 from clerk_sync.adapters.aws_clients import Endpoints
-from clerk_sync.backfill import clerk_api
+from clerk_sync.adapters.clerk import api as clerk_api
+from clerk_sync.adapters.clerk.api import ClerkApi
+from clerk_sync.adapters.clerk.kinds import KINDS
+from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
-from clerk_sync.backfill.clerk_api import ClerkApi
-from clerk_sync.backfill.kinds import KINDS
 from clerk_sync.backfill.report import Summary
-from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.backfill.run import Backfill, Options
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.tables import TABLES, Table

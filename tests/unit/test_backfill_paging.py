@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clerk_sync.backfill.paging import Page, Walk, default_overlap, walk
+from clerk_sync.adapters.clerk.paging import Page, Walk, default_overlap, walk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

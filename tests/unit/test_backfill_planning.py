@@ -6,10 +6,11 @@ import re
 
 import pytest
 from builders import membership, organization, user
-from clerk_sync.backfill import planning, retry
-from clerk_sync.backfill.clerk_api import retry_after_seconds
-from clerk_sync.backfill.failures import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
-from clerk_sync.backfill.kinds import KINDS, Absence, invitation_event
+from clerk_sync.adapters.clerk import retry
+from clerk_sync.adapters.clerk.api import retry_after_seconds
+from clerk_sync.adapters.clerk.errors import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
+from clerk_sync.adapters.clerk.kinds import KINDS, Absence, invitation_event
+from clerk_sync.backfill import planning
 from clerk_sync.backfill.planning import Action, Stored
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.envelope import Event

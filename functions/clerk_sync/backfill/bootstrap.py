@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from botocore.config import Config as BotocoreConfig
 
 from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
+from clerk_sync.adapters.clerk.api import ClerkApi
+from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.store import Store
-from clerk_sync.backfill.clerk_api import ClerkApi
 from clerk_sync.backfill.report import Progress, SilentProgress
-from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.backfill.run import Backfill
 from clerk_sync.backfill.stored import StoredRecords
 from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS, Tables

@@ -1,44 +1,7 @@
-"""Why a read from Clerk failed: retryable conditions and the reasons a run stops (one line each)."""
+"""Why a run stopped on DynamoDB's side (Clerk's side: clerk_sync.adapters.clerk.errors)."""
 
 from __future__ import annotations
 
 
-class BackfillError(Exception):
-    """The run cannot go on; `str(error)` is the one-line reason shown to the operator."""
-
-
-class BadCredentialsError(BackfillError):
-    """Clerk answered 401/403: the secret key is wrong, revoked, or of another instance."""
-
-
-class ApiUnreachableError(BackfillError):
-    """The Clerk API could not be reached (connection refused, DNS, timeouts) even after retries."""
-
-
-class ApiError(BackfillError):
-    """Clerk kept answering with an error that retrying did not cure, or one that retrying cannot."""
-
-
-class StorageError(BackfillError):
+class StorageError(Exception):
     """DynamoDB refused or could not be reached (after botocore's own retries)."""
-
-
-class RetryableError(Exception):
-    """A condition worth retrying; `unreachable` is True when no HTTP answer came back at all."""
-
-    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.unreachable = unreachable
-
-
-class RateLimitedError(RetryableError):
-    """HTTP 429; `retry_after` is the server's Retry-After in seconds (None when absent or unreadable)."""
-
-    def __init__(self, retry_after: float | None) -> None:
-        super().__init__("rate limited (429)")
-        self.retry_after = retry_after
-
-
-class NotFoundError(Exception):
-    """HTTP 404 for a single object (used to confirm that Clerk no longer has it)."""

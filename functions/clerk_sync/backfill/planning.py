@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from clerk_sync.backfill.kinds import KINDS, Key
+from clerk_sync.adapters.clerk.kinds import KINDS, Key
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.plans import Write
 from clerk_sync.domain.plans import tombstone as tombstone_write

@@ -5,22 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clerk_sync.backfill.kinds import Key
+from clerk_sync.adapters.clerk.kinds import Key
 from clerk_sync.backfill.planning import Action
 from clerk_sync.domain.tables import Table
 
 SHOWN_TOMBSTONES = 50
-
-
-@dataclass
-class ApiStats:
-    """Requests made and how their answers were read."""
-
-    requests: int = 0
-    lenient_pages: int = 0  # pages the SDK rejected and that were read from raw JSON
-    waits: int = 0
-    waited_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

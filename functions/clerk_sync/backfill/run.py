@@ -24,20 +24,23 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from clerk_sync.adapters.clerk import paging
+from clerk_sync.adapters.clerk.errors import ClerkApiError
+from clerk_sync.adapters.clerk.kinds import KINDS, Absence, Key
+from clerk_sync.adapters.clerk.paging import Page, Walk
+from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
-from clerk_sync.backfill import paging, planning
-from clerk_sync.backfill.failures import BackfillError, StorageError
-from clerk_sync.backfill.kinds import KINDS, Absence, Key
-from clerk_sync.backfill.paging import Page, Walk
+from clerk_sync.backfill import planning
+from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.planning import Action, Planned
-from clerk_sync.backfill.report import ApiStats, KindCounts, Progress, SilentProgress, Summary
+from clerk_sync.backfill.report import KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.stored import StoredRecords
 from clerk_sync.domain.plans import InvalidEventError, Write
 from clerk_sync.domain.tables import Table
 
 
 class ClerkReader(Protocol):
-    """What a run needs from the Clerk API (`clerk_api.ClerkApi`, or a test double)."""
+    """What a run needs from the Clerk API (`adapters.clerk.api.ClerkApi`, or a test double)."""
 
     stats: ApiStats
 
@@ -96,7 +99,7 @@ class Backfill:
                     counts = KindCounts(table)
                     summary.kinds[table] = counts
                     self._kind(table, counts, summary, options, pool)
-        except BackfillError as error:
+        except (ClerkApiError, StorageError) as error:
             summary.failure = str(error)
         except (BotoCoreError, ClientError, PynamoDBException) as error:
             summary.failure = str(StorageError(f"DynamoDB: {error}"))

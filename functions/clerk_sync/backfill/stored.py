@@ -11,15 +11,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+from clerk_sync.adapters.clerk.kinds import KINDS, Key
+from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, UnprocessedKeysError, batch_get
 from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.kinds import KINDS, Key
 from clerk_sync.backfill.planning import Stored, key_dict
+from clerk_sync.domain.plans import is_tombstone
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import Tables
 
-BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 8
+UNPROCESSED_MAX_WAIT = 2.0  # s at most between requests for unprocessed keys
 
 
 def _string(value: dict[str, Any]) -> str:
@@ -48,38 +50,29 @@ class StoredRecords:
         found: dict[Key, Stored] = {}
         for items in answers:
             for item in items:
+                plain = {name: deserialize(value) for name, value in item.items()}
                 key = tuple(_string(item[name]) for name in TABLES[table].key_names)
                 found[key] = Stored(
-                    version=int(item["version"]["N"]),
-                    deleted=_is_deleted(item),
-                    content={n: deserialize(item[n]) for n in content if n in item} if content else None,
+                    version=int(plain["version"]),
+                    deleted=is_tombstone(plain),
+                    content={n: plain[n] for n in content if n in plain} if content else None,
                 )
         return found
 
     def _batch_get(self, table: Table, keys: list[Key]) -> list[dict[str, Any]]:
-        name = self._names[table]
-        names = (*TABLES[table].key_names, *_content(table))
-        request: dict[str, Any] = {
-            name: {
-                "Keys": [{k: {"S": v} for k, v in key_dict(table, key).items()} for key in keys],
-                "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(names))) + ", #v, #d",
-                "ExpressionAttributeNames": {
-                    **{f"#k{i}": n for i, n in enumerate(names)},
-                    "#v": "version",
-                    "#d": "deleted",
-                },
-                "ConsistentRead": True,
-            }
-        }
-        items: list[dict[str, Any]] = []
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            answer = self._client.batch_get_item(RequestItems=request)
-            items.extend(answer.get("Responses", {}).get(name, []))
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-            self._sleep(min(2.0, 0.05 * 2**attempt))
-        raise StorageError(f"DynamoDB: keys of {name} left unprocessed {UNPROCESSED_ATTEMPTS} times")
+        projection = (*TABLES[table].key_names, *_content(table), "version", "deleted")
+        try:
+            return batch_get(
+                self._client,
+                self._names[table],
+                [key_dict(table, key) for key in keys],
+                projection,
+                max_wait=UNPROCESSED_MAX_WAIT,
+                attempts=UNPROCESSED_ATTEMPTS,
+                sleep=self._sleep,
+            )
+        except UnprocessedKeysError as error:
+            raise StorageError(f"DynamoDB: {error}") from None
 
     def live(self, table: Table, fields: tuple[str, ...] = ()) -> Iterator[tuple[Key, dict[str, str]]]:
         """Every key of the table whose record is not a tombstone, with the string `fields` it has."""
@@ -103,7 +96,3 @@ class StoredRecords:
 def _content(table: Table) -> tuple[str, ...]:
     """The attributes planning compares for this table (parents that are no kind: none)."""
     return KINDS[table].content if table in KINDS else ()
-
-
-def _is_deleted(item: dict[str, Any]) -> bool:
-    return bool(item.get("deleted", {}).get("BOOL", False))

@@ -14,7 +14,8 @@ Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensu
 """
 
 from clerk_sync.read.billing import BillingPlan, Entitlements, Feature, SubscriptionItem
-from clerk_sync.read.data import AwsConfigError, ClerkData, ClerkUnavailableError
+from clerk_sync.read.data import ClerkData
+from clerk_sync.read.errors import AwsConfigError, ClerkUnavailableError
 from clerk_sync.read.records import (
     Domain,
     EmailAddress,

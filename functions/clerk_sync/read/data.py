@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
 from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES
+from clerk_sync.domain.plans import is_tombstone
 from clerk_sync.domain.tables import Table
 from clerk_sync.read.billing import (
     BillingPlan,
@@ -24,6 +25,7 @@ from clerk_sync.read.billing import (
     plan_ids_without_features,
 )
 from clerk_sync.read.dynamodb import Item, Reads
+from clerk_sync.read.errors import AwsConfigError
 from clerk_sync.read.records import (
     Domain,
     Invitation,
@@ -35,7 +37,6 @@ from clerk_sync.read.records import (
     Session,
     User,
     WaitlistEntry,
-    is_tombstone,
 )
 from clerk_sync.settings import (
     CLERK_SECRET_KEY_ENV,
@@ -63,15 +64,6 @@ ACTIVE = "active"
 PENDING = "pending"
 USER_PREFIX, ORGANIZATION_PREFIX = "user_", "org_"  # Clerk's id prefixes: a payer is one or the other
 R = TypeVar("R", User, Organization, Role, Permission, WaitlistEntry)
-
-
-class ClerkUnavailableError(Exception):
-    """`ensure_*` could not read from the Clerk Backend API (bad secret key, unreachable, kept failing)."""
-
-
-class AwsConfigError(ConfigError):
-    """No AWS region or no credentials to read the tables with (raised by the constructor, before any
-    request, instead of botocore's NoRegionError and NoCredentialsError)."""
 
 
 class ClerkData:

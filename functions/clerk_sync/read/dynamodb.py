@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, batch_get
 from clerk_sync.adapters.dynamodb.values import deserialize
-from clerk_sync.read.records import is_tombstone
+from clerk_sync.domain.plans import is_tombstone
 
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
-UNPROCESSED_BASE_WAIT, UNPROCESSED_MAX_WAIT = 0.05, 1.0  # s before asking again for unprocessed keys
+UNPROCESSED_MAX_WAIT = 1.0  # s at most between requests for unprocessed keys (asked again until read)
 
 Item = dict[str, Any]
 
@@ -66,23 +64,10 @@ class Reads:
         wanted = list(dict.fromkeys(ids))
         found: dict[str, Item] = {}
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                "Keys": [_key({"id": object_id}) for object_id in wanted[start : start + BATCH_GET_LIMIT]],
-                "ConsistentRead": True,
-            }
-            if projection:
-                names = {f"#p{n}": name for n, name in enumerate(projection)}
-                request.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
-            pending: dict[str, Any] = {table_name: request}
-            for attempt in itertools.count():
-                answer = self.client.batch_get_item(RequestItems=pending)
-                for item in answer["Responses"].get(table_name, []):
-                    plain = _plain(item)
-                    found[plain["id"]] = plain
-                pending = answer.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(UNPROCESSED_MAX_WAIT, UNPROCESSED_BASE_WAIT * 2**attempt))  # throttled
+            keys = [{"id": object_id} for object_id in wanted[start : start + BATCH_GET_LIMIT]]
+            for item in batch_get(self.client, table_name, keys, projection, max_wait=UNPROCESSED_MAX_WAIT):
+                plain = _plain(item)
+                found[plain["id"]] = plain
         return found
 
 

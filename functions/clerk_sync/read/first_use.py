@@ -12,14 +12,14 @@ import time
 import uuid
 from typing import Any
 
+from clerk_sync.adapters.clerk.api import ClerkApi
+from clerk_sync.adapters.clerk.errors import ClerkApiError
+from clerk_sync.adapters.clerk.kinds import KINDS
+from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.store import Store
-from clerk_sync.backfill.clerk_api import ClerkApi
-from clerk_sync.backfill.failures import BackfillError
-from clerk_sync.backfill.planning import synthesize
-from clerk_sync.backfill.retry import RetryPolicy
 from clerk_sync.domain.tables import Table
-from clerk_sync.read.data import ClerkUnavailableError
+from clerk_sync.read.errors import ClerkUnavailableError
 from clerk_sync.settings import Tables
 
 # A caller is waiting (often a web request): a few quick attempts, not a batch job's patience.
@@ -60,12 +60,12 @@ class FirstUse:
         """
         try:
             found = self._api().get(table, object_id)
-        except BackfillError as error:
+        except ClerkApiError as error:
             raise ClerkUnavailableError(str(error)) from None
         if found is None:
             log.info("first use: not in Clerk", extra={"table": table.value, "outcome": "unknown"})
             return False
-        write = synthesize(table, found, f"{SVIX_ID_PREFIX}{uuid.uuid4()}", int(time.time() * 1000))
+        write = KINDS[table].write(found, f"{SVIX_ID_PREFIX}{uuid.uuid4()}", int(time.time() * 1000))
         outcome = self._store.apply(write)
         log.info("first use: fetched from Clerk", extra={"table": table.value, "outcome": outcome})
         return True

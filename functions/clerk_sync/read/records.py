@@ -28,11 +28,6 @@ def frozen_value(value: Any) -> Any:
     return value
 
 
-def is_tombstone(item: Mapping[str, Any]) -> bool:
-    """True for a deleted record's tombstone (`deleted: true`)."""
-    return item.get("deleted") is True
-
-
 R = TypeVar("R")
 
 

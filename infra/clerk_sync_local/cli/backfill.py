@@ -1,5 +1,5 @@
 """`clerk-sync backfill`: copy what the Clerk Backend API lists into the synced tables (every kind of
-clerk_sync/backfill/kinds.py, or those `--kinds` names).
+clerk_sync/adapters/clerk/kinds.py, or those `--kinds` names).
 
 Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code
 (exit_codes.py): 0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from clerk_sync.backfill.kinds import KINDS, Absence
+from clerk_sync.adapters.clerk.kinds import KINDS, Absence
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
@@ -37,8 +37,8 @@ SYNCED = tuple(table.value for table in KINDS)  # the tables backfill writes, in
 NOT_RECONCILED = tuple(table.value for table, kind in KINDS.items() if kind.absence is Absence.NONE)
 
 if TYPE_CHECKING:
+    from clerk_sync.adapters.clerk.retry import RetryPolicy
     from clerk_sync.backfill.report import KindCounts, Summary
-    from clerk_sync.backfill.retry import RetryPolicy
 
 PROG = "clerk-sync"
 PLAIN_INTERVAL_SECONDS = 5.0
@@ -246,8 +246,8 @@ def run(
     `environ` defaults to os.environ; `policy` to the default retries (tests shorten the waits).
     """
     from clerk_sync.adapters.aws_clients import Endpoints
+    from clerk_sync.adapters.clerk.retry import RetryPolicy  # the SDK and AWS clients: only when running
     from clerk_sync.backfill.bootstrap import Settings, build_backfill
-    from clerk_sync.backfill.retry import RetryPolicy  # the SDK and AWS clients: only when running
     from clerk_sync.backfill.run import Options
 
     env = os.environ if environ is None else environ

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from clerk_sync.backfill.failures import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
+from clerk_sync.adapters.clerk.errors import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
 
 T = TypeVar("T")
 

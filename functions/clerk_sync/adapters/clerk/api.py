@@ -27,17 +27,17 @@ import httpx
 from clerk_backend_api import Clerk, models
 from clerk_backend_api.utils import BackoffStrategy, RetryConfig
 
-from clerk_sync.backfill import paging, retry
-from clerk_sync.backfill.failures import (
+from clerk_sync.adapters.clerk import paging, retry
+from clerk_sync.adapters.clerk.errors import (
     ApiError,
     BadCredentialsError,
     NotFoundError,
     RateLimitedError,
     RetryableError,
 )
-from clerk_sync.backfill.kinds import KINDS, Absence, Filtered, Key
-from clerk_sync.backfill.paging import Page, Walk
-from clerk_sync.backfill.report import ApiStats
+from clerk_sync.adapters.clerk.kinds import KINDS, Absence, Filtered, Key
+from clerk_sync.adapters.clerk.paging import Page, Walk
+from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import DEFAULT_API_URL
 
