@@ -9,9 +9,9 @@ from typing import Any
 
 import builders
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import Write
+from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.writes import Write
 from clerk_sync_local.cli.dump import plain_item
 
 T0 = 1_732_000_000_000
@@ -229,11 +229,12 @@ Key = tuple[str, str]
 
 
 def _writes(events: list[dict[str, Any]], svix_ids: list[str]) -> Iterator[tuple[Key, Write]]:
-    """The record each event writes, and the write its planner makes of it, in Clerk's time order."""
+    """The record each event writes, and the write its event-type function makes of it, in Clerk's time
+    order."""
     for svix_id, event in zip(svix_ids, events, strict=True):
-        planned = plan(parse_event(json.dumps(event).encode(), svix_id, 0))
-        assert planned.write is not None
-        yield (planned.write.table, _key(planned.write.key)), planned.write
+        changes = changes_of(parse_event(json.dumps(event).encode(), svix_id, 0))
+        assert changes.write is not None
+        yield (changes.write.table, _key(changes.write.key)), changes.write
 
 
 def expected_state(events: list[dict[str, Any]], svix_ids: list[str]) -> dict[Key, Any]:

@@ -127,8 +127,9 @@ def main() -> int:
             lines += [
                 f"## Deliveries on {backend} (SQS on moto), 100 per type, sequential",
                 "",
-                "One event type of each group that shares a table and its planner (the group's other types "
-                "make the same requests: tests/integration/test_delivery_semantics.py counts them).",
+                "One event type of each group that shares a table and its event-type function (the group's "
+                "other types make the same requests: tests/integration/test_delivery_semantics.py counts "
+                "them).",
                 "",
                 "| event type | AWS calls per delivery | median | p99 "
                 "| floor (the same requests, raw) | ratio |",

@@ -87,7 +87,7 @@ def _event_of(event_type: str, data: dict[str, Any], timestamp: int | None = Non
 
 
 # event type -> payload for the n-th delivery (every one applies: fresh ids or newer versions); one
-# type of each group of event types, the groups sharing a table and a planner
+# type of each group of event types, the groups sharing a table and an event-type function
 SCENARIOS: dict[str, Callable[[int], dict[str, Any]]] = {
     "user.created": lambda n: _event_of("user.created", _user(f"user_c{n}", T0 + n)),
     "user.updated": lambda n: _event_of("user.updated", _user("user_hot", T0 + n)),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from clerk_sync.adapters.clerk.kinds import KINDS, Absence
-from clerk_sync.domain.planner import PLANNERS
+from clerk_sync.domain.event_types import EVENT_TYPES
 from clerk_sync_local.cli import backfill, dump, exit_codes
 from clerk_sync_local.cli.main import build_parser, main
 from clerk_sync_local.cli.send import sample_types
@@ -150,7 +150,7 @@ def test_send_help_lists_every_sample_and_every_handled_type_has_one(tmp_path):
     result = clerk_sync("send", "--help", state_dir=tmp_path)
     listed = re.findall(r"[A-Za-z]+\.[A-Za-z]+", result.stdout.split("\nevent types: ", 1)[1])
     assert listed == sample_types()
-    assert sorted(set(PLANNERS) - set(sample_types())) == []
+    assert sorted(set(EVENT_TYPES) - set(sample_types())) == []
 
 
 # The table of docs/local-development.md, "Exit codes": each sub-command, each code it can end with.

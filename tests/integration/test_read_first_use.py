@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from builders import envelope, organization, signed, user
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import Write
+from clerk_sync.domain.event_types import changes_of
+from clerk_sync.domain.writes import Write
 from clerk_sync.read import ClerkData, ClerkUnavailableError, Organization, User
 from clerk_sync.settings import ConfigError
 from fakes.clerk_api import SECRET_KEY, FakeClerkApi
@@ -70,9 +70,9 @@ def without_svix_id(item: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def write_of(event: dict[str, Any]) -> Write:
     """What the receiver writes for an event (the in-order model's step)."""
-    planned = plan(parse_event(json.dumps(event).encode(), "msg_model", 0))
-    assert planned.write is not None
-    return planned.write
+    changes = changes_of(parse_event(json.dumps(event).encode(), "msg_model", 0))
+    assert changes.write is not None
+    return changes.write
 
 
 def test_a_missing_user_is_fetched_stored_like_its_webhook_and_then_read_from_the_table(rig):

@@ -11,9 +11,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 from clerk_sync.adapters.dynamodb.store import Store
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Write, live, tombstone
 from clerk_sync.domain.rules import PARENT_LIVE, holds, may_replace
 from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.writes import Write, live, tombstone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,9 +14,9 @@ from clerk_sync.backfill import planning
 from clerk_sync.backfill.planning import Action, Stored
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.planner import PLANNERS, plan
-from clerk_sync.domain.plans import InvalidEventError
+from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
 from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.writes import InvalidEventError
 from fakes.clerk_api import (
     clerk_domain,
     clerk_invitation,
@@ -125,7 +125,7 @@ def test_an_invitation_is_planned_as_the_event_its_status_stands_for(status: str
     invitation = clerk_invitation("inv_1", ORG, 1, 6, status)
 
     assert invitation_event(invitation) == event_type
-    assert event_type in PLANNERS
+    assert event_type in EVENT_TYPES
 
 
 def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_run_clock() -> None:
@@ -140,7 +140,7 @@ def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_ru
     assert write.item["user_id"] == "user_1" and write.item["payer_id"] == "cpayer_user_1"
     # a webhook emitted at the change itself or later is at least as new: backfill never beats it
     for emitted in (200, 201):  # Clerk's timestamp of that change's webhook, or of a later one
-        webhook = plan(Event("msg_1", "subscriptionItem.pastDue", item, emitted)).write
+        webhook = changes_of(Event("msg_1", "subscriptionItem.pastDue", item, emitted)).write
         assert webhook is not None and not planning.classify(write, Stored(webhook.version, False)).writes
     del item["updated_at"]
     assert planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW).version == item_version(
@@ -180,7 +180,7 @@ def test_reconcile_tombstones_are_the_ones_deletion_webhooks_write(table: Table,
     data = {"id": key[0], "organization": {"id": key[0]}, "public_user_data": {"user_id": key[-1]}}
 
     gone = planning.tombstone(table, key, RUN, NOW)
-    webhook = plan(Event(RUN, event_type, data, NOW)).write
+    webhook = changes_of(Event(RUN, event_type, data, NOW)).write
 
     assert gone.tombstone and gone.version == NOW
     assert webhook is not None and (webhook.key, webhook.item) == (gone.key, gone.item)

@@ -10,9 +10,9 @@ from typing import Any
 from clerk_sync.domain.entities.plans import plan_write
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import Write
+from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Write
 from clerk_sync_local.cli.dump import COLUMNS, TABLES, render_text
 from clerk_sync_local.cli.send import SAMPLES_DIR, freshen, sample_types
 from fakes.clerk_api import clerk_plan
@@ -25,7 +25,7 @@ def sample_writes() -> list[tuple[dict[str, Any], Write]]:
     found = []
     for name in sample_types():
         payload = freshen(json.loads((SAMPLES_DIR / f"{name}.json").read_text()), NOW_MS)
-        write = plan(parse_event(json.dumps(payload).encode(), "msg_1", NOW_MS // 1000)).write
+        write = changes_of(parse_event(json.dumps(payload).encode(), "msg_1", NOW_MS // 1000)).write
         if write is not None:
             found.append((payload, write))
     plan_object = clerk_plan("cplan_pro", ("seats",))

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
+from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync_local.cli.send import SAMPLES_DIR
 from histories import ACTIONS, Clerk, expected_state, normalise, parents_of
@@ -23,7 +23,7 @@ def long_history() -> list[dict[str, Any]]:
 
 
 def planned_table(event: dict[str, Any]) -> str:
-    write = plan(parse_event(json.dumps(event).encode(), "msg_h", 0)).write
+    write = changes_of(parse_event(json.dumps(event).encode(), "msg_h", 0)).write
     assert write is not None, event["type"]
     return write.table
 

@@ -5,20 +5,20 @@ import json
 import pytest
 from builders import envelope, membership, organization, session, user
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import PLANNERS, plan
-from clerk_sync.domain.plans import InvalidEventError, Parent
+from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import InvalidEventError, Parent
 
 PERSONAL = ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Mozilla")
 
 
-def planned(event_type, data, timestamp=1_732_000_000_500):
+def event_changes(event_type, data, timestamp=1_732_000_000_500):
     body = json.dumps(envelope(event_type, data, timestamp)).encode()
-    return plan(parse_event(body, "msg_1", 1_732_000_000))
+    return changes_of(parse_event(body, "msg_1", 1_732_000_000))
 
 
 def test_user_created_stores_the_primary_email_and_greets():
-    p = planned("user.created", user("user_1", 1_732_000_000_100))
+    p = event_changes("user.created", user("user_1", 1_732_000_000_100))
     assert p.write is not None and p.write.table is Table.USERS and p.write.key == {"id": "user_1"}
     item = p.write.item
     assert item["email"] == "ann@example.com" and item["phone_number"] == "+15550100"
@@ -32,14 +32,14 @@ def test_user_created_stores_the_primary_email_and_greets():
 
 
 def test_user_without_email_has_no_email_attribute():
-    p = planned("user.updated", user("user_1", 1_732_000_000_100, email=None, phone=None))
+    p = event_changes("user.updated", user("user_1", 1_732_000_000_100, email=None, phone=None))
     assert p.write is not None
     assert "email" not in p.write.item and "phone_number" not in p.write.item
     assert p.effects == ()
 
 
 def test_user_deleted_is_a_tombstone_without_personal_data_and_a_cleanup():
-    p = planned("user.deleted", {"object": "user", "id": "user_1", "deleted": True})
+    p = event_changes("user.deleted", {"object": "user", "id": "user_1", "deleted": True})
     assert p.write is not None and p.write.tombstone
     assert p.write.item == {
         "id": "user_1",
@@ -57,14 +57,14 @@ def test_user_deleted_is_a_tombstone_without_personal_data_and_a_cleanup():
 
 
 def test_organization_events():
-    p = planned("organization.updated", organization("org_1", 1_732_000_000_200))
+    p = event_changes("organization.updated", organization("org_1", 1_732_000_000_200))
     assert p.write is not None and p.write.item["slug"] == "acme" and p.write.version == 1_732_000_000_200
-    d = planned("organization.deleted", {"object": "organization", "id": "org_1", "deleted": True})
+    d = event_changes("organization.deleted", {"object": "organization", "id": "org_1", "deleted": True})
     assert d.write is not None and d.write.tombstone and d.effects[0]["kind"] == "organization_cleanup"
 
 
 def test_membership_is_keyed_by_organization_and_user_and_needs_both_alive():
-    p = planned("organizationMembership.created", membership("org_1", "user_1", 1_732_000_000_300))
+    p = event_changes("organizationMembership.created", membership("org_1", "user_1", 1_732_000_000_300))
     assert p.write is not None
     assert p.write.key == {"organization_id": "org_1", "user_id": "user_1"}
     assert set(p.write.parents) == {Parent(Table.USERS, "user_1"), Parent(Table.ORGANIZATIONS, "org_1")}
@@ -72,7 +72,7 @@ def test_membership_is_keyed_by_organization_and_user_and_needs_both_alive():
 
 
 def test_membership_deleted_is_a_tombstone_versioned_by_the_envelope_time():
-    p = planned("organizationMembership.deleted", membership("org_1", "user_1", 1_732_000_000_000))
+    p = event_changes("organizationMembership.deleted", membership("org_1", "user_1", 1_732_000_000_000))
     assert p.write is not None and p.write.tombstone and p.write.version == 1_732_000_000_500
     assert p.write.parents == ()
 
@@ -82,7 +82,7 @@ def test_membership_deleted_is_a_tombstone_versioned_by_the_envelope_time():
     ["session.created", "session.ended", "session.removed", "session.revoked", "session.pending"],
 )
 def test_sessions_keep_no_activity_data(event_type):
-    p = planned(event_type, session("sess_1", "user_1", 1_732_000_000_400, status="ended"))
+    p = event_changes(event_type, session("sess_1", "user_1", 1_732_000_000_400, status="ended"))
     assert p.write is not None and p.write.item["status"] == "ended"
     assert p.write.parents == (Parent(Table.USERS, "user_1"),)
     assert not any(text in json.dumps(p.write.item) for text in PERSONAL)
@@ -99,8 +99,8 @@ def test_email_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignore
         "delivered_by_clerk": False,
         "slug": "magic_link",
     }
-    assert [e["kind"] for e in planned("email.created", email).effects] == ["deliver_email"]
-    assert planned("email.created", {**email, "delivered_by_clerk": True}).ignored
+    assert [e["kind"] for e in event_changes("email.created", email).effects] == ["deliver_email"]
+    assert event_changes("email.created", {**email, "delivered_by_clerk": True}).ignored
 
 
 SMS = {
@@ -119,7 +119,7 @@ SMS = {
 
 
 def test_sms_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored():
-    p = planned("sms.created", SMS)
+    p = event_changes("sms.created", SMS)
     assert p.write is None and p.entity_id == "sms_1"
     assert p.effects == (
         {
@@ -130,23 +130,23 @@ def test_sms_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored(
             "message": "482913 is your verification code",
         },
     )
-    assert planned("sms.created", {**SMS, "delivered_by_clerk": True}).ignored
-    assert planned("sms.created", {k: v for k, v in SMS.items() if k != "delivered_by_clerk"}).ignored
+    assert event_changes("sms.created", {**SMS, "delivered_by_clerk": True}).ignored
+    assert event_changes("sms.created", {k: v for k, v in SMS.items() if k != "delivered_by_clerk"}).ignored
     # Clerk delivers it: nothing is checked, not even the fields a delivery would need
-    assert planned("sms.created", {"id": "sms_2", "delivered_by_clerk": True}).ignored
+    assert event_changes("sms.created", {"id": "sms_2", "delivered_by_clerk": True}).ignored
 
 
 def test_a_planned_sms_is_a_valid_effect_message():
     from clerk_sync.domain.effects import KINDS, Channel, parse_message
 
-    [effect] = planned("sms.created", SMS).effects
+    [effect] = event_changes("sms.created", SMS).effects
     message = parse_message(json.dumps(effect))
     assert (message.kind, message.target, message.key) == ("deliver_sms", "sms_1", "deliver_sms#msg_1#sms_1")
     assert KINDS["deliver_sms"].channel is Channel.SMS and KINDS["deliver_email"].channel is Channel.EMAIL
 
 
 def test_unknown_types_are_ignored():
-    p = planned("agentTask.created", {"id": "agt_1"})
+    p = event_changes("agentTask.created", {"id": "agt_1"})
     assert p.ignored and p.entity_id == "agt_1"
 
 
@@ -167,10 +167,10 @@ def test_unknown_types_are_ignored():
 )
 def test_known_types_missing_what_they_need_are_invalid(event_type, data):
     with pytest.raises(InvalidEventError):
-        planned(event_type, data)
+        event_changes(event_type, data)
 
 
-def test_every_handled_type_has_a_planner():
+def test_every_handled_type_has_its_function():
     assert {
         "user.created",
         "user.updated",
@@ -183,4 +183,4 @@ def test_every_handled_type_has_a_planner():
         "organizationMembership.deleted",
         "email.created",
         "sms.created",
-    } <= set(PLANNERS)
+    } <= set(EVENT_TYPES)

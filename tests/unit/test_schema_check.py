@@ -17,8 +17,8 @@ from clerk_sync.adapters.dynamodb.schema_check import (
     storable_number,
 )
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import Write
+from clerk_sync.domain.event_types import changes_of
+from clerk_sync.domain.writes import Write
 from clerk_sync.settings import read_tables
 
 CHECK = SchemaCheck(bind_models(read_tables({})))
@@ -27,7 +27,7 @@ T = 1_732_000_000_100
 
 def write_of(event_type: str, data: dict, timestamp: int | float | None = T) -> Write:
     body = json.dumps(envelope(event_type, data, timestamp)).encode()
-    write = plan(parse_event(body, "msg_1", 1_732_000_000)).write
+    write = changes_of(parse_event(body, "msg_1", 1_732_000_000)).write
     assert write is not None
     return write
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from clerk_sync.domain.envelope import parse_event
-from clerk_sync.domain.planner import plan
+from clerk_sync.domain.event_types import changes_of
 from clerk_sync.read.billing import SubscriptionItem
 from clerk_sync_local.cli.send import SAMPLES_DIR, freshen, sample_types
 
@@ -43,7 +43,7 @@ def test_every_time_in_a_sample_moves_with_its_timestamp(name: str) -> None:
 
 def test_a_canceled_items_sample_grants_its_plan_until_its_period_ends() -> None:
     payload = freshen(load("subscriptionItem.canceled"), NOW_MS)
-    write = plan(parse_event(json.dumps(payload).encode(), "msg_1", NOW_MS // 1000)).write
+    write = changes_of(parse_event(json.dumps(payload).encode(), "msg_1", NOW_MS // 1000)).write
     assert write is not None
     item = SubscriptionItem.from_item(write.item)
     assert item.status == "canceled" and item.period_end is not None

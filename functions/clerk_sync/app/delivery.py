@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from clerk_sync.adapters.dynamodb.schema_check import SchemaCheck
 from clerk_sync.adapters.dynamodb.store import Store
 from clerk_sync.adapters.sqs import SideEffectsQueue
-from clerk_sync.domain.plans import Plan
+from clerk_sync.domain.writes import Changes
 
 # Svix retries for ~28 h and Dashboard replays come later: keep records for a week.
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
@@ -36,7 +36,7 @@ def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class DeliveryProcessor:
-    """Applies a plan once per svix id: entity write first, then its side-effect messages.
+    """Applies an event's changes once per svix id: entity write first, then its side-effect messages.
 
     Effects follow the write: they are queued only when the write was applied (a first write, or the
     same svix id re-applying its own version on a retry after a failed send). A stale delivery queues
@@ -62,23 +62,25 @@ class DeliveryProcessor:
         )(self._apply)
 
     def process(
-        self, *, svix_id: str, body_sha256: str, plan: Plan, context: LambdaContext | None
+        self, *, svix_id: str, body_sha256: str, changes: Changes, context: LambdaContext | None
     ) -> Outcome:
         """The outcome of the first processing of this svix id (raises Idempotency* errors).
 
         A write the schema cannot store raises UnstorablePayloadError before anything is written, the
         idempotency record included; so does one DynamoDB refuses as invalid (nothing is left written).
         """
-        if plan.write is not None:
-            self._schema.check(plan.write)
+        if changes.write is not None:
+            self._schema.check(changes.write)
         if context is not None:
             self.config.register_lambda_context(context)
-        result: Outcome = self._once(delivery={"svix_id": svix_id, "body_sha256": body_sha256}, plan=plan)
+        result: Outcome = self._once(
+            delivery={"svix_id": svix_id, "body_sha256": body_sha256}, changes=changes
+        )
         return result
 
-    def _apply(self, delivery: dict[str, str], plan: Plan) -> Outcome:
-        status = "applied" if plan.write is None else self._store.apply(plan.write)
+    def _apply(self, delivery: dict[str, str], changes: Changes) -> Outcome:
+        status = "applied" if changes.write is None else self._store.apply(changes.write)
         if status == "applied":
-            for effect in plan.effects:
+            for effect in changes.effects:
                 self._queue.send(effect)
-        return {"status": status, "type": plan.event_type, "id": plan.entity_id}
+        return {"status": status, "type": changes.event_type, "id": changes.entity_id}

@@ -1,5 +1,6 @@
-"""The webhook delivery flow over a decoded request: verify, parse, plan, process, answer (the HTTP
-edge, adapters/http.py, routes and decodes the request and turns the answer into the response)."""
+"""The webhook delivery flow over a decoded request: verify, parse, decide the changes, process, answer
+(the HTTP edge, adapters/http.py, routes and decodes the request and turns the answer into the
+response)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
 from clerk_sync.adapters.http import Answer, Rejection, Request
 from clerk_sync.adapters.signing_keys import SigningKeys, SigningKeysUnavailable
 from clerk_sync.app.delivery import DeliveryProcessor
-from clerk_sync.domain import planner
+from clerk_sync.domain import event_types
 from clerk_sync.domain.envelope import MalformedEventError, parse_event
 from clerk_sync.domain.names import is_message_id
-from clerk_sync.domain.plans import InvalidEventError
 from clerk_sync.domain.signature import SignatureError, verify
+from clerk_sync.domain.writes import InvalidEventError
 from clerk_sync.observability import count, count_delivery, logger
 
 OTHER_TYPES = "other"
@@ -64,15 +65,18 @@ class Receiver:
         try:
             event = parse_event(body, svix_id, svix_timestamp)
             log["type"] = event.type  # an event-type name (parse_event checks it)
-            plan = planner.plan(event)
+            changes = event_types.changes_of(event)
         except (MalformedEventError, InvalidEventError) as error:
             return self._rejected_payload(str(error), started, log)
-        if plan.ignored:
-            outcome = {"status": "ignored", "type": plan.event_type, "id": plan.entity_id}
+        if changes.ignored:
+            outcome = {"status": "ignored", "type": changes.event_type, "id": changes.entity_id}
             return self._answered(200, outcome, started, log)
         try:
             outcome = self.processor.process(
-                svix_id=svix_id, body_sha256=hashlib.sha256(body).hexdigest(), plan=plan, context=context
+                svix_id=svix_id,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                changes=changes,
+                context=context,
             )
         except IdempotencyAlreadyInProgressError:
             return self._rejected(409, "delivery in progress; retry later", started, log)
@@ -140,7 +144,7 @@ class Receiver:
 
 def type_dimension(event_type: str) -> str:
     """A `Deliveries` metric's `type`: a stored type by name, every other one as OTHER_TYPES."""
-    return event_type if event_type in planner.PLANNERS or event_type == "-" else OTHER_TYPES
+    return event_type if event_type in event_types.EVENT_TYPES or event_type == "-" else OTHER_TYPES
 
 
 def _ms(started: float) -> float:

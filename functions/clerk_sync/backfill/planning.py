@@ -1,10 +1,10 @@
 """What backfill would change, decided from Clerk's objects and the stored records (no I/O).
 
-An API object becomes the write its webhook would make (the kind's writer, kinds.py: `planner.plan` on
-a synthesized event, side effects dropped: no welcome e-mail for a backfilled user), under one
-`svix_id` per run (`backfill:<uuid>`). Comparing that write with the stored record classifies it by
-the rule `Store.apply`'s condition is made from (domain/rules.py), so that a dry run can tell, and a
-real run only sends the writes that change something.
+An API object becomes the write its webhook would make (the kind's writer, kinds.py:
+`event_types.changes_of` on a synthesized event, side effects dropped: no welcome e-mail for a
+backfilled user), under one `svix_id` per run (`backfill:<uuid>`). Comparing that write with the
+stored record classifies it by the rule `Store.apply`'s condition is made from (domain/rules.py), so
+that a dry run can tell, and a real run only sends the writes that change something.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from clerk_sync.adapters.clerk.kinds import KINDS, Key
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Write
-from clerk_sync.domain.plans import tombstone as tombstone_write
 from clerk_sync.domain.rules import holds, may_replace
 from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.writes import Write
+from clerk_sync.domain.writes import tombstone as tombstone_write
 
 RECONCILE_EVENT = "backfill.reconcile"  # the type of the event a reconcile tombstone is planned from
 
@@ -89,7 +89,7 @@ def synthesize(table: Table, obj: dict[str, Any], run_id: str, now_ms: int) -> W
 
 def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
     """The tombstone a lost deletion would have written, versioned `now_ms`: the one every `*.deleted`
-    planner writes (without what only the webhook carries, such as a user's external_id)."""
+    event writes (without what only the webhook carries, such as a user's external_id)."""
     event = Event(svix_id=run_id, type=RECONCILE_EVENT, data={}, occurred_at=now_ms)
     return tombstone_write(event, table, key_dict(table, key))
 

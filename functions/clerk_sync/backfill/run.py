@@ -35,8 +35,8 @@ from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.planning import Action, Planned
 from clerk_sync.backfill.report import KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.stored import StoredRecords
-from clerk_sync.domain.plans import InvalidEventError, Write
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import InvalidEventError, Write
 
 
 class ClerkReader(Protocol):

@@ -16,8 +16,8 @@ from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, UnprocessedK
 from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.planning import Stored, key_dict
-from clerk_sync.domain.plans import is_tombstone
 from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.writes import is_tombstone
 from clerk_sync.settings import Tables
 
 UNPROCESSED_ATTEMPTS = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import pick, required_id
+from clerk_sync.domain.writes import pick, required_id
 
 PAYER_SOURCES = {name: "data.payer" for name in ("payer_id", "user_id", "organization_id")}
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from clerk_sync.domain.tables import TABLES
 
-if TYPE_CHECKING:  # the worker's clean-ups need only `cascade_version`: no plans on its cold start
-    from clerk_sync.domain.plans import Write
+if TYPE_CHECKING:  # the worker's clean-ups need only `cascade_version`: no writes.py on its cold start
+    from clerk_sync.domain.writes import Write
 
 
 @dataclass(frozen=True)

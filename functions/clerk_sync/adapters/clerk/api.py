@@ -270,7 +270,8 @@ class ClerkApi:
         """The page from the raw JSON of the answer the SDK just validated into `validated`.
 
         The SDK's models are only a check: objects go on as Clerk sent them (the shape webhook payloads
-        have and `planner.plan` reads), with no round trip through pydantic (≈0.3 ms per user saved).
+        have and `event_types.changes_of` reads), with no round trip through pydantic (≈0.3 ms per user
+        saved).
         """
         return decode(self._raw())
 

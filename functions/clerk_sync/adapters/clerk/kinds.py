@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from clerk_sync.domain.entities.plans import PLAN_FIELDS, plan_write
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.planner import plan
-from clerk_sync.domain.plans import InvalidEventError, Write
+from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import InvalidEventError, Write
 
 if TYPE_CHECKING:
     from clerk_backend_api import Clerk
@@ -121,15 +121,16 @@ def _membership_key(obj: Mapping[str, Any]) -> Key | None:
 def via(
     event_type: Callable[[Mapping[str, Any]], str], occurred_at: Callable[[Mapping[str, Any], int], int]
 ) -> Writer:
-    """A writer through the webhook planner: the object as the data of a synthesized event (side
-    effects dropped)."""
+    """A writer through the webhook's event-type function (event_types.py): the object as the data of
+    a synthesized event (side effects dropped)."""
 
     def write(obj: dict[str, Any], run_id: str, now_ms: int) -> Write:
         kind = event_type(obj)
-        planned = plan(Event(svix_id=run_id, type=kind, data=obj, occurred_at=occurred_at(obj, now_ms))).write
-        if planned is None:  # every upsert planner writes; one that stops doing so is a bug here
+        event = Event(svix_id=run_id, type=kind, data=obj, occurred_at=occurred_at(obj, now_ms))
+        written = changes_of(event).write
+        if written is None:  # every upsert event type writes; one that stops doing so is a bug here
             raise InvalidEventError(f"{kind} planned no write")
-        return planned
+        return written
 
     return write
 

@@ -28,8 +28,8 @@ from pynamodb.models import Model
 
 from clerk_sync.adapters.dynamodb.models import Models
 from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
-from clerk_sync.domain.plans import Write
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Write
 
 MAX_DIGITS = 38
 SMALLEST = Decimal("1E-130")

@@ -13,8 +13,8 @@ from clerk_sync.adapters.dynamodb.conditions import condition as as_condition
 from clerk_sync.adapters.dynamodb.models import Models
 from clerk_sync.adapters.dynamodb.pynamodb_internals import share_client
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
-from clerk_sync.domain.plans import Write
 from clerk_sync.domain.rules import PARENT_LIVE, may_replace
+from clerk_sync.domain.writes import Write
 
 WriteOutcome = Literal["applied", "stale"]
 CONDITION_FAILED = "ConditionalCheckFailed"

@@ -1,2 +1,2 @@
-"""What an event of each Clerk entity means: one module per entity, each with the `PLANNERS` of its
-event types (merged in domain/planner.py)."""
+"""What an event of each Clerk entity means: one module per entity, each with the `EVENT_TYPES` of its
+event types (merged in domain/event_types.py)."""

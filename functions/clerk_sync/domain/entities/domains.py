@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
 # Not `affiliation_email_address` (a person's address, not needed to enroll by domain).
 DOMAIN_FIELDS = (
@@ -19,7 +19,7 @@ DOMAIN_FIELDS = (
 )
 
 
-def plan_domain_upsert(event: Event) -> Plan:
+def on_domain_upsert(event: Event) -> Changes:
     """organizationDomain.created / .updated: the domain and its verification, while its organization
     lives."""
     domain_id = required_id(event.field("id"), "data.id")
@@ -34,17 +34,17 @@ def plan_domain_upsert(event: Event) -> Plan:
         ),
     }
     sources = {"verification_status": "data.verification", "verification_strategy": "data.verification"}
-    return Plan(event.type, domain_id, live(event, Table.DOMAINS, {"id": domain_id}, fields, sources))
+    return Changes(event.type, domain_id, live(event, Table.DOMAINS, {"id": domain_id}, fields, sources))
 
 
-def plan_domain_deleted(event: Event) -> Plan:
+def on_domain_deleted(event: Event) -> Changes:
     """organizationDomain.deleted: a final tombstone (the same name added again has a new id)."""
     domain_id = required_id(event.field("id"), "data.id")
-    return Plan(event.type, domain_id, tombstone(event, Table.DOMAINS, {"id": domain_id}))
+    return Changes(event.type, domain_id, tombstone(event, Table.DOMAINS, {"id": domain_id}))
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "organizationDomain.created": plan_domain_upsert,
-    "organizationDomain.updated": plan_domain_upsert,
-    "organizationDomain.deleted": plan_domain_deleted,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "organizationDomain.created": on_domain_upsert,
+    "organizationDomain.updated": on_domain_upsert,
+    "organizationDomain.deleted": on_domain_deleted,
 }

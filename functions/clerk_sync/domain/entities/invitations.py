@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 # Not `url`: it carries the invitation's ticket, which signs its holder up.
 INVITATION_FIELDS = (
@@ -30,14 +30,14 @@ def _organization_id(event: Event) -> str:
     return required_id(event.field("organization_id") or fallback, "data.organization_id")
 
 
-def plan_invitation(event: Event) -> Plan:
+def on_invitation(event: Event) -> Changes:
     """Every invitation event stores the invitation's state (its status says pending, accepted or
     revoked) while its organization lives; an accepted one names the user who joined."""
     invitation_id = required_id(event.field("id"), "data.id")
     fields = {**pick(event.data, INVITATION_FIELDS), "organization_id": _organization_id(event)}
-    return Plan(event.type, invitation_id, live(event, Table.INVITATIONS, {"id": invitation_id}, fields))
+    return Changes(event.type, invitation_id, live(event, Table.INVITATIONS, {"id": invitation_id}, fields))
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    f"organizationInvitation.{name}": plan_invitation for name in ("created", "accepted", "revoked")
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    f"organizationInvitation.{name}": on_invitation for name in ("created", "accepted", "revoked")
 }

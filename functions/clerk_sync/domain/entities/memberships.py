@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, optional_id, pick, required_id, tombstone
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, optional_id, pick, required_id, tombstone
 
 MEMBERSHIP_FIELDS = ("id", "role", "permissions", "public_metadata", "created_at", "updated_at")
 
@@ -24,25 +24,25 @@ def _membership_key(event: Event) -> dict[str, str]:
     }
 
 
-def plan_membership_upsert(event: Event) -> Plan:
+def on_membership_upsert(event: Event) -> Changes:
     """organizationMembership.created / .updated: store it while its user and organization live."""
     key = _membership_key(event)
     write = live(event, Table.MEMBERSHIPS, key, pick(event.data, MEMBERSHIP_FIELDS))
-    return Plan(event.type, optional_id(event.field("id"), "data.id") or key["organization_id"], write)
+    return Changes(event.type, optional_id(event.field("id"), "data.id") or key["organization_id"], write)
 
 
-def plan_membership_deleted(event: Event) -> Plan:
+def on_membership_deleted(event: Event) -> Changes:
     """organizationMembership.deleted: a tombstone that a newer re-join replaces."""
     key = _membership_key(event)
-    return Plan(
+    return Changes(
         event.type,
         optional_id(event.field("id"), "data.id") or key["organization_id"],
         tombstone(event, Table.MEMBERSHIPS, key),
     )
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "organizationMembership.created": plan_membership_upsert,
-    "organizationMembership.updated": plan_membership_upsert,
-    "organizationMembership.deleted": plan_membership_deleted,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "organizationMembership.created": on_membership_upsert,
+    "organizationMembership.updated": on_membership_upsert,
+    "organizationMembership.deleted": on_membership_deleted,
 }

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
 ORGANIZATION_FIELDS = (
     "name",
@@ -23,22 +23,22 @@ ORGANIZATION_FIELDS = (
 )
 
 
-def plan_organization_upsert(event: Event) -> Plan:
+def on_organization_upsert(event: Event) -> Changes:
     """organization.created / organization.updated: store the organization."""
     org_id = required_id(event.field("id"), "data.id")
     write = live(event, Table.ORGANIZATIONS, {"id": org_id}, pick(event.data, ORGANIZATION_FIELDS))
-    return Plan(event.type, org_id, write)
+    return Changes(event.type, org_id, write)
 
 
-def plan_organization_deleted(event: Event) -> Plan:
+def on_organization_deleted(event: Event) -> Changes:
     """organization.deleted: a final tombstone, then clean-up of its memberships."""
     org_id = required_id(event.field("id"), "data.id")
     write = tombstone(event, Table.ORGANIZATIONS, {"id": org_id})
-    return Plan(event.type, org_id, write, (effects.organization_cleanup(event),))
+    return Changes(event.type, org_id, write, (effects.organization_cleanup(event),))
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "organization.created": plan_organization_upsert,
-    "organization.updated": plan_organization_upsert,
-    "organization.deleted": plan_organization_deleted,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "organization.created": on_organization_upsert,
+    "organization.updated": on_organization_upsert,
+    "organization.deleted": on_organization_deleted,
 }

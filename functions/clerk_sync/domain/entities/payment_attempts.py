@@ -7,8 +7,8 @@ from typing import Any
 
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 # Not `payment_source` (card brand and last digits) or `payee`: nothing the app decides on.
 PAYMENT_ATTEMPT_FIELDS = (
@@ -37,7 +37,7 @@ def _item_ids(items: object) -> list[str]:
     return [i["id"] for i in entries if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]]
 
 
-def plan_payment_attempt(event: Event) -> Plan:
+def on_payment_attempt(event: Event) -> Changes:
     """paymentAttempt.*: the attempt's latest state (pending, paid, failed) and the items it paid for."""
     attempt_id = required_id(event.field("id"), "data.id")
     failure = _failure(event.field("failed_reason"))
@@ -49,10 +49,10 @@ def plan_payment_attempt(event: Event) -> Plan:
     }
     sources = {**PAYER_SOURCES, "subscription_item_ids": "data.subscription_items"}
     write = live(event, Table.PAYMENT_ATTEMPTS, {"id": attempt_id}, fields, sources)
-    return Plan(event.type, attempt_id, write)
+    return Changes(event.type, attempt_id, write)
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "paymentAttempt.created": plan_payment_attempt,
-    "paymentAttempt.updated": plan_payment_attempt,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "paymentAttempt.created": on_payment_attempt,
+    "paymentAttempt.updated": on_payment_attempt,
 }

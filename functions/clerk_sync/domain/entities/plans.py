@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clerk_sync.domain.plans import InvalidEventError, Write, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import InvalidEventError, Write, pick, required_id
 
 PLAN_FIELDS = (
     "slug",

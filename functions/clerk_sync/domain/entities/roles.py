@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import InvalidEventError, Plan, live, pick, required_id, required_text, tombstone
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import (
+    Changes,
+    InvalidEventError,
+    live,
+    pick,
+    required_id,
+    required_text,
+    tombstone,
+)
 
 ROLE_FIELDS = ("key", "name", "description", "is_creator_eligible", "created_at", "updated_at")
 
@@ -23,22 +31,22 @@ def permission_keys(permissions: object) -> list[str]:
     return [str(key) for key in keys]
 
 
-def plan_role_upsert(event: Event) -> Plan:
+def on_role_upsert(event: Event) -> Changes:
     """role.created / role.updated: the role, its permissions as their keys."""
     role_id = required_id(event.field("id"), "data.id")
     required_text(event.field("key"), "data.key")
     fields = {**pick(event.data, ROLE_FIELDS), "permissions": permission_keys(event.field("permissions"))}
-    return Plan(event.type, role_id, live(event, Table.ROLES, {"id": role_id}, fields))
+    return Changes(event.type, role_id, live(event, Table.ROLES, {"id": role_id}, fields))
 
 
-def plan_role_deleted(event: Event) -> Plan:
+def on_role_deleted(event: Event) -> Changes:
     """role.deleted: a final tombstone (a role made again with the same key has a new id)."""
     role_id = required_id(event.field("id"), "data.id")
-    return Plan(event.type, role_id, tombstone(event, Table.ROLES, {"id": role_id}))
+    return Changes(event.type, role_id, tombstone(event, Table.ROLES, {"id": role_id}))
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "role.created": plan_role_upsert,
-    "role.updated": plan_role_upsert,
-    "role.deleted": plan_role_deleted,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "role.created": on_role_upsert,
+    "role.updated": on_role_upsert,
+    "role.deleted": on_role_deleted,
 }

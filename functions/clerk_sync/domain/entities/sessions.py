@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 SESSION_FIELDS = (
     "user_id",
@@ -21,15 +21,14 @@ SESSION_FIELDS = (
 )
 
 
-def plan_session_upsert(event: Event) -> Plan:
+def on_session_upsert(event: Event) -> Changes:
     """session.*: store the session's latest state while its user lives."""
     session_id = required_id(event.field("id"), "data.id")
     required_id(event.field("user_id"), "data.user_id")
     write = live(event, Table.SESSIONS, {"id": session_id}, pick(event.data, SESSION_FIELDS))
-    return Plan(event.type, session_id, write)
+    return Changes(event.type, session_id, write)
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    f"session.{status}": plan_session_upsert
-    for status in ("created", "ended", "removed", "revoked", "pending")
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    f"session.{status}": on_session_upsert for status in ("created", "ended", "removed", "revoked", "pending")
 }

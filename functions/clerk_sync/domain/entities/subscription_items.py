@@ -15,8 +15,8 @@ from typing import Any
 
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 ITEM_FIELDS = (
     "status",
@@ -102,15 +102,15 @@ def item_fields(event: Event) -> dict[str, Any]:
     }
 
 
-def plan_subscription_item(event: Event) -> Plan:
+def on_subscription_item(event: Event) -> Changes:
     """subscriptionItem.*: the item's latest state, while its payer lives."""
     item_id = required_id(event.field("id"), "data.id")
     version = item_version(event.occurred_at, event.field("status"))
     sources = {**PAYER_SOURCES, "version": "timestamp"}
     write = live(event, Table.SUBSCRIPTION_ITEMS, {"id": item_id}, item_fields(event), sources, version)
-    return Plan(event.type, item_id, write)
+    return Changes(event.type, item_id, write)
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    f"subscriptionItem.{name}": plan_subscription_item for name in EVENT_STATUSES
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    f"subscriptionItem.{name}": on_subscription_item for name in EVENT_STATUSES
 }

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 SUBSCRIPTION_FIELDS = (
     "status",
@@ -22,15 +22,15 @@ SUBSCRIPTION_FIELDS = (
 )
 
 
-def plan_subscription(event: Event) -> Plan:
+def on_subscription(event: Event) -> Changes:
     """subscription.*: the subscription's latest state, while its payer lives (its items have their
     own events and table)."""
     subscription_id = required_id(event.field("id"), "data.id")
     fields = {**pick(event.data, SUBSCRIPTION_FIELDS), **payer_fields(event)}
     write = live(event, Table.SUBSCRIPTIONS, {"id": subscription_id}, fields, PAYER_SOURCES)
-    return Plan(event.type, subscription_id, write)
+    return Changes(event.type, subscription_id, write)
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    f"subscription.{name}": plan_subscription for name in ("created", "updated", "active", "pastDue")
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    f"subscription.{name}": on_subscription for name in ("created", "updated", "active", "pastDue")
 }

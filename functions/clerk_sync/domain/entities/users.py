@@ -7,8 +7,8 @@ from typing import Any
 
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id, tombstone
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
 USER_FIELDS = (
     "username",
@@ -76,27 +76,27 @@ def user_fields(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def plan_user_upsert(event: Event) -> Plan:
+def on_user_upsert(event: Event) -> Changes:
     """user.created / user.updated: store the user; a creation also greets them."""
     user_id = required_id(event.field("id"), "data.id")
     fields = user_fields(event.data)
     write = live(event, Table.USERS, {"id": user_id}, fields, sources=USER_SOURCES)
     greet = (effects.welcome_email(event, fields.get("email")),) if event.type == "user.created" else ()
-    return Plan(event.type, user_id, write, greet)
+    return Changes(event.type, user_id, write, greet)
 
 
-def plan_user_deleted(event: Event) -> Plan:
+def on_user_deleted(event: Event) -> Changes:
     """user.deleted: a final tombstone, then clean-up of the user's records in other tables.
 
     The tombstone keeps `external_id`: the application's own id for the user (not personal data in
     itself), so that the application can find and erase its own rows of the deleted user."""
     user_id = required_id(event.field("id"), "data.id")
     write = tombstone(event, Table.USERS, {"id": user_id}, pick(event.data, ("external_id",)))
-    return Plan(event.type, user_id, write, (effects.user_cleanup(event),))
+    return Changes(event.type, user_id, write, (effects.user_cleanup(event),))
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "user.created": plan_user_upsert,
-    "user.updated": plan_user_upsert,
-    "user.deleted": plan_user_deleted,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "user.created": on_user_upsert,
+    "user.updated": on_user_upsert,
+    "user.deleted": on_user_deleted,
 }

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.plans import Plan, live, pick, required_id
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 WAITLIST_FIELDS = ("email_address", "status", "is_locked", "created_at", "updated_at")
 
 
-def plan_waitlist_entry(event: Event) -> Plan:
+def on_waitlist_entry(event: Event) -> Changes:
     """waitlistEntry.*: the entry's latest state, and the id of the invitation it led to."""
     entry_id = required_id(event.field("id"), "data.id")
     invitation = event.field("invitation")
@@ -21,10 +21,10 @@ def plan_waitlist_entry(event: Event) -> Plan:
         **pick({"invitation_id": invitation_id}, ("invitation_id",)),
     }
     write = live(event, Table.WAITLIST, {"id": entry_id}, fields, {"invitation_id": "data.invitation"})
-    return Plan(event.type, entry_id, write)
+    return Changes(event.type, entry_id, write)
 
 
-PLANNERS: dict[str, Callable[[Event], Plan]] = {
-    "waitlistEntry.created": plan_waitlist_entry,
-    "waitlistEntry.updated": plan_waitlist_entry,
+EVENT_TYPES: dict[str, Callable[[Event], Changes]] = {
+    "waitlistEntry.created": on_waitlist_entry,
+    "waitlistEntry.updated": on_waitlist_entry,
 }

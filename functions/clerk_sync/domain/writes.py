@@ -44,7 +44,7 @@ class Write:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Changes:
     """Everything one event asks for."""
 
     event_type: str
