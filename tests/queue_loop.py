@@ -14,7 +14,7 @@ from clerk_sync.adapters.dynamodb.cleanup import BATCH_SIZE
 from clerk_sync.app.batch import run_batch
 from clerk_sync.app.effects_worker import Worker
 from clerk_sync.domain import pacing
-from clerk_sync.domain.effects import KINDS
+from clerk_sync.domain.effects import EFFECT_KINDS
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.functions import Invocation, LocalResources, function_specs
 from clerk_sync_local.stack.queue_worker import BatchResult, Invoker, QueueWorker, event_source_mappings
@@ -78,7 +78,7 @@ def patience_of(stack: Stack, hand_backs: bool = False) -> float:
     if hand_backs:
         receives = json.loads(attributes["RedrivePolicy"])["maxReceiveCount"]
         invisible = max(invisible, float(pacing.handback_delay(receives)))
-    return max(spec.delay_seconds for spec in KINDS.values()) + invisible + SLACK_SECONDS
+    return max(spec.delay_seconds for spec in EFFECT_KINDS.values()) + invisible + SLACK_SECONDS
 
 
 def drain(
@@ -113,13 +113,13 @@ def cleanup_parts(kind: str, records: int) -> int:
     """The most parts a clean-up of `records` children can take: a part tombstones at least a batch
     of its phase, or finishes the phase (fewer were left), or only finds its slice over as it moves on
     to the next phase."""
-    return math.ceil(records / BATCH_SIZE) + 2 * len(KINDS[kind].phases) + 1
+    return math.ceil(records / BATCH_SIZE) + 2 * len(EFFECT_KINDS[kind].phases) + 1
 
 
 def wait_for_delayed(stack: Stack) -> None:
     """Wait until no message on the stack's queue is delayed (clean-ups are, by their kind's delay),
     however long that is on a loaded machine; past the longest delay and SLACK_SECONDS one is late."""
-    limit = time.monotonic() + max(spec.delay_seconds for spec in KINDS.values()) + SLACK_SECONDS
+    limit = time.monotonic() + max(spec.delay_seconds for spec in EFFECT_KINDS.values()) + SLACK_SECONDS
     names: Any = ["ApproximateNumberOfMessagesDelayed"]
     while int(
         stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=names)["Attributes"][names[0]]

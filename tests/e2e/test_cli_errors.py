@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.domain.event_types import EVENT_TYPES
 from clerk_sync_local.cli import backfill, dump, exit_codes
 from clerk_sync_local.cli.main import build_parser, main
@@ -210,4 +210,4 @@ def test_dump_help_names_every_synced_table_a_plain_dump_shows():
 
 def test_backfill_help_names_the_kinds_reconcile_leaves_alone_and_only_those():
     named = set(re.findall(r"[a-z_]+", option_help("backfill", "reconcile"))) & set(backfill.SYNCED)
-    assert named == {table.value for table, kind in KINDS.items() if kind.absence is Absence.NONE}
+    assert named == {table.value for table, kind in LISTINGS.items() if kind.absence is Absence.NONE}

@@ -34,7 +34,7 @@ from builders import (
     waitlist_entry,
 )
 from clerk_sync.adapters.aws_clients import Endpoints
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
 from clerk_sync.backfill.bootstrap import Settings as BackfillSettings
@@ -405,9 +405,9 @@ CHILD_TABLES = tuple(
 
 # Backfill reads and writes every kind it lists; reconcile scans the live keys of the kinds it can
 # confirm absent (not subscription items: docs/backfill.md).
-BACKFILLED_TABLES = tuple(TABLES[table].template_id for table in KINDS)
+BACKFILLED_TABLES = tuple(TABLES[table].template_id for table in LISTINGS)
 RECONCILED_TABLES = tuple(
-    TABLES[table].template_id for table, kind in KINDS.items() if kind.absence is not Absence.NONE
+    TABLES[table].template_id for table, kind in LISTINGS.items() if kind.absence is not Absence.NONE
 )
 
 EXPECTED_GRANTS = {

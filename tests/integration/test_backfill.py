@@ -29,7 +29,7 @@ from builders import (
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.clerk import api as clerk_api
 from clerk_sync.adapters.clerk.api import ClerkApi
-from clerk_sync.adapters.clerk.kinds import KINDS
+from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
 from clerk_sync.backfill.report import Summary
@@ -166,7 +166,7 @@ def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(
     assert rig.calls["PutItem"] == USERS + ORGANIZATIONS  # one write per object, none repeated
     assert rig.calls["TransactWriteItems"] == memberships
     # count, 6 user pages, organizations, members, one (empty) page of each other kind, 2 retries
-    assert first.api_requests == 1 + 6 + 1 + 1 + (len(KINDS) - 3) + 2
+    assert first.api_requests == 1 + 6 + 1 + 1 + (len(LISTINGS) - 3) + 2
 
     second = rig.run()
 
@@ -213,9 +213,9 @@ def test_backfill_lands_everything_once_keeps_newer_webhook_data_and_reconciles(
 
 
 NEW_KINDS = tuple(
-    table for table in KINDS if table not in (Table.USERS, Table.ORGANIZATIONS, Table.MEMBERSHIPS)
+    table for table in LISTINGS if table not in (Table.USERS, Table.ORGANIZATIONS, Table.MEMBERSHIPS)
 )
-LOGICAL_IDS = {table: TABLES[table].template_id for table in KINDS}
+LOGICAL_IDS = {table: TABLES[table].template_id for table in LISTINGS}
 
 
 def test_every_new_kind_lands_once_yields_to_webhooks_and_reconciles_only_what_clerk_confirms(

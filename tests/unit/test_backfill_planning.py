@@ -9,7 +9,7 @@ from builders import membership, organization, user
 from clerk_sync.adapters.clerk import retry
 from clerk_sync.adapters.clerk.api import retry_after_seconds
 from clerk_sync.adapters.clerk.errors import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence, invitation_event
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence, invitation_event
 from clerk_sync.backfill import planning
 from clerk_sync.backfill.planning import Action, Stored
 from clerk_sync.domain.entities.subscription_items import item_version
@@ -157,7 +157,7 @@ def test_a_plan_is_versioned_by_the_run_and_unchanged_while_its_content_is() -> 
     assert write.version == NOW and write.key == {"id": "cplan_pro"} and not write.parents
     assert [f["slug"] for f in write.item["features"]] == ["seats", "sso"]
     assert set(write.item["features"][0]) == {"id", "slug", "name", "description"}
-    content = {name: write.item[name] for name in KINDS[Table.PLANS].content if name in write.item}
+    content = {name: write.item[name] for name in LISTINGS[Table.PLANS].content if name in write.item}
     assert planning.classify(write, Stored(NOW - 1, False, content)) is Action.UNCHANGED
     changed = {**content, "features": content["features"][:1]}
     assert planning.classify(write, Stored(NOW - 1, False, changed)) is Action.UPDATE
@@ -187,8 +187,8 @@ def test_reconcile_tombstones_are_the_ones_deletion_webhooks_write(table: Table,
 
 
 def test_kinds_without_a_look_up_say_why_and_run_after_their_parents() -> None:
-    order = list(KINDS)
-    for table, kind in KINDS.items():
+    order = list(LISTINGS)
+    for table, kind in LISTINGS.items():
         assert (kind.absence is Absence.NONE) == bool(kind.not_reconciled), table
         assert (kind.absence is Absence.LOOKUP) == (kind.lookup is not None), table
         assert (kind.absence is Absence.FILTERED) == (kind.filtered is not None), table
@@ -196,9 +196,12 @@ def test_kinds_without_a_look_up_say_why_and_run_after_their_parents() -> None:
             assert kind.lookup_fields == (kind.filtered.field,), table
         for link in TABLES[table].parents:
             assert order.index(link.table) < order.index(table), (table, link.table)
-    assert set(KINDS) | set(DELETION_WEBHOOKS) == set(KINDS)
-    assert {t for t, k in KINDS.items() if k.absence is Absence.NONE} == {Table.SUBSCRIPTION_ITEMS}
-    assert {t for t, k in KINDS.items() if k.absence is Absence.FILTERED} == {Table.DOMAINS, Table.WAITLIST}
+    assert set(LISTINGS) | set(DELETION_WEBHOOKS) == set(LISTINGS)
+    assert {t for t, k in LISTINGS.items() if k.absence is Absence.NONE} == {Table.SUBSCRIPTION_ITEMS}
+    assert {t for t, k in LISTINGS.items() if k.absence is Absence.FILTERED} == {
+        Table.DOMAINS,
+        Table.WAITLIST,
+    }
     assert order.index(Table.PLANS) < order.index(Table.SUBSCRIPTION_ITEMS)
 
 

@@ -137,12 +137,15 @@ def test_sms_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored(
 
 
 def test_a_planned_sms_is_a_valid_effect_message():
-    from clerk_sync.domain.effects import KINDS, Channel, parse_message
+    from clerk_sync.domain.effects import EFFECT_KINDS, Channel, parse_message
 
     [effect] = event_changes("sms.created", SMS).effects
     message = parse_message(json.dumps(effect))
     assert (message.kind, message.target, message.key) == ("deliver_sms", "sms_1", "deliver_sms#msg_1#sms_1")
-    assert KINDS["deliver_sms"].channel is Channel.SMS and KINDS["deliver_email"].channel is Channel.EMAIL
+    assert (
+        EFFECT_KINDS["deliver_sms"].channel is Channel.SMS
+        and EFFECT_KINDS["deliver_email"].channel is Channel.EMAIL
+    )
 
 
 def test_unknown_types_are_ignored():

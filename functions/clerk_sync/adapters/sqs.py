@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from clerk_sync.adapters.dynamodb.payloads import INLINE_LIMIT_BYTES, PayloadStore
-from clerk_sync.domain.effects import KINDS, Effect, effect_key
+from clerk_sync.domain.effects import EFFECT_KINDS, Effect, effect_key
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -26,7 +26,7 @@ class SideEffectsQueue:
         """Queue one effect message (its body spilled to the payload store when too large)."""
         body = json.dumps(effect, separators=(",", ":"))
         if len(body) > INLINE_LIMIT_BYTES and self._payloads is not None:  # ASCII: characters are bytes
-            target_field = KINDS[effect["kind"]].target_field
+            target_field = EFFECT_KINDS[effect["kind"]].target_field
             key = effect_key(effect["kind"], effect["svix_id"], effect[target_field])
             reference = {
                 "kind": effect["kind"],
@@ -38,7 +38,7 @@ class SideEffectsQueue:
         self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=body,
-            DelaySeconds=0 if "part" in effect else KINDS[effect["kind"]].delay_seconds,
+            DelaySeconds=0 if "part" in effect else EFFECT_KINDS[effect["kind"]].delay_seconds,
         )
 
     def hand_back(self, receipt_handle: str, delay_seconds: int) -> None:

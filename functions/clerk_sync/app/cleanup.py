@@ -31,7 +31,7 @@ class CleanupParts:
     def run(self, message: EffectMessage, context: LambdaContext | None) -> dict[str, Any]:
         """Tombstone this part; `cleaned` when the clean-up is done, `continued` when it was handed on."""
         deadline = Deadline.for_part(self._budget, context)
-        parent = effects.KINDS[message.kind].cleans
+        parent = effects.EFFECT_KINDS[message.kind].cleans
         assert parent is not None  # the worker sends only clean-up kinds here
         done = self._cleaner.children(
             parent, message.target, _deleted_at(message), message.svix_id, message.position, deadline

@@ -25,7 +25,7 @@ from clerk_sync.app.cleanup import CleanupParts
 from clerk_sync.domain import mail
 from clerk_sync.domain.deadline import Deadline
 from clerk_sync.domain.effects import (
-    KINDS,
+    EFFECT_KINDS,
     Channel,
     EffectMessage,
     Handler,
@@ -113,7 +113,7 @@ class Worker:
             },
         )
         count(f"Effect_{result.get('outcome')}")
-        channel = KINDS[message.kind].channel
+        channel = EFFECT_KINDS[message.kind].channel
         if result.get("outcome") == "unknown" and channel is not None:
             count(UNCONFIRMED_METRICS[channel])
         return result
@@ -149,7 +149,7 @@ class Worker:
 
     def resend(self, unconfirmed: UnconfirmedSend) -> Result:
         """Send an unconfirmed e-mail or SMS again, after an operator checked that it did not arrive."""
-        channel = KINDS[unconfirmed.kind].channel if unconfirmed.kind in KINDS else None
+        channel = EFFECT_KINDS[unconfirmed.kind].channel if unconfirmed.kind in EFFECT_KINDS else None
         if channel is None:
             raise PoisonMessageError(f"{unconfirmed.kind!r} sends nothing"[:80])
         claims = self.claims(channel)
@@ -158,7 +158,7 @@ class Worker:
         message = self._parse(unconfirmed.message)
         if not claims.release_unconfirmed(unconfirmed):
             return {"outcome": "changed_meanwhile"}
-        return self._handlers[KINDS[message.kind].handler](
+        return self._handlers[EFFECT_KINDS[message.kind].handler](
             message, Deadline.of_invocation(None, 0, NO_CONTEXT_SECONDS)
         )
 
@@ -173,7 +173,7 @@ class Worker:
         return replace(full, queued=body)
 
     def _run(self, effect: dict[str, str], message: EffectMessage, deadline: Deadline) -> Result:
-        result = self._handlers[KINDS[message.kind].handler](message, deadline)
+        result = self._handlers[EFFECT_KINDS[message.kind].handler](message, deadline)
         if result.get("outcome") == "continued":  # a clean-up's extensions run after its last part
             return result
         for extension in extensions.handlers_for(message.kind):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 
-from clerk_sync.domain.effects import KINDS, EffectMessage
+from clerk_sync.domain.effects import EFFECT_KINDS, EffectMessage
 
 Extension = Callable[[EffectMessage], None]
 _registry: dict[str, list[Extension]] = {}
@@ -27,8 +27,8 @@ _registry: dict[str, list[Extension]] = {}
 
 def register(kind: str) -> Callable[[Extension], Extension]:
     """Decorator: run the function for every message of `kind`."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown effect kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    if kind not in EFFECT_KINDS:
+        raise ValueError(f"unknown effect kind {kind!r}; known: {', '.join(sorted(EFFECT_KINDS))}")
 
     def decorate(function: Extension) -> Extension:
         _registry.setdefault(kind, []).append(function)

@@ -1,6 +1,6 @@
 """What backfill would change, decided from Clerk's objects and the stored records (no I/O).
 
-An API object becomes the write its webhook would make (the kind's writer, kinds.py:
+An API object becomes the write its webhook would make (the kind's writer, listings.py:
 `event_types.changes_of` on a synthesized event, side effects dropped: no welcome e-mail for a
 backfilled user), under one `svix_id` per run (`backfill:<uuid>`). Comparing that write with the
 stored record classifies it by the rule `Store.apply`'s condition is made from (domain/rules.py), so
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from clerk_sync.adapters.clerk.kinds import KINDS, Key
+from clerk_sync.adapters.clerk.listings import LISTINGS, Key
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.rules import holds, may_replace
 from clerk_sync.domain.tables import TABLES, Table
@@ -79,12 +79,12 @@ def key_dict(table: Table, key: Key) -> dict[str, str]:
 
 def object_key(table: Table, obj: Mapping[str, Any]) -> Key | None:
     """The stored key of a Clerk API object, or None when the object lacks it."""
-    return KINDS[table].key(obj)
+    return LISTINGS[table].key(obj)
 
 
 def synthesize(table: Table, obj: dict[str, Any], run_id: str, now_ms: int) -> Write:
     """The write the kind's webhook with this object would make; InvalidEventError if it can't."""
-    return KINDS[table].write(obj, run_id, now_ms)
+    return LISTINGS[table].write(obj, run_id, now_ms)
 
 
 def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
@@ -112,10 +112,10 @@ def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = Fals
 
 
 def _same_content(write: Write, stored: Stored | None) -> bool:
-    """A live write holding exactly the compared attributes of a live stored record (kinds.Kind.content)."""
+    """A live write holding exactly the compared attributes of a live stored record (Listing.content)."""
     if stored is None or stored.content is None or stored.deleted or write.tombstone:
         return False
-    compared = KINDS[write.table].content
+    compared = LISTINGS[write.table].content
     return stored.content == {name: write.item[name] for name in compared if name in write.item}
 
 

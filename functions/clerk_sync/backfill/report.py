@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clerk_sync.adapters.clerk.kinds import Key
+from clerk_sync.adapters.clerk.listings import Key
 from clerk_sync.backfill.planning import Action
 from clerk_sync.domain.tables import Table
 
@@ -14,7 +14,7 @@ SHOWN_TOMBSTONES = 50
 
 @dataclass
 class KindCounts:
-    """What happened to one kind (kinds.py)."""
+    """What happened to one kind (its listing: adapters/clerk/listings.py)."""
 
     table: Table
     total: int | None = None  # what Clerk says it holds, when it says so

@@ -1,13 +1,13 @@
 """One backfill run: walk each kind in Clerk, plan against what is stored, apply, reconcile.
 
-Per kind (in the order of kinds.py), page by page: synthesize the writes, read the stored versions
+Per kind (in the order of listings.py), page by page: synthesize the writes, read the stored versions
 (and, for records with parents, whether a parent is tombstoned), classify, and send only the
 writes that change something, through `Store.apply` (version-guarded: a newer webhook write or a
 tombstone always wins, even one that lands between the read and the write). A failure stops the run;
 what was written stays, and a rerun redoes the reads and writes only what is still missing.
 
 With `reconcile`, a kind whose walk was complete is compared with its stored live records; those Clerk
-did not return are confirmed absent (kinds.Absence: a look-up answering 404, a complete list filtered by
+did not return are confirmed absent (listings.Absence: a look-up answering 404, a complete list filtered by
 a stored attribute lacking them, or, for plans that only backfill writes, the complete list itself) and
 then tombstoned. A kind whose absence cannot be
 confirmed is not reconciled, and the summary says why.
@@ -26,7 +26,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from clerk_sync.adapters.clerk import paging
 from clerk_sync.adapters.clerk.errors import ClerkApiError
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence, Key
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence, Key
 from clerk_sync.adapters.clerk.paging import Page, Walk
 from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
@@ -62,7 +62,7 @@ class Options:
     reconcile: bool = False
     page_size: int = paging.MAX_PAGE_SIZE
     overlap: int | None = None  # objects shared by consecutive pages (default: 5 % of a page)
-    kinds: tuple[Table, ...] = tuple(KINDS)
+    kinds: tuple[Table, ...] = tuple(LISTINGS)
 
 
 def _now_ms() -> int:
@@ -140,8 +140,8 @@ class Backfill:
             self._note(
                 summary, f"{table.value}: the list shifted too much during the read: it may be incomplete"
             )
-        if options.reconcile and KINDS[table].absence is Absence.NONE:
-            self._note(summary, f"{table.value}: not reconciled: {KINDS[table].not_reconciled}")
+        if options.reconcile and LISTINGS[table].absence is Absence.NONE:
+            self._note(summary, f"{table.value}: not reconciled: {LISTINGS[table].not_reconciled}")
         elif options.reconcile and counts.complete:
             self._reconcile(table, state.seen, counts, summary, options, pool)
         self.progress.finished(counts)
@@ -221,7 +221,7 @@ class Backfill:
         options: Options,
         pool: ThreadPoolExecutor,
     ) -> None:
-        live = dict(self.stored.live(table, KINDS[table].lookup_fields))
+        live = dict(self.stored.live(table, LISTINGS[table].lookup_fields))
         candidates = planning.missing(live, seen)
         gone = sorted(self.api.absent(table, {key: live[key] for key in candidates})) if candidates else []
         if len(gone) < len(candidates):

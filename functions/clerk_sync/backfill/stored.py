@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
-from clerk_sync.adapters.clerk.kinds import KINDS, Key
+from clerk_sync.adapters.clerk.listings import LISTINGS, Key
 from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, UnprocessedKeysError, batch_get
 from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.failures import StorageError
@@ -95,4 +95,4 @@ class StoredRecords:
 
 def _content(table: Table) -> tuple[str, ...]:
     """The attributes planning compares for this table (parents that are no kind: none)."""
-    return KINDS[table].content if table in KINDS else ()
+    return LISTINGS[table].content if table in LISTINGS else ()

@@ -1,8 +1,8 @@
 """The side-effect message format, declared once: each kind's target, required fields, queue delay,
-handler and (clean-ups) phases; the builders the receiver's plans use; the parser the worker uses.
+handler and (clean-ups) phases; the builders the event-type functions use; the parser the worker uses.
 
 Producer (domain/entities/*), queue (adapters/sqs.py) and consumer (app/effects_worker.py) all read
-`KINDS`: a kind is added here or nowhere.
+`EFFECT_KINDS`: a kind is added here or nowhere.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class EffectSpec:
     """What the effect sends, if it sends a message to a person."""
 
 
-KINDS: Mapping[str, EffectSpec] = {
+EFFECT_KINDS: Mapping[str, EffectSpec] = {
     spec.kind: spec
     for spec in (
         EffectSpec("welcome_email", "user_id", Handler.WELCOME, channel=Channel.EMAIL),
@@ -143,7 +143,7 @@ class EffectMessage:
     def position(self) -> Position:
         """Where this part of a clean-up starts."""
         if self.part == 1:
-            return Position(KINDS[self.kind].phases[0])
+            return Position(EFFECT_KINDS[self.kind].phases[0])
         return Position(self.fields["phase"], self.fields.get("start_key"))
 
     def text(self, name: str) -> str | None:
@@ -161,9 +161,9 @@ def parse_message(body: str) -> EffectMessage:
     if not isinstance(data, dict):
         raise PoisonMessageError("body is not a JSON object")
     kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
+    if not isinstance(kind, str) or kind not in EFFECT_KINDS:
         raise PoisonMessageError(f"unknown kind {kind!r}"[:80])
-    spec = KINDS[kind]
+    spec = EFFECT_KINDS[kind]
     # a spilled body is a reference: its fields are checked once it is loaded
     required = (spec.target_field,) if "spilled" in data else (spec.target_field, *spec.required)
     missing = [name for name in ("svix_id", *required) if not _filled(data.get(name))]
@@ -183,7 +183,7 @@ def _filled(value: object) -> bool:
 def missing_field(effect: Effect) -> str | None:
     """The first field of a new effect that the worker would find missing (parse_message), else None:
     the receiver refuses such an event instead of queueing a message that can never be handled."""
-    spec = KINDS[effect["kind"]]
+    spec = EFFECT_KINDS[effect["kind"]]
     for name in spec.required:
         if not _filled(effect.get(name)):
             return name
@@ -193,11 +193,11 @@ def missing_field(effect: Effect) -> str | None:
 def _check_continuation(kind: str, data: dict[str, Any]) -> None:
     """A continuation's part number, phase and start key, as the worker writes them."""
     part, start_key = data.get("part"), data.get("start_key")
-    if not KINDS[kind].phases:
+    if not EFFECT_KINDS[kind].phases:
         raise PoisonMessageError(f"{kind} with a part number")
     if not isinstance(part, int) or isinstance(part, bool) or part < 2:
         raise PoisonMessageError(f"{kind} with part {part!r}"[:80])
-    if data.get("phase") not in KINDS[kind].phases:
+    if data.get("phase") not in EFFECT_KINDS[kind].phases:
         raise PoisonMessageError(f"{kind} with an unknown phase")
     if start_key is not None and not (
         isinstance(start_key, dict)

@@ -14,7 +14,7 @@ from typing import Any
 
 from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.errors import ClerkApiError
-from clerk_sync.adapters.clerk.kinds import KINDS
+from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.store import Store
@@ -65,7 +65,7 @@ class FirstUse:
         if found is None:
             log.info("first use: not in Clerk", extra={"table": table.value, "outcome": "unknown"})
             return False
-        write = KINDS[table].write(found, f"{SVIX_ID_PREFIX}{uuid.uuid4()}", int(time.time() * 1000))
+        write = LISTINGS[table].write(found, f"{SVIX_ID_PREFIX}{uuid.uuid4()}", int(time.time() * 1000))
         outcome = self._store.apply(write)
         log.info("first use: fetched from Clerk", extra={"table": table.value, "outcome": outcome})
         return True

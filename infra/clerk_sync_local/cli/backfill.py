@@ -1,5 +1,5 @@
 """`clerk-sync backfill`: copy what the Clerk Backend API lists into the synced tables (every kind of
-clerk_sync/adapters/clerk/kinds.py, or those `--kinds` names).
+clerk_sync/adapters/clerk/listings.py, or those `--kinds` names).
 
 Wiring: `add_parser(subparsers)` adds the sub-command, `run(args)` runs it and returns the exit code
 (exit_codes.py): 0 done, 1 stopped early (bad credentials, unreachable API, DynamoDB; one line on
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
@@ -33,8 +33,8 @@ from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
 from clerk_sync_local.stack.state import STATE_DIR_ENV
 
-SYNCED = tuple(table.value for table in KINDS)  # the tables backfill writes, in run order
-NOT_RECONCILED = tuple(table.value for table, kind in KINDS.items() if kind.absence is Absence.NONE)
+SYNCED = tuple(table.value for table in LISTINGS)  # the tables backfill writes, in run order
+NOT_RECONCILED = tuple(table.value for table, kind in LISTINGS.items() if kind.absence is Absence.NONE)
 
 if TYPE_CHECKING:
     from clerk_sync.adapters.clerk.retry import RetryPolicy
@@ -52,7 +52,7 @@ def kinds_option(value: str) -> tuple[Table, ...]:
         raise argparse.ArgumentTypeError(
             f"unknown kind {', '.join(unknown) or repr(value)}: choose from {','.join(SYNCED)}"
         )
-    return tuple(table for table in KINDS if table.value in names)
+    return tuple(table for table in LISTINGS if table.value in names)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -80,7 +80,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--kinds",
         type=kinds_option,
-        default=tuple(KINDS),
+        default=tuple(LISTINGS),
         metavar="LIST",
         help=f"comma-separated kinds to read (default: all, in this order: {', '.join(SYNCED)})",
     )

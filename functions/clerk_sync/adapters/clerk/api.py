@@ -1,4 +1,4 @@
-"""Reading Clerk's lists (kinds.py) through the official SDK (`clerk-backend-api`).
+"""Reading Clerk's lists (listings.py) through the official SDK (`clerk-backend-api`).
 
 What this module does about the SDK (7.0.0):
 - Retries: without a `retry_config` the SDK retries 5xx and connection errors with backoff for up to an
@@ -35,7 +35,7 @@ from clerk_sync.adapters.clerk.errors import (
     RateLimitedError,
     RetryableError,
 )
-from clerk_sync.adapters.clerk.kinds import KINDS, Absence, Filtered, Key
+from clerk_sync.adapters.clerk.listings import LISTINGS, Absence, Filtered, Key
 from clerk_sync.adapters.clerk.paging import Page, Walk
 from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.domain.tables import Table
@@ -131,7 +131,7 @@ class ClerkApi:
 
     def total(self, table: Table) -> int | None:
         """How many objects the list holds, when Clerk says so cheaply (users: one count request)."""
-        count = KINDS[table].count
+        count = LISTINGS[table].count
         if count is None:
             return None
         try:
@@ -140,8 +140,8 @@ class ClerkApi:
             return None
 
     def page(self, table: Table, offset: int, limit: int) -> Page:
-        """One page of a list (oldest first where the list takes an order: kinds.py)."""
-        kind = KINDS[table]
+        """One page of a list (oldest first where the list takes an order: listings.py)."""
+        kind = LISTINGS[table]
         decode = _array if kind.array else _listing
         return self._call(
             f"list {table.value} at offset {offset}",
@@ -156,7 +156,7 @@ class ClerkApi:
         it: asked one by one, memberships per organization, one filtered list per stored value, or none
         asked where only backfill writes. A record without the fields its look-up needs cannot be
         confirmed, so it is never absent."""
-        kind = KINDS[table]
+        kind = LISTINGS[table]
         if kind.absence is Absence.MEMBERS:
             return self._absent_memberships(list(keys))
         if kind.absence is Absence.LISTED:
@@ -174,7 +174,7 @@ class ClerkApi:
         return self._lookup(table, (object_id,), {})
 
     def _lookup(self, table: Table, key: Key, fields: Mapping[str, str]) -> dict[str, Any] | None:
-        lookup = KINDS[table].lookup
+        lookup = LISTINGS[table].lookup
         if lookup is None:
             raise ValueError(f"{table.value} has no look-up")
 
@@ -253,7 +253,7 @@ class ClerkApi:
 
         state: Walk[Key] = Walk()
         try:
-            for _ in paging.walk(fetch, KINDS[table].key, state, limit=FILTERED_PAGE_SIZE):
+            for _ in paging.walk(fetch, LISTINGS[table].key, state, limit=FILTERED_PAGE_SIZE):
                 pass
         except NotFoundError:
             return candidates

@@ -4,8 +4,8 @@ A subscription item has no `updated_at`. Its version is the event's `timestamp` 
 the event, in ms), times ten, plus the rank of the status it reports in an item's lifecycle: events of
 one item are emitted in the order its state changed, so the timestamp orders them, and two in the same
 millisecond are ordered by how far along the lifecycle their status is. Backfill versions an item
-it reads from the Backend API by the item's own `updated_at` (adapters/clerk/kinds.py, `item_listed_at`), so
-a listing never beats a webhook emitted at or after the change it shows.
+it reads from the Backend API by the item's own `updated_at` (adapters/clerk/listings.py,
+`item_listed_at`), so a listing never beats a webhook emitted at or after the change it shows.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The kinds backfill reads, declared once: each one's list call, the write an object becomes, its key,
-and how reconcile confirms that Clerk no longer has a record.
+"""The listings backfill reads, one per kind (table), declared once: each one's list call, the write an
+object becomes, its key, and how reconcile confirms that Clerk no longer has a record.
 
 Run order is registry order: parents before children (a membership's user and organization, an
 invitation's or domain's organization, an item's payer), plans before the subscription items that
@@ -59,14 +59,14 @@ class Absence(StrEnum):
 
     LOOKUP = "lookup"  # a look-up of the record answers 404
     MEMBERS = "members"  # the organization's memberships, filtered by user (404: the organization is gone)
-    FILTERED = "filtered"  # a complete list filtered by a stored attribute lacks the id (`Kind.filtered`)
+    FILTERED = "filtered"  # a complete list filtered by a stored attribute lacks the id (`Listing.filtered`)
     LISTED = "listed"  # a complete list is enough: nothing but backfill writes the table
-    NONE = "none"  # not reconciled (`Kind.not_reconciled` says why)
+    NONE = "none"  # not reconciled (`Listing.not_reconciled` says why)
 
 
 @dataclass(frozen=True)
-class Kind:
-    """What backfill needs to know of one kind."""
+class Listing:
+    """What backfill needs to know of one kind: how Clerk lists it and what its objects become."""
 
     table: Table
     list_page: Lister
@@ -173,15 +173,15 @@ def item_listed_at(obj: Mapping[str, Any], now_ms: int) -> int:
     raise InvalidEventError("missing data.updated_at and data.created_at")
 
 
-def looked_up(table: Table, method: Method, event_type: str, get: Method, parameter: str) -> Kind:
+def looked_up(table: Table, method: Method, event_type: str, get: Method, parameter: str) -> Listing:
     """A kind listed oldest first, planned as its `event_type` webhook, confirmed absent by `get` by id."""
-    return Kind(table, ordered(method), updated(event_type), Absence.LOOKUP, lookup=by_id(get, parameter))
+    return Listing(table, ordered(method), updated(event_type), Absence.LOOKUP, lookup=by_id(get, parameter))
 
 
-def listed_by(table: Table, method: Method, event_type: str, filtered: Filtered) -> Kind:
+def listed_by(table: Table, method: Method, event_type: str, filtered: Filtered) -> Listing:
     """A kind listed oldest first, planned as its `event_type` webhook, that the SDK cannot look up one
     by one: confirmed absent by the `filtered` list of its stored field's value."""
-    return Kind(
+    return Listing(
         table,
         ordered(method),
         updated(event_type),
@@ -191,10 +191,10 @@ def listed_by(table: Table, method: Method, event_type: str, filtered: Filtered)
     )
 
 
-KINDS: Mapping[Table, Kind] = {
+LISTINGS: Mapping[Table, Listing] = {
     kind.table: kind
     for kind in (
-        Kind(
+        Listing(
             Table.USERS,
             lambda clerk, limit, offset: clerk.users.list(
                 request={"limit": limit, "offset": offset, "order_by": ORDER}
@@ -212,14 +212,14 @@ KINDS: Mapping[Table, Kind] = {
             lambda clerk: clerk.organizations.get,
             "organization_id",
         ),
-        Kind(
+        Listing(
             Table.MEMBERSHIPS,
             ordered(lambda clerk: clerk.users.get_instance_organization_memberships),
             updated("organizationMembership.updated"),
             Absence.MEMBERS,
             key=_membership_key,
         ),
-        Kind(
+        Listing(
             Table.INVITATIONS,
             ordered(lambda clerk: clerk.organization_invitations.get_all),
             via(invitation_event, _run_clock),
@@ -266,14 +266,14 @@ KINDS: Mapping[Table, Kind] = {
                 ),
             ),
         ),
-        Kind(
+        Listing(
             Table.PLANS,
             lambda clerk, limit, offset: clerk.billing.list_plans(paginated=True, limit=limit, offset=offset),
             plan_write,
             Absence.LISTED,
             content=(*PLAN_FIELDS, "features"),
         ),
-        Kind(
+        Listing(
             Table.SUBSCRIPTION_ITEMS,
             lambda clerk, limit, offset: clerk.billing.list_subscription_items(
                 paginated=True, limit=limit, offset=offset, include_free=True
