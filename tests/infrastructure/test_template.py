@@ -37,8 +37,8 @@ from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
-from clerk_sync.backfill.bootstrap import Settings as BackfillSettings
-from clerk_sync.backfill.bootstrap import build_backfill
+from clerk_sync.backfill.build import Settings as BackfillSettings
+from clerk_sync.backfill.build import build_backfill
 from clerk_sync.backfill.run import Options as BackfillOptions
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.tables import IDEMPOTENCY_TEMPLATE_ID, TABLES, Table, children_of

@@ -31,7 +31,7 @@ from clerk_sync.adapters.clerk import api as clerk_api
 from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
-from clerk_sync.backfill.bootstrap import Settings, build_backfill
+from clerk_sync.backfill.build import Settings, build_backfill
 from clerk_sync.backfill.report import Summary
 from clerk_sync.backfill.run import Backfill, Options
 from clerk_sync.domain.entities.subscription_items import item_version

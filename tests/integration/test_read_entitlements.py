@@ -10,7 +10,7 @@ import pytest
 from builders import envelope, organization, signed, subscription_item, user
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.clerk.retry import RetryPolicy
-from clerk_sync.backfill.bootstrap import Settings, build_backfill
+from clerk_sync.backfill.build import Settings, build_backfill
 from clerk_sync.backfill.run import Options
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.read import ClerkData

@@ -247,7 +247,7 @@ def run(
     """
     from clerk_sync.adapters.aws_clients import Endpoints
     from clerk_sync.adapters.clerk.retry import RetryPolicy  # the SDK and AWS clients: only when running
-    from clerk_sync.backfill.bootstrap import Settings, build_backfill
+    from clerk_sync.backfill.build import Settings, build_backfill
     from clerk_sync.backfill.run import Options
 
     env = os.environ if environ is None else environ
