@@ -28,8 +28,8 @@ from clerk_sync.domain.effects import (
     EFFECT_KINDS,
     Channel,
     EffectMessage,
-    Handler,
     PoisonMessageError,
+    WorkerTask,
     parse_message,
 )
 from clerk_sync.domain.mail import Email
@@ -79,11 +79,11 @@ class Worker:
             config=self.config,
             key_prefix=KEY_PREFIX,
         )(self._run)
-        self._handlers: dict[Handler, Callable[[EffectMessage, Deadline], Result]] = {
-            Handler.WELCOME: self._welcome_email,
-            Handler.CLEANUP: self._cleanup,
-            Handler.DELIVER: self._deliver_email,
-            Handler.DELIVER_SMS: self._deliver_sms,
+        self._tasks: dict[WorkerTask, Callable[[EffectMessage, Deadline], Result]] = {
+            WorkerTask.WELCOME: self._welcome_email,
+            WorkerTask.CLEANUP: self._cleanup,
+            WorkerTask.DELIVER: self._deliver_email,
+            WorkerTask.DELIVER_SMS: self._deliver_sms,
         }
 
     def handle(self, body: str, message_id: str, context: LambdaContext | None) -> Result:
@@ -158,7 +158,7 @@ class Worker:
         message = self._parse(unconfirmed.message)
         if not claims.release_unconfirmed(unconfirmed):
             return {"outcome": "changed_meanwhile"}
-        return self._handlers[EFFECT_KINDS[message.kind].handler](
+        return self._tasks[EFFECT_KINDS[message.kind].task](
             message, Deadline.of_invocation(None, 0, NO_CONTEXT_SECONDS)
         )
 
@@ -173,7 +173,7 @@ class Worker:
         return replace(full, queued=body)
 
     def _run(self, effect: dict[str, str], message: EffectMessage, deadline: Deadline) -> Result:
-        result = self._handlers[EFFECT_KINDS[message.kind].handler](message, deadline)
+        result = self._tasks[EFFECT_KINDS[message.kind].task](message, deadline)
         if result.get("outcome") == "continued":  # a clean-up's extensions run after its last part
             return result
         for extension in extensions.handlers_for(message.kind):

@@ -1,5 +1,6 @@
 """The side-effect message format, declared once: each kind's target, required fields, queue delay,
-handler and (clean-ups) phases; the builders the event-type functions use; the parser the worker uses.
+worker task and (clean-ups) phases; the builders the event-type functions use; the parser the worker
+uses.
 
 Producer (domain/entities/*), queue (adapters/sqs.py) and consumer (app/effects_worker.py) all read
 `EFFECT_KINDS`: a kind is added here or nowhere.
@@ -20,8 +21,8 @@ Effect = dict[str, Any]
 """A message body as the receiver queues it (JSON object)."""
 
 
-class Handler(StrEnum):
-    """What the worker does with a kind."""
+class WorkerTask(StrEnum):
+    """What the worker (app/effects_worker.py) does with a kind (not a Lambda handler: handlers/)."""
 
     WELCOME = "welcome"  # send the welcome e-mail
     CLEANUP = "cleanup"  # tombstone a deleted parent's children, in parts
@@ -44,7 +45,7 @@ class EffectSpec:
     kind: str
     target_field: str
     """The field naming what the effect is about (part of its idempotency key)."""
-    handler: Handler
+    task: WorkerTask
     required: tuple[str, ...] = ()
     """Fields that must be non-empty strings (besides svix_id and the target)."""
     delay_seconds: int = 0
@@ -66,26 +67,26 @@ class EffectSpec:
 EFFECT_KINDS: Mapping[str, EffectSpec] = {
     spec.kind: spec
     for spec in (
-        EffectSpec("welcome_email", "user_id", Handler.WELCOME, channel=Channel.EMAIL),
-        EffectSpec("user_cleanup", "user_id", Handler.CLEANUP, delay_seconds=5, cleans=Table.USERS),
+        EffectSpec("welcome_email", "user_id", WorkerTask.WELCOME, channel=Channel.EMAIL),
+        EffectSpec("user_cleanup", "user_id", WorkerTask.CLEANUP, delay_seconds=5, cleans=Table.USERS),
         EffectSpec(
             "organization_cleanup",
             "organization_id",
-            Handler.CLEANUP,
+            WorkerTask.CLEANUP,
             delay_seconds=5,
             cleans=Table.ORGANIZATIONS,
         ),
         EffectSpec(
             "deliver_email",
             "email_id",
-            Handler.DELIVER,
+            WorkerTask.DELIVER,
             required=("to_email_address", "subject"),
             channel=Channel.EMAIL,
         ),
         EffectSpec(
             "deliver_sms",
             "sms_id",
-            Handler.DELIVER_SMS,
+            WorkerTask.DELIVER_SMS,
             required=("to_phone_number", "message"),
             channel=Channel.SMS,
         ),
