@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from clerk_sync.adapters.dynamodb.payloads import INLINE_LIMIT_BYTES, PayloadStore
@@ -27,11 +28,13 @@ class SideEffectsQueue:
         body = json.dumps(effect, separators=(",", ":"))
         if len(body) > INLINE_LIMIT_BYTES and self._payloads is not None:  # ASCII: characters are bytes
             target_field = EFFECT_KINDS[effect["kind"]].target_field
-            key = effect_key(effect["kind"], effect["svix_id"], effect[target_field])
+            fields: Mapping[str, object] = effect
+            target = fields[target_field]
+            key = effect_key(effect["kind"], effect["svix_id"], str(target))
             reference = {
                 "kind": effect["kind"],
                 "svix_id": effect["svix_id"],
-                target_field: effect[target_field],
+                target_field: target,
                 "spilled": self._payloads.spill(key, body),
             }
             body = json.dumps(reference, separators=(",", ":"))

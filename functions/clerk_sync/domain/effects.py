@@ -12,13 +12,76 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.tables import Table, children_of
 
-Effect = dict[str, Any]
-"""A message body as the receiver queues it (JSON object)."""
+
+class WelcomeEmail(TypedDict):
+    """`welcome_email`: greet a new user (the worker skips users without an address)."""
+
+    kind: Literal["welcome_email"]
+    svix_id: str
+    user_id: str
+    email: str | None
+    first_name: str | None
+
+
+class UserCleanup(TypedDict):
+    """`user_cleanup`: tombstone a deleted user's records in other tables. A continuation (part 2 and
+    later, sent by the worker) adds where it resumes: `part`, `phase`, `start_key`."""
+
+    kind: Literal["user_cleanup"]
+    svix_id: str
+    user_id: str
+    deleted_at: int
+    part: NotRequired[int]
+    phase: NotRequired[str]
+    start_key: NotRequired[dict[str, str] | None]
+
+
+class OrganizationCleanup(TypedDict):
+    """`organization_cleanup`: tombstone a deleted organization's records in other tables (continuations
+    as for `UserCleanup`)."""
+
+    kind: Literal["organization_cleanup"]
+    svix_id: str
+    organization_id: str
+    deleted_at: int
+    part: NotRequired[int]
+    phase: NotRequired[str]
+    start_key: NotRequired[dict[str, str] | None]
+
+
+class DeliverEmail(TypedDict):
+    """`deliver_email`: send a Clerk e-mail the application took over (`body`: HTML, `body_plain`: text)."""
+
+    kind: Literal["deliver_email"]
+    svix_id: str
+    email_id: str
+    to_email_address: str
+    subject: str
+    body: str | None
+    body_plain: str | None
+
+
+class DeliverSms(TypedDict):
+    """`deliver_sms`: send a Clerk text message (SMS) the application took over."""
+
+    kind: Literal["deliver_sms"]
+    svix_id: str
+    sms_id: str
+    to_phone_number: str
+    message: str
+
+
+Cleanup = UserCleanup | OrganizationCleanup
+Effect = WelcomeEmail | Cleanup | DeliverEmail | DeliverSms
+"""A message body as the receiver (or, for a clean-up's continuation, the worker) queues it: a JSON
+object, one TypedDict per kind. The fields hold what the event carried (the event-type functions
+check the ids, `missing_field` the required texts); the worker checks them again on receipt
+(`parse_message`), since a queue carries whatever was sent to it."""
 
 
 class WorkerTask(StrEnum):
@@ -185,8 +248,9 @@ def missing_field(effect: Effect) -> str | None:
     """The first field of a new effect that the worker would find missing (parse_message), else None:
     the receiver refuses such an event instead of queueing a message that can never be handled."""
     spec = EFFECT_KINDS[effect["kind"]]
+    fields: Mapping[str, object] = effect
     for name in spec.required:
-        if not _filled(effect.get(name)):
+        if not _filled(fields.get(name)):
             return name
     return None
 
@@ -208,7 +272,7 @@ def _check_continuation(kind: str, data: dict[str, Any]) -> None:
         raise PoisonMessageError(f"{kind} with a malformed start key")
 
 
-def welcome_email(event: Event, email: str | None) -> Effect:
+def welcome_email(event: Event, email: str | None) -> WelcomeEmail:
     """Greet a new user (the worker skips users without an address)."""
     return {
         "kind": "welcome_email",
@@ -219,7 +283,7 @@ def welcome_email(event: Event, email: str | None) -> Effect:
     }
 
 
-def user_cleanup(event: Event) -> Effect:
+def user_cleanup(event: Event) -> UserCleanup:
     """Tombstone the records of a deleted user in other tables (memberships, sessions, billing)."""
     return {
         "kind": "user_cleanup",
@@ -229,7 +293,7 @@ def user_cleanup(event: Event) -> Effect:
     }
 
 
-def organization_cleanup(event: Event) -> Effect:
+def organization_cleanup(event: Event) -> OrganizationCleanup:
     """Tombstone the records of a deleted organization in other tables (memberships, invitations,
     domains, billing)."""
     return {
@@ -240,17 +304,23 @@ def organization_cleanup(event: Event) -> Effect:
     }
 
 
-def cleanup_continuation(message: EffectMessage, position: Position) -> Effect:
-    """The rest of a clean-up that did not fit in one part: the same clean-up, from `position`."""
-    return {
-        **message.fields,
-        "part": message.part + 1,
-        "phase": position.phase,
-        "start_key": position.start_key,
-    }
+def cleanup_continuation(message: EffectMessage, position: Position) -> Cleanup:
+    """The rest of a clean-up that did not fit in one part: the same clean-up, from `position`.
+
+    `message` is a clean-up that parse_message accepted (its kind, svix id, target and any part were
+    checked), so its fields are a `Cleanup`'s; the cast states what that check established."""
+    return cast(
+        Cleanup,
+        {
+            **message.fields,
+            "part": message.part + 1,
+            "phase": position.phase,
+            "start_key": position.start_key,
+        },
+    )
 
 
-def deliver_email(event: Event) -> Effect:
+def deliver_email(event: Event) -> DeliverEmail:
     """Send a Clerk e-mail whose delivery the application has taken over."""
     return {
         "kind": "deliver_email",
@@ -263,7 +333,7 @@ def deliver_email(event: Event) -> Effect:
     }
 
 
-def deliver_sms(event: Event) -> Effect:
+def deliver_sms(event: Event) -> DeliverSms:
     """Send a Clerk text message (SMS) whose delivery the application has taken over."""
     return {
         "kind": "deliver_sms",
