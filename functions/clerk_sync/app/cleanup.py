@@ -8,7 +8,7 @@ own idempotency key (it includes the part number) absorbs the duplicate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal, TypedDict, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,6 +20,16 @@ from clerk_sync.domain.effects import EffectMessage
 from clerk_sync.observability import logger
 
 
+class CleanupPartResult(TypedDict):
+    """What a clean-up part did (its idempotency record and log fields): `cleaned` when the clean-up
+    is done, `continued` when the rest was handed on; its part number. It also holds, under each child
+    table's name, how many records the part tombstoned there (keys a TypedDict cannot declare: the
+    child tables come from domain/tables.py)."""
+
+    outcome: Literal["cleaned", "continued"]
+    part: int
+
+
 class CleanupParts:
     """Runs one part of a clean-up message (`user_cleanup`, `organization_cleanup`)."""
 
@@ -28,7 +38,7 @@ class CleanupParts:
         self._queue = queue
         self._budget = budget
 
-    def run(self, message: EffectMessage, context: LambdaContext | None) -> dict[str, Any]:
+    def run(self, message: EffectMessage, context: LambdaContext | None) -> CleanupPartResult:
         """Tombstone this part; `cleaned` when the clean-up is done, `continued` when it was handed on."""
         deadline = Deadline.for_part(self._budget, context)
         parent = effects.EFFECT_KINDS[message.kind].cleans
@@ -52,8 +62,9 @@ class CleanupParts:
         return result
 
 
-def _result(message: EffectMessage, done: CleanupResult) -> dict[str, Any]:
-    return {"outcome": "continued" if done.resume else "cleaned", "part": message.part, **done.tombstoned}
+def _result(message: EffectMessage, done: CleanupResult) -> CleanupPartResult:
+    outcome = "continued" if done.resume else "cleaned"
+    return cast(CleanupPartResult, {"outcome": outcome, "part": message.part, **done.tombstoned})
 
 
 def _deleted_at(message: EffectMessage) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync.adapters.dynamodb.schema_check import SchemaCheck
-from clerk_sync.adapters.dynamodb.store import Store
+from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
 from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.domain.writes import Changes
 
@@ -21,10 +21,31 @@ from clerk_sync.domain.writes import Changes
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 KEY_PREFIX = "clerk-sync.webhook"  # stable keys whatever the function or module is named
 
-Outcome = dict[str, Any]
+
+class Outcome(TypedDict):
+    """What a delivery did: the 200 answer's body, and (applied or stale) its idempotency record."""
+
+    status: WriteOutcome | Literal["ignored"]
+    """`applied` (written, or nothing to write, and effects queued), `stale` (a newer or final record
+    is stored: nothing written or queued), `ignored` (the receiver stores nothing of this event)."""
+    type: str
+    id: str | None
 
 
-def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+class Duplicate(TypedDict):
+    """A replayed delivery's answer: the first outcome's type and id, its status as `first`."""
+
+    status: Literal["duplicate"]
+    type: str | None
+    id: str | None
+    first: str | None
+    """None (as `type`) only if the stored record lacks it: every record holds an `Outcome`."""
+
+
+DeliveryOutcome = Outcome | Duplicate
+
+
+def mark_duplicate(response: Any, idempotent_data: DataRecord) -> Duplicate:
     """A replayed delivery answers with the first outcome, marked as a duplicate."""
     first = dict(response or {})
     return {
@@ -63,7 +84,7 @@ class DeliveryProcessor:
 
     def process(
         self, *, svix_id: str, body_sha256: str, changes: Changes, context: LambdaContext | None
-    ) -> Outcome:
+    ) -> DeliveryOutcome:
         """The outcome of the first processing of this svix id (raises Idempotency* errors).
 
         A write the schema cannot store raises UnstorablePayloadError before anything is written, the
@@ -73,7 +94,7 @@ class DeliveryProcessor:
             self._schema.check(changes.write)
         if context is not None:
             self.config.register_lambda_context(context)
-        result: Outcome = self._once(
+        result: DeliveryOutcome = self._once(
             delivery={"svix_id": svix_id, "body_sha256": body_sha256}, changes=changes
         )
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Literal, TypedDict
 
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clerk_sync.adapters.claims import Claims, UnconfirmedSend
+from clerk_sync.adapters.claims import Claims, SendOutcome, UnconfirmedSend
 from clerk_sync.adapters.dynamodb.liveness import user_deleted
 from clerk_sync.adapters.dynamodb.models import UserRecord
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
@@ -21,7 +21,7 @@ from clerk_sync.adapters.ses import Mailer
 from clerk_sync.adapters.sns import TextMessenger
 from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.app import extensions
-from clerk_sync.app.cleanup import CleanupParts
+from clerk_sync.app.cleanup import CleanupPartResult, CleanupParts
 from clerk_sync.domain import mail
 from clerk_sync.domain.deadline import Deadline
 from clerk_sync.domain.effects import (
@@ -44,10 +44,35 @@ DEADLINE_MARGIN_SECONDS = 3.0
 NO_CONTEXT_SECONDS = 30.0  # the template's timeout, for calls without a Lambda context (tools, tests)
 # The counter of sends whose outcome is unknown, per channel (an alarm watches each).
 UNCONFIRMED_METRICS = {Channel.EMAIL: "UnconfirmedEmails", Channel.SMS: "UnconfirmedSms"}
-# What a send of a channel that is not configured answers (logged and counted, not a failure).
-NOT_CONFIGURED = {Channel.EMAIL: "skipped_no_sender", Channel.SMS: "skipped_sms_disabled"}
+# The outcomes of an effect that sends nothing, by design (logged and counted, not failures).
+Skipped = Literal[
+    "skipped_no_address",  # a welcome for a user without an e-mail address
+    "skipped_no_sender",  # e-mail is not configured (no SENDER_EMAIL)
+    "skipped_sms_disabled",  # SMS is not configured (SMS_ENABLED is not true)
+    "skipped_deleted_user",  # a welcome for a user deleted since
+]
+# What a send of a channel that is not configured answers.
+NOT_CONFIGURED: dict[Channel, Skipped] = {
+    Channel.EMAIL: "skipped_no_sender",
+    Channel.SMS: "skipped_sms_disabled",
+}
 
-Result = dict[str, Any]
+
+class SendResult(TypedDict):
+    """What an effect that sends (or skips sending) something did: its idempotency record, and the
+    `outcome` of its log line and `Effect_<outcome>` metric."""
+
+    outcome: SendOutcome | Skipped
+
+
+class ResendResult(TypedDict):
+    """A resend refused because the unconfirmed send changed meanwhile (nothing sent)."""
+
+    outcome: Literal["changed_meanwhile"]
+
+
+Result = SendResult | CleanupPartResult
+"""What running one effect message did (its idempotency record: a replay answers the same)."""
 
 
 class Worker:
@@ -147,7 +172,7 @@ class Worker:
             return
         logger.info("throttled message handed back", extra={"message_id": message_id, "delay_s": delay})
 
-    def resend(self, unconfirmed: UnconfirmedSend) -> Result:
+    def resend(self, unconfirmed: UnconfirmedSend) -> Result | ResendResult:
         """Send an unconfirmed e-mail or SMS again, after an operator checked that it did not arrive."""
         channel = EFFECT_KINDS[unconfirmed.kind].channel if unconfirmed.kind in EFFECT_KINDS else None
         if channel is None:

@@ -8,7 +8,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -19,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
 from clerk_sync.adapters.http import Answer, Rejection, Request
 from clerk_sync.adapters.signing_keys import SigningKeys, SigningKeysUnavailable
-from clerk_sync.app.delivery import DeliveryProcessor
+from clerk_sync.app.delivery import DeliveryOutcome, DeliveryProcessor
 from clerk_sync.domain import event_types
 from clerk_sync.domain.envelope import MalformedEventError, parse_event
 from clerk_sync.domain.names import is_message_id
@@ -69,7 +68,11 @@ class Receiver:
         except (MalformedEventError, InvalidEventError) as error:
             return self._rejected_payload(str(error), started, log)
         if changes.ignored:
-            outcome = {"status": "ignored", "type": changes.event_type, "id": changes.entity_id}
+            outcome: DeliveryOutcome = {
+                "status": "ignored",
+                "type": changes.event_type,
+                "id": changes.entity_id,
+            }
             return self._answered(200, outcome, started, log)
         try:
             outcome = self.processor.process(
@@ -91,7 +94,7 @@ class Receiver:
             return Answer(503, {"error": "temporary failure; retry"})
         return self._answered(200, outcome, started, log)
 
-    def _answered(self, status: int, outcome: dict[str, Any], started: float, log: dict[str, str]) -> Answer:
+    def _answered(self, status: int, outcome: DeliveryOutcome, started: float, log: dict[str, str]) -> Answer:
         count_delivery(type_dimension(outcome["type"]), outcome["status"])
         logger.info(
             "delivery",
@@ -142,7 +145,7 @@ class Receiver:
         return Answer(status, {"error": reason})
 
 
-def type_dimension(event_type: str) -> str:
+def type_dimension(event_type: str | None) -> str:
     """A `Deliveries` metric's `type`: a stored type by name, every other one as OTHER_TYPES."""
     return event_type if event_type in event_types.EVENT_TYPES or event_type == "-" else OTHER_TYPES
 
