@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from clerk_sync.adapters.clerk.listings import Key
-from clerk_sync.backfill.planning import Action
+from clerk_sync.backfill.actions import Action
 from clerk_sync.domain.tables import Table
 
 SHOWN_TOMBSTONES = 50

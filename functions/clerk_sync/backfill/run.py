@@ -30,9 +30,9 @@ from clerk_sync.adapters.clerk.listings import LISTINGS, Absence, Key
 from clerk_sync.adapters.clerk.paging import Page, Walk
 from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
-from clerk_sync.backfill import planning
+from clerk_sync.backfill import actions
+from clerk_sync.backfill.actions import Action, Decision
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.planning import Action, Planned
 from clerk_sync.backfill.report import KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.stored import StoredRecords
 from clerk_sync.domain.tables import Table
@@ -92,7 +92,7 @@ class Backfill:
         """Backfill (and reconcile) every kind; a failure ends the run and is in `summary.failure`."""
         started = time.monotonic()
         before = replace(self.api.stats, notes=list(self.api.stats.notes))
-        summary = Summary(run_id=planning.new_run_id(), dry_run=options.dry_run, reconcile=options.reconcile)
+        summary = Summary(run_id=actions.new_run_id(), dry_run=options.dry_run, reconcile=options.reconcile)
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="backfill") as pool:
                 for table in options.kinds:
@@ -123,7 +123,7 @@ class Backfill:
         state: Walk[Key] = Walk()
         pages = paging.walk(
             lambda offset, limit: self.api.page(table, offset, limit),
-            lambda obj: planning.object_key(table, obj),
+            lambda obj: actions.object_key(table, obj),
             state,
             limit=options.page_size,
             overlap=options.overlap,
@@ -159,28 +159,28 @@ class Backfill:
         writes: list[Write] = []
         for obj in objects:
             try:
-                writes.append(planning.synthesize(table, obj, run_id, now))
+                writes.append(actions.synthesize(table, obj, run_id, now))
             except InvalidEventError:
                 counts.malformed += 1
-        stored = self.stored.get(table, (planning.key_of(table, w.key) for w in writes), pool)
+        stored = self.stored.get(table, (actions.key_of(table, w.key) for w in writes), pool)
         tombstoned = self._tombstoned_parents(writes, pool)
-        planned = [
-            Planned(
+        decided = [
+            Decision(
                 w,
-                planning.classify(
+                actions.classify(
                     w,
-                    stored.get(planning.key_of(table, w.key)),
-                    any(parent in tombstoned for parent in planning.parent_keys(w)),
+                    stored.get(actions.key_of(table, w.key)),
+                    any(parent in tombstoned for parent in actions.parent_keys(w)),
                 ),
             )
             for w in writes
         ]
-        self._apply(planned, counts, options, pool)
+        self._apply(decided, counts, options, pool)
 
     def _tombstoned_parents(self, writes: list[Write], pool: ThreadPoolExecutor) -> set[tuple[Table, Key]]:
         wanted: dict[Table, set[Key]] = {}
         for write in writes:
-            for parent_table, parent_key in planning.parent_keys(write):
+            for parent_table, parent_key in actions.parent_keys(write):
                 wanted.setdefault(parent_table, set()).add(parent_key)
         return {
             (parent_table, key)
@@ -190,11 +190,11 @@ class Backfill:
         }
 
     def _apply(
-        self, planned: list[Planned], counts: KindCounts, options: Options, pool: ThreadPoolExecutor
-    ) -> list[Planned]:
+        self, decided: list[Decision], counts: KindCounts, options: Options, pool: ThreadPoolExecutor
+    ) -> list[Decision]:
         """Send the writes that change something; returns those that did (in a dry run: would)."""
-        to_send = [p for p in planned if p.action.writes]
-        for p in planned:
+        to_send = [p for p in decided if p.action.writes]
+        for p in decided:
             counts.actions[p.action] += 1
         if options.dry_run or not to_send:
             return to_send
@@ -222,7 +222,7 @@ class Backfill:
         pool: ThreadPoolExecutor,
     ) -> None:
         live = dict(self.stored.live(table, LISTINGS[table].lookup_fields))
-        candidates = planning.missing(live, seen)
+        candidates = actions.missing(live, seen)
         gone = sorted(self.api.absent(table, {key: live[key] for key in candidates})) if candidates else []
         if len(gone) < len(candidates):
             self._note(
@@ -232,9 +232,9 @@ class Backfill:
             )
         now = self.clock()
         stored = self.stored.get(table, gone, pool)
-        planned = [
-            Planned(w, planning.classify(w, stored.get(key)))
-            for key, w in ((key, planning.tombstone(table, key, summary.run_id, now)) for key in gone)
+        decided = [
+            Decision(w, actions.classify(w, stored.get(key)))
+            for key, w in ((key, actions.tombstone(table, key, summary.run_id, now)) for key in gone)
         ]
-        counts.tombstoned = [p.key for p in self._apply(planned, counts, options, pool)]
+        counts.tombstoned = [p.key for p in self._apply(decided, counts, options, pool)]
         counts.reconciled = True

@@ -1,7 +1,8 @@
 """Reading what is stored: versions by key (BatchGetItem) and the live keys of a table (Scan).
 
-Only the attributes planning needs are projected (key, version, tombstone mark, a kind's `content`),
-so that reads stay cheap (a 2,500-user page set is 25 BatchGetItem calls of 100 keys).
+Only the attributes a write's classification (actions.py) needs are projected (key, version, tombstone
+mark, a kind's `content`), so that reads stay cheap (a 2,500-user page set is 25 BatchGetItem calls of
+100 keys).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from clerk_sync.adapters.clerk.listings import LISTINGS, Key
 from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, UnprocessedKeysError, batch_get
 from clerk_sync.adapters.dynamodb.values import deserialize
+from clerk_sync.backfill.actions import Stored, key_dict
 from clerk_sync.backfill.failures import StorageError
-from clerk_sync.backfill.planning import Stored, key_dict
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import is_tombstone
 from clerk_sync.settings import Tables
@@ -94,5 +95,5 @@ class StoredRecords:
 
 
 def _content(table: Table) -> tuple[str, ...]:
-    """The attributes planning compares for this table (parents that are no kind: none)."""
+    """The attributes classification compares for this table (parents that are no kind: none)."""
     return LISTINGS[table].content if table in LISTINGS else ()

@@ -14,8 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
+from clerk_sync.backfill.actions import Action
 from clerk_sync.backfill.build import Settings, build_backfill
-from clerk_sync.backfill.planning import Action
 from clerk_sync.backfill.report import KindCounts, Summary
 from clerk_sync.backfill.run import Options
 from clerk_sync.observability import logger, metrics

@@ -8,7 +8,7 @@ What this module does about the SDK (7.0.0):
 - Strict response validation: a response the SDK's pydantic models reject (a key Clerk dropped, a new
   enum value, a missing discriminator) raises `ResponseValidationError` although the HTTP call
   succeeded. The page is then read from the raw JSON the error carries, and each object is checked
-  only for what the write path needs (planning rejects the rest, which makes the walk incomplete).
+  only for what the write path needs (synthesizing a write rejects the rest, which makes the walk incomplete).
 - No cursor on `users.list`: pages are walked by offset with overlap (see `paging`).
 Objects come back as the raw JSON Clerk sent (the SDK checks it; it is not round-tripped through
 pydantic), i.e. the shape of webhook payloads, whichever path read them.
@@ -345,7 +345,7 @@ def _json(body: str, what: str) -> Any:
 def _objects(value: Any, what: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ApiError(f"Clerk API answered with {what} that is not a list")
-    # Non-objects are kept as empty objects so that planning counts them as malformed.
+    # Non-objects are kept as empty objects so that synthesizing counts them as malformed.
     return [item if isinstance(item, dict) else {} for item in value]
 
 

@@ -42,7 +42,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Stored:
-    """What planning needs of a stored record."""
+    """What classifying a write needs of a stored record."""
 
     version: int
     deleted: bool
@@ -51,7 +51,7 @@ class Stored:
 
 
 @dataclass(frozen=True)
-class Planned:
+class Decision:
     """A write and what it does."""
 
     write: Write

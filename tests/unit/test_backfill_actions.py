@@ -1,4 +1,4 @@
-"""Backfill planning and retry decisions: API object → write → action; waits (no I/O)."""
+"""Backfill actions and retry decisions: API object → write → action; waits (no I/O)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from clerk_sync.adapters.clerk import retry
 from clerk_sync.adapters.clerk.api import retry_after_seconds
 from clerk_sync.adapters.clerk.errors import ApiError, ApiUnreachableError, RateLimitedError, RetryableError
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence, invitation_event
-from clerk_sync.backfill import planning
-from clerk_sync.backfill.planning import Action, Stored
+from clerk_sync.backfill import actions
+from clerk_sync.backfill.actions import Action, Stored
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
@@ -33,15 +33,15 @@ NOW = 1_800_000_000_000
 
 
 def test_objects_become_the_writes_their_updated_webhooks_make() -> None:
-    write = planning.synthesize(Table.USERS, user("user_1", 5), RUN, NOW)
+    write = actions.synthesize(Table.USERS, user("user_1", 5), RUN, NOW)
 
     assert write.key == {"id": "user_1"} and write.version == 5 and not write.tombstone
     assert write.item["svix_id"] == RUN and write.item["email"] == "ann@example.com"
 
-    joined = planning.synthesize(Table.MEMBERSHIPS, membership("org_1", "user_1", 7), RUN, NOW)
+    joined = actions.synthesize(Table.MEMBERSHIPS, membership("org_1", "user_1", 7), RUN, NOW)
 
     assert joined.key == {"organization_id": "org_1", "user_id": "user_1"} and len(joined.parents) == 2
-    assert planning.key_of(Table.MEMBERSHIPS, joined.key) == ("org_1", "user_1")
+    assert actions.key_of(Table.MEMBERSHIPS, joined.key) == ("org_1", "user_1")
 
 
 def test_objects_lacking_what_the_write_path_needs_are_refused() -> None:
@@ -49,8 +49,8 @@ def test_objects_lacking_what_the_write_path_needs_are_refused() -> None:
     del broken["updated_at"]
 
     with pytest.raises(InvalidEventError):
-        planning.synthesize(Table.ORGANIZATIONS, broken, RUN, NOW)
-    assert planning.object_key(Table.MEMBERSHIPS, {"organization": {"id": "org_1"}}) is None
+        actions.synthesize(Table.ORGANIZATIONS, broken, RUN, NOW)
+    assert actions.object_key(Table.MEMBERSHIPS, {"organization": {"id": "org_1"}}) is None
 
 
 @pytest.mark.parametrize(
@@ -73,36 +73,36 @@ def test_classification_follows_the_stores_conditions(
         Table.USERS: user("user_1", 5),
         Table.MEMBERSHIPS: membership("org_1", "user_1", 5),
     }
-    write = planning.synthesize(table, objects[table], RUN, NOW)
+    write = actions.synthesize(table, objects[table], RUN, NOW)
 
-    assert planning.classify(write, stored, parent_tombstoned) is action
+    assert actions.classify(write, stored, parent_tombstoned) is action
 
 
 def test_tombstones_replace_live_records_only() -> None:
-    gone = planning.tombstone(Table.USERS, ("user_1",), RUN, NOW)
-    left = planning.tombstone(Table.MEMBERSHIPS, ("org_1", "user_1"), RUN, NOW)
+    gone = actions.tombstone(Table.USERS, ("user_1",), RUN, NOW)
+    left = actions.tombstone(Table.MEMBERSHIPS, ("org_1", "user_1"), RUN, NOW)
 
     assert gone.tombstone and gone.version == NOW and gone.key == {"id": "user_1"}
     assert left.key == {"organization_id": "org_1", "user_id": "user_1"}
-    assert planning.classify(gone, Stored(NOW + 5, False)) is Action.TOMBSTONE  # deletion is final
-    assert planning.classify(gone, Stored(1, True)) is Action.STALE
-    assert planning.classify(left, Stored(NOW + 5, False)) is Action.STALE  # re-joined since
-    assert planning.classify(left, None) is Action.STALE
+    assert actions.classify(gone, Stored(NOW + 5, False)) is Action.TOMBSTONE  # deletion is final
+    assert actions.classify(gone, Stored(1, True)) is Action.STALE
+    assert actions.classify(left, Stored(NOW + 5, False)) is Action.STALE  # re-joined since
+    assert actions.classify(left, None) is Action.STALE
 
 
 ORG = clerk_organization("org_1", 1, 2)
 
 
 def test_api_objects_of_the_new_kinds_become_their_webhooks_writes() -> None:
-    role = planning.synthesize(
+    role = actions.synthesize(
         Table.ROLES, clerk_role("role_1", 1, 5, (clerk_permission("p", 1, 2),)), RUN, NOW
     )
-    invitation = planning.synthesize(
+    invitation = actions.synthesize(
         Table.INVITATIONS, clerk_invitation("inv_1", ORG, 1, 6, "revoked"), RUN, NOW
     )
-    domain = planning.synthesize(Table.DOMAINS, clerk_domain("dom_1", "org_1", 1, 7), RUN, NOW)
-    entry = planning.synthesize(Table.WAITLIST, clerk_waitlist_entry("wle_1", 1, 8), RUN, NOW)
-    permission = planning.synthesize(Table.PERMISSIONS, clerk_permission("perm_1", 1, 9), RUN, NOW)
+    domain = actions.synthesize(Table.DOMAINS, clerk_domain("dom_1", "org_1", 1, 7), RUN, NOW)
+    entry = actions.synthesize(Table.WAITLIST, clerk_waitlist_entry("wle_1", 1, 8), RUN, NOW)
+    permission = actions.synthesize(Table.PERMISSIONS, clerk_permission("perm_1", 1, 9), RUN, NOW)
 
     assert role.item["permissions"] == ["org:p:read"] and role.version == 5  # API permissions are objects
     assert invitation.item["status"] == "revoked" and invitation.version == 6
@@ -133,7 +133,7 @@ def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_ru
         "csubi_1", clerk_plan("cplan_pro", ("seats",)), "user_1", 100, 200, "past_due"
     )
 
-    write = planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
+    write = actions.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
 
     assert write.version == item_version(200, "past_due")  # updated_at, not NOW
     assert write.item["plan"]["features"] == [{"id": "feat_seats", "name": "Seats", "slug": "seats"}]
@@ -141,28 +141,28 @@ def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_ru
     # a webhook emitted at the change itself or later is at least as new: backfill never beats it
     for emitted in (200, 201):  # Clerk's timestamp of that change's webhook, or of a later one
         webhook = changes_of(Event("msg_1", "subscriptionItem.pastDue", item, emitted)).write
-        assert webhook is not None and not planning.classify(write, Stored(webhook.version, False)).writes
+        assert webhook is not None and not actions.classify(write, Stored(webhook.version, False)).writes
     del item["updated_at"]
-    assert planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW).version == item_version(
+    assert actions.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW).version == item_version(
         100, "past_due"
     )
     del item["created_at"]
     with pytest.raises(InvalidEventError):
-        planning.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
+        actions.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW)
 
 
 def test_a_plan_is_versioned_by_the_run_and_unchanged_while_its_content_is() -> None:
-    write = planning.synthesize(Table.PLANS, clerk_plan("cplan_pro", ("seats", "sso")), RUN, NOW)
+    write = actions.synthesize(Table.PLANS, clerk_plan("cplan_pro", ("seats", "sso")), RUN, NOW)
 
     assert write.version == NOW and write.key == {"id": "cplan_pro"} and not write.parents
     assert [f["slug"] for f in write.item["features"]] == ["seats", "sso"]
     assert set(write.item["features"][0]) == {"id", "slug", "name", "description"}
     content = {name: write.item[name] for name in LISTINGS[Table.PLANS].content if name in write.item}
-    assert planning.classify(write, Stored(NOW - 1, False, content)) is Action.UNCHANGED
+    assert actions.classify(write, Stored(NOW - 1, False, content)) is Action.UNCHANGED
     changed = {**content, "features": content["features"][:1]}
-    assert planning.classify(write, Stored(NOW - 1, False, changed)) is Action.UPDATE
-    assert planning.classify(write, Stored(NOW - 1, True, content)) is Action.UPDATE  # a plan came back
-    assert planning.classify(write, Stored(NOW + 1, False, changed)) is Action.STALE  # a newer run's
+    assert actions.classify(write, Stored(NOW - 1, False, changed)) is Action.UPDATE
+    assert actions.classify(write, Stored(NOW - 1, True, content)) is Action.UPDATE  # a plan came back
+    assert actions.classify(write, Stored(NOW + 1, False, changed)) is Action.STALE  # a newer run's
 
 
 DELETION_WEBHOOKS = {
@@ -179,7 +179,7 @@ def test_reconcile_tombstones_are_the_ones_deletion_webhooks_write(table: Table,
     key = ("org_1", "user_1") if table is Table.MEMBERSHIPS else ("x_1",)
     data = {"id": key[0], "organization": {"id": key[0]}, "public_user_data": {"user_id": key[-1]}}
 
-    gone = planning.tombstone(table, key, RUN, NOW)
+    gone = actions.tombstone(table, key, RUN, NOW)
     webhook = changes_of(Event(RUN, event_type, data, NOW)).write
 
     assert gone.tombstone and gone.version == NOW
@@ -206,11 +206,11 @@ def test_kinds_without_a_look_up_say_why_and_run_after_their_parents() -> None:
 
 
 def test_missing_is_what_a_complete_read_did_not_return() -> None:
-    assert planning.missing([("b",), ("a",), ("c",)], {("b",)}) == [("a",), ("c",)]
+    assert actions.missing([("b",), ("a",), ("c",)], {("b",)}) == [("a",), ("c",)]
 
 
 def test_every_run_has_its_own_svix_id() -> None:
-    first, second = planning.new_run_id(), planning.new_run_id()
+    first, second = actions.new_run_id(), actions.new_run_id()
 
     assert first.startswith("backfill:") and first != second
 
