@@ -16,20 +16,20 @@ from pathlib import Path
 
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
-from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, Kind, Table, TableSpec
+from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, FieldType, Table, TableSpec
 from clerk_sync.settings import DEFAULT_TABLES, IDEMPOTENCY, TABLE_VARIABLES
 
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-KIND_WORDS = {
-    Kind.TEXT: "string",
-    Kind.NUMBER: "number",
-    Kind.FLAG: "boolean",
-    Kind.MAP: "map",
-    Kind.TEXTS: "list of strings",
-    Kind.RECORD: "map",
-    Kind.RECORDS: "list of maps",
+TYPE_WORDS = {
+    FieldType.TEXT: "string",
+    FieldType.NUMBER: "number",
+    FieldType.FLAG: "boolean",
+    FieldType.MAP: "map",
+    FieldType.TEXTS: "list of strings",
+    FieldType.RECORD: "map",
+    FieldType.RECORDS: "list of maps",
 }
 
 
@@ -62,7 +62,7 @@ def _indexes(spec: TableSpec) -> str:
 def _field(field: Field) -> str:
     inner = f" ({', '.join(_field(f) for f in field.fields)})" if field.fields else ""
     personal = " *" if field.personal else ""
-    return f"`{field.name}`{personal} {KIND_WORDS[field.kind]}{inner}"
+    return f"`{field.name}`{personal} {TYPE_WORDS[field.type]}{inner}"
 
 
 def schema() -> str:

@@ -10,19 +10,25 @@ import pytest
 from clerk_sync.domain.entities.plans import plan_write
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.planner import plan
-from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, Kind, Table
+from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, FieldType, Table
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 
 NOT_COPIED = {f.name for f in BOOKKEEPING}  # versions and tombstone marks: set by the planner itself
 
 
 def value_of(field: Field) -> Any:
-    """A value of the field's kind, as Clerk would send it."""
-    simple = {Kind.TEXT: "x", Kind.NUMBER: 7, Kind.FLAG: True, Kind.MAP: {"k": "v"}, Kind.TEXTS: ["a"]}
-    if field.kind in simple:
-        return simple[field.kind]
+    """A value of the field's type, as Clerk would send it."""
+    simple = {
+        FieldType.TEXT: "x",
+        FieldType.NUMBER: 7,
+        FieldType.FLAG: True,
+        FieldType.MAP: {"k": "v"},
+        FieldType.TEXTS: ["a"],
+    }
+    if field.type in simple:
+        return simple[field.type]
     record = {inner.name: value_of(inner) for inner in field.fields}
-    return record if field.kind is Kind.RECORD else [record]
+    return record if field.type is FieldType.RECORD else [record]
 
 
 def copied(table: Table) -> list[Field]:

@@ -4,7 +4,7 @@ Each table's declaration holds its logical name, the variable naming it and its 
 its logical id in template.yaml, its key, its indexes, the attributes it stores (type, where in Clerk's
 object each comes from, whether it is personal data), the parents a live record needs and its tombstone
 rule. Everything else is derived from it or checked against it by a test: settings (the variables and
-default names), the PynamoDB models, the read library's records and index look-ups, backfill's kinds,
+default names), the PynamoDB models, the read library's records and index look-ups, backfill's listings,
 local provisioning and `clerk-sync dump`, template.yaml and the README's schema and environment tables.
 Adding a stored field means: its `Field` here, its planner (domain/entities/) and its read record.
 """
@@ -34,7 +34,7 @@ class Table(StrEnum):
     PLANS = "plans"
 
 
-class Kind(StrEnum):
+class FieldType(StrEnum):
     """What a stored attribute holds (DynamoDB's type in brackets)."""
 
     TEXT = "text"  # S
@@ -51,7 +51,7 @@ class Field:
     """One stored attribute."""
 
     name: str
-    kind: Kind
+    type: FieldType
     source: str | None = None
     """Where it comes from in the event (`data.…`); None: `data.<name>`."""
     personal: bool = False
@@ -133,12 +133,13 @@ class TableSpec:
 BOOKKEEPING = (
     # Clerk's time of the stored version: updated_at or the deletion time, in ms (subscription items: see
     # domain/entities/subscription_items.py; plans: the backfill run's clock)
-    Field("version", Kind.NUMBER, "data.updated_at", required=True),
-    Field("svix_id", Kind.TEXT, "svix-id", required=True),  # the delivery (or run) that wrote this version
-    Field("deleted", Kind.FLAG, "type"),  # a tombstone
-    Field("deleted_at", Kind.NUMBER, "timestamp"),
-    Field("created_at", Kind.NUMBER),
-    Field("updated_at", Kind.NUMBER),
+    Field("version", FieldType.NUMBER, "data.updated_at", required=True),
+    # the delivery (or backfill run) that wrote this version
+    Field("svix_id", FieldType.TEXT, "svix-id", required=True),
+    Field("deleted", FieldType.FLAG, "type"),  # a tombstone
+    Field("deleted_at", FieldType.NUMBER, "timestamp"),
+    Field("created_at", FieldType.NUMBER),
+    Field("updated_at", FieldType.NUMBER),
 )
 """What every synced record carries besides its key and fields: its version, the event that wrote it,
 the tombstone marks and Clerk's times."""
@@ -152,15 +153,15 @@ _USER = ParentLink(Table.USERS, "user_id", _BY_USER)
 _ORGANIZATION = ParentLink(Table.ORGANIZATIONS, "organization_id", _BY_ORGANIZATION)
 _PAYER = (_USER, _ORGANIZATION)  # billing records: the payer is a user or an organization
 _PAYER_FIELDS = (
-    Field("payer_id", Kind.TEXT, "data.payer"),
-    Field("user_id", Kind.TEXT, "data.payer"),
-    Field("organization_id", Kind.TEXT, "data.payer"),
+    Field("payer_id", FieldType.TEXT, "data.payer"),
+    Field("user_id", FieldType.TEXT, "data.payer"),
+    Field("organization_id", FieldType.TEXT, "data.payer"),
 )
 _PAYER_INDEXES = (Index(_BY_USER, "user_id"), Index(_BY_ORGANIZATION, "organization_id"))
 _METADATA = tuple(
-    Field(f"{kind}_metadata", Kind.MAP, personal=True) for kind in ("public", "private", "unsafe")
+    Field(f"{kind}_metadata", FieldType.MAP, personal=True) for kind in ("public", "private", "unsafe")
 )
-_FEATURE = (Field("id", Kind.TEXT), Field("name", Kind.TEXT), Field("slug", Kind.TEXT))
+_FEATURE = (Field("id", FieldType.TEXT), Field("name", FieldType.TEXT), Field("slug", FieldType.TEXT))
 
 TABLES: Mapping[Table, TableSpec] = {
     spec.table: spec
@@ -172,28 +173,29 @@ TABLES: Mapping[Table, TableSpec] = {
             "UsersTable",
             ("id",),
             (
-                Field("email", Kind.TEXT, "data.email_addresses", personal=True),  # the primary address
+                Field("email", FieldType.TEXT, "data.email_addresses", personal=True),  # the primary address
                 Field(
                     "email_addresses",
-                    Kind.RECORDS,
+                    FieldType.RECORDS,
                     personal=True,
                     fields=(
-                        Field("id", Kind.TEXT),
-                        Field("email_address", Kind.TEXT, personal=True),
-                        Field("verification_status", Kind.TEXT, "data.email_addresses.verification"),
+                        Field("id", FieldType.TEXT),
+                        Field("email_address", FieldType.TEXT, personal=True),
+                        Field("verification_status", FieldType.TEXT, "data.email_addresses.verification"),
                     ),
                 ),
-                Field("phone_number", Kind.TEXT, "data.phone_numbers", personal=True),  # the primary number
-                Field("username", Kind.TEXT, personal=True),
-                Field("first_name", Kind.TEXT, personal=True),
-                Field("last_name", Kind.TEXT, personal=True),
-                Field("image_url", Kind.TEXT, personal=True),
-                Field("external_id", Kind.TEXT),
+                # the primary number
+                Field("phone_number", FieldType.TEXT, "data.phone_numbers", personal=True),
+                Field("username", FieldType.TEXT, personal=True),
+                Field("first_name", FieldType.TEXT, personal=True),
+                Field("last_name", FieldType.TEXT, personal=True),
+                Field("image_url", FieldType.TEXT, personal=True),
+                Field("external_id", FieldType.TEXT),
                 *_METADATA,
-                Field("banned", Kind.FLAG),
-                Field("locked", Kind.FLAG),
-                Field("last_sign_in_at", Kind.NUMBER),
-                Field("last_active_at", Kind.NUMBER),
+                Field("banned", FieldType.FLAG),
+                Field("locked", FieldType.FLAG),
+                Field("last_sign_in_at", FieldType.NUMBER),
+                Field("last_active_at", FieldType.NUMBER),
             ),
             indexes=(Index(_BY_EMAIL, "email"),),
             final_tombstones=True,
@@ -205,12 +207,12 @@ TABLES: Mapping[Table, TableSpec] = {
             "OrganizationsTable",
             ("id",),
             (
-                Field("name", Kind.TEXT),
-                Field("slug", Kind.TEXT),
-                Field("image_url", Kind.TEXT),
-                Field("created_by", Kind.TEXT),
-                Field("members_count", Kind.NUMBER),
-                Field("max_allowed_memberships", Kind.NUMBER),
+                Field("name", FieldType.TEXT),
+                Field("slug", FieldType.TEXT),
+                Field("image_url", FieldType.TEXT),
+                Field("created_by", FieldType.TEXT),
+                Field("members_count", FieldType.NUMBER),
+                Field("max_allowed_memberships", FieldType.NUMBER),
                 *_METADATA[:2],
             ),
             indexes=(Index("slug-index", "slug"),),
@@ -223,9 +225,9 @@ TABLES: Mapping[Table, TableSpec] = {
             "MembershipsTable",
             ("organization_id", "user_id"),
             (
-                Field("id", Kind.TEXT),
-                Field("role", Kind.TEXT),
-                Field("permissions", Kind.TEXTS),
+                Field("id", FieldType.TEXT),
+                Field("role", FieldType.TEXT),
+                Field("permissions", FieldType.TEXTS),
                 _METADATA[0],
             ),
             indexes=(Index(_BY_USER, "user_id", "organization_id"),),
@@ -238,13 +240,13 @@ TABLES: Mapping[Table, TableSpec] = {
             "SessionsTable",
             ("id",),
             (
-                Field("user_id", Kind.TEXT),
-                Field("client_id", Kind.TEXT),
-                Field("status", Kind.TEXT),
-                Field("last_active_organization_id", Kind.TEXT),
-                Field("last_active_at", Kind.NUMBER),
-                Field("expire_at", Kind.NUMBER),
-                Field("abandon_at", Kind.NUMBER),
+                Field("user_id", FieldType.TEXT),
+                Field("client_id", FieldType.TEXT),
+                Field("status", FieldType.TEXT),
+                Field("last_active_organization_id", FieldType.TEXT),
+                Field("last_active_at", FieldType.NUMBER),
+                Field("expire_at", FieldType.NUMBER),
+                Field("abandon_at", FieldType.NUMBER),
             ),
             indexes=(Index(_BY_USER, "user_id"),),
             parents=(_USER,),
@@ -256,14 +258,14 @@ TABLES: Mapping[Table, TableSpec] = {
             "InvitationsTable",
             ("id",),
             (
-                Field("organization_id", Kind.TEXT, "data.organization_id"),
-                Field("email_address", Kind.TEXT, personal=True),
-                Field("role", Kind.TEXT),
-                Field("role_name", Kind.TEXT),
-                Field("status", Kind.TEXT),
-                Field("user_id", Kind.TEXT),
+                Field("organization_id", FieldType.TEXT, "data.organization_id"),
+                Field("email_address", FieldType.TEXT, personal=True),
+                Field("role", FieldType.TEXT),
+                Field("role_name", FieldType.TEXT),
+                Field("status", FieldType.TEXT),
+                Field("user_id", FieldType.TEXT),
                 *_METADATA[:2],
-                Field("expires_at", Kind.NUMBER),
+                Field("expires_at", FieldType.NUMBER),
             ),
             indexes=(Index(_BY_ORGANIZATION, "organization_id"), Index(_BY_EMAIL, "email_address")),
             parents=(_ORGANIZATION,),
@@ -275,11 +277,11 @@ TABLES: Mapping[Table, TableSpec] = {
             "RolesTable",
             ("id",),
             (
-                Field("key", Kind.TEXT),
-                Field("name", Kind.TEXT),
-                Field("description", Kind.TEXT),
-                Field("permissions", Kind.TEXTS),  # the keys of the permissions it grants
-                Field("is_creator_eligible", Kind.FLAG),
+                Field("key", FieldType.TEXT),
+                Field("name", FieldType.TEXT),
+                Field("description", FieldType.TEXT),
+                Field("permissions", FieldType.TEXTS),  # the keys of the permissions it grants
+                Field("is_creator_eligible", FieldType.FLAG),
             ),
             indexes=(Index(_BY_KEY, "key"),),
             final_tombstones=True,
@@ -291,10 +293,10 @@ TABLES: Mapping[Table, TableSpec] = {
             "PermissionsTable",
             ("id",),
             (
-                Field("key", Kind.TEXT),
-                Field("name", Kind.TEXT),
-                Field("description", Kind.TEXT),
-                Field("type", Kind.TEXT),
+                Field("key", FieldType.TEXT),
+                Field("name", FieldType.TEXT),
+                Field("description", FieldType.TEXT),
+                Field("type", FieldType.TEXT),
             ),
             indexes=(Index(_BY_KEY, "key"),),
             final_tombstones=True,
@@ -306,13 +308,13 @@ TABLES: Mapping[Table, TableSpec] = {
             "DomainsTable",
             ("id",),
             (
-                Field("organization_id", Kind.TEXT),
-                Field("name", Kind.TEXT),
-                Field("enrollment_mode", Kind.TEXT),
-                Field("verification_status", Kind.TEXT, "data.verification"),
-                Field("verification_strategy", Kind.TEXT, "data.verification"),
-                Field("total_pending_invitations", Kind.NUMBER),
-                Field("total_pending_suggestions", Kind.NUMBER),
+                Field("organization_id", FieldType.TEXT),
+                Field("name", FieldType.TEXT),
+                Field("enrollment_mode", FieldType.TEXT),
+                Field("verification_status", FieldType.TEXT, "data.verification"),
+                Field("verification_strategy", FieldType.TEXT, "data.verification"),
+                Field("total_pending_invitations", FieldType.NUMBER),
+                Field("total_pending_suggestions", FieldType.NUMBER),
             ),
             indexes=(Index(_BY_ORGANIZATION, "organization_id"), Index("name-index", "name")),
             parents=(_ORGANIZATION,),
@@ -325,10 +327,10 @@ TABLES: Mapping[Table, TableSpec] = {
             "WaitlistTable",
             ("id",),
             (
-                Field("email_address", Kind.TEXT, personal=True),
-                Field("status", Kind.TEXT),
-                Field("is_locked", Kind.FLAG),
-                Field("invitation_id", Kind.TEXT, "data.invitation"),
+                Field("email_address", FieldType.TEXT, personal=True),
+                Field("status", FieldType.TEXT),
+                Field("is_locked", FieldType.FLAG),
+                Field("invitation_id", FieldType.TEXT, "data.invitation"),
             ),
             indexes=(Index(_BY_EMAIL, "email_address"),),
         ),
@@ -340,13 +342,13 @@ TABLES: Mapping[Table, TableSpec] = {
             ("id",),
             (
                 *_PAYER_FIELDS,
-                Field("status", Kind.TEXT),
-                Field("latest_payment_id", Kind.TEXT),
-                Field("payment_source_id", Kind.TEXT),
-                Field("active_at", Kind.NUMBER),
-                Field("canceled_at", Kind.NUMBER),
-                Field("ended_at", Kind.NUMBER),
-                Field("past_due_at", Kind.NUMBER),
+                Field("status", FieldType.TEXT),
+                Field("latest_payment_id", FieldType.TEXT),
+                Field("payment_source_id", FieldType.TEXT),
+                Field("active_at", FieldType.NUMBER),
+                Field("canceled_at", FieldType.NUMBER),
+                Field("ended_at", FieldType.NUMBER),
+                Field("past_due_at", FieldType.NUMBER),
             ),
             indexes=_PAYER_INDEXES,
             parents=_PAYER,
@@ -359,25 +361,25 @@ TABLES: Mapping[Table, TableSpec] = {
             ("id",),
             (
                 *_PAYER_FIELDS,
-                Field("status", Kind.TEXT),
-                Field("plan_id", Kind.TEXT),
+                Field("status", FieldType.TEXT),
+                Field("plan_id", FieldType.TEXT),
                 Field(
                     "plan",
-                    Kind.RECORD,
+                    FieldType.RECORD,
                     fields=(
                         *_FEATURE,
-                        Field("is_default", Kind.FLAG),
-                        Field("for_payer_type", Kind.TEXT),
-                        Field("features", Kind.RECORDS, fields=_FEATURE),
+                        Field("is_default", FieldType.FLAG),
+                        Field("for_payer_type", FieldType.TEXT),
+                        Field("features", FieldType.RECORDS, fields=_FEATURE),
                     ),
                 ),
-                Field("plan_period", Kind.TEXT),
-                Field("period_start", Kind.NUMBER),
-                Field("period_end", Kind.NUMBER),
-                Field("canceled_at", Kind.NUMBER),
-                Field("past_due_at", Kind.NUMBER),
-                Field("ended_at", Kind.NUMBER),
-                Field("is_free_trial", Kind.FLAG),
+                Field("plan_period", FieldType.TEXT),
+                Field("period_start", FieldType.NUMBER),
+                Field("period_end", FieldType.NUMBER),
+                Field("canceled_at", FieldType.NUMBER),
+                Field("past_due_at", FieldType.NUMBER),
+                Field("ended_at", FieldType.NUMBER),
+                Field("is_free_trial", FieldType.FLAG),
             ),
             indexes=_PAYER_INDEXES,
             parents=_PAYER,
@@ -390,20 +392,20 @@ TABLES: Mapping[Table, TableSpec] = {
             ("id",),
             (
                 *_PAYER_FIELDS,
-                Field("status", Kind.TEXT),
-                Field("payment_id", Kind.TEXT),
-                Field("statement_id", Kind.TEXT),
-                Field("charge_type", Kind.TEXT),
-                Field("totals", Kind.MAP),
-                Field("billing_date", Kind.NUMBER),
-                Field("paid_at", Kind.NUMBER),
-                Field("failed_at", Kind.NUMBER),
+                Field("status", FieldType.TEXT),
+                Field("payment_id", FieldType.TEXT),
+                Field("statement_id", FieldType.TEXT),
+                Field("charge_type", FieldType.TEXT),
+                Field("totals", FieldType.MAP),
+                Field("billing_date", FieldType.NUMBER),
+                Field("paid_at", FieldType.NUMBER),
+                Field("failed_at", FieldType.NUMBER),
                 Field(
                     "failed_reason",
-                    Kind.RECORD,
-                    fields=(Field("code", Kind.TEXT), Field("decline_code", Kind.TEXT)),
+                    FieldType.RECORD,
+                    fields=(Field("code", FieldType.TEXT), Field("decline_code", FieldType.TEXT)),
                 ),
-                Field("subscription_item_ids", Kind.TEXTS, "data.subscription_items"),
+                Field("subscription_item_ids", FieldType.TEXTS, "data.subscription_items"),
             ),
             indexes=_PAYER_INDEXES,
             parents=_PAYER,
@@ -415,14 +417,16 @@ TABLES: Mapping[Table, TableSpec] = {
             "PlansTable",
             ("id",),
             (
-                Field("slug", Kind.TEXT),
-                Field("name", Kind.TEXT),
-                Field("description", Kind.TEXT),
-                Field("for_payer_type", Kind.TEXT),  # "user" or "org"
-                Field("is_default", Kind.FLAG),
-                Field("is_recurring", Kind.FLAG),
-                Field("publicly_visible", Kind.FLAG),
-                Field("features", Kind.RECORDS, fields=(*_FEATURE, Field("description", Kind.TEXT))),
+                Field("slug", FieldType.TEXT),
+                Field("name", FieldType.TEXT),
+                Field("description", FieldType.TEXT),
+                Field("for_payer_type", FieldType.TEXT),  # "user" or "org"
+                Field("is_default", FieldType.FLAG),
+                Field("is_recurring", FieldType.FLAG),
+                Field("publicly_visible", FieldType.FLAG),
+                Field(
+                    "features", FieldType.RECORDS, fields=(*_FEATURE, Field("description", FieldType.TEXT))
+                ),
             ),
             from_webhooks=False,
         ),

@@ -19,7 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from clerk_sync.adapters.dynamodb.pynamodb_internals import bound_model, share_client
-from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, Index, Kind, Table, TableSpec
+from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, FieldType, Index, Table, TableSpec
 from clerk_sync.settings import Tables
 
 
@@ -33,19 +33,19 @@ def _camel(name: str) -> str:
 
 def _attribute(field: Field, owner: str) -> Attribute[Any]:
     """The PynamoDB attribute storing `field`."""
-    simple: Mapping[Kind, type[Attribute[Any]]] = {
-        Kind.TEXT: UnicodeAttribute,
-        Kind.NUMBER: NumberAttribute,
-        Kind.FLAG: BooleanAttribute,
+    simple: Mapping[FieldType, type[Attribute[Any]]] = {
+        FieldType.TEXT: UnicodeAttribute,
+        FieldType.NUMBER: NumberAttribute,
+        FieldType.FLAG: BooleanAttribute,
     }
-    if field.kind in simple:
-        return simple[field.kind](null=not field.required)
-    if field.kind is Kind.MAP:
+    if field.type in simple:
+        return simple[field.type](null=not field.required)
+    if field.type is FieldType.MAP:
         return MapAttribute[str, Any](null=True)
-    if field.kind is Kind.TEXTS:
+    if field.type is FieldType.TEXTS:
         return ListAttribute(of=UnicodeAttribute, null=True)
     record = _map_of(field, owner)
-    return record(null=True) if field.kind is Kind.RECORD else ListAttribute(of=record, null=True)
+    return record(null=True) if field.type is FieldType.RECORD else ListAttribute(of=record, null=True)
 
 
 def _map_of(field: Field, owner: str) -> type[MapAttribute[str, Any]]:
