@@ -28,7 +28,7 @@ dev_option = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 DEV_OPTIONS = $(call dev_option,PORT,--port) $(call dev_option,BACKEND,--backend) \
 	$(call dev_option,HOST,--host) $(call dev_option,STATE_DIR,--state-dir)
 
-.PHONY: install tools lock dynamodb-local dev sam-local test lint bench chaos load clean
+.PHONY: install tools lock readme dynamodb-local dev sam-local test lint bench chaos load clean
 
 $(UV): $(UV_LOCK)
 	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -81,6 +81,11 @@ lock: $(UV)
 
 dev: install
 	$(VENV)/bin/clerk-sync $(strip dev $(DEV_OPTIONS))
+
+# The README's schema and table-variable tables, made anew from functions/clerk_sync/domain/tables.py
+# (tests/unit/test_readme_tables.py fails while they are stale).
+readme: install
+	$(PY) -m clerk_sync_local.readme_tables
 
 # The same stack with the `sam build` artifacts served by `sam local start-api` / `start-lambda` in
 # Lambda-like containers (docs/local-development.md): `make sam-local PORT=3002 STATE_DIR=/tmp/s ARCH=x86_64`

@@ -1,1 +1,2 @@
-"""clerk-sync: keep a DynamoDB copy of Clerk users, organizations, memberships and sessions correct."""
+"""clerk-sync: keep a DynamoDB copy of Clerk's users, organizations, memberships, sessions, invitations,
+roles, permissions, domains, waitlist and billing records correct (the tables: domain/tables.py)."""

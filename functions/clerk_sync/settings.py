@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from clerk_sync.domain.deadline import CleanupBudget
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 
 SECRET_ENV = "CLERK_WEBHOOK_SIGNING_SECRET"
 SECRET_ARN_ENV = "CLERK_WEBHOOK_SIGNING_SECRET_ARN"
@@ -19,14 +19,17 @@ SECRET_PREFIX = "whsec_"
 
 QUEUE_URL_ENV = "SIDE_EFFECTS_QUEUE_URL"
 IDEMPOTENCY = "idempotency"
-# Each table's short name (a synced table's `Table` value, or `idempotency`) -> the variable naming it.
+IDEMPOTENCY_TABLE_ENV = "IDEMPOTENCY_TABLE"
+# Each table's short name (a synced table's `Table` value, or `idempotency`) -> the variable naming it
+# (the synced tables' are declared with them in domain/tables.py).
 TABLE_VARIABLES: Mapping[str, str] = {
-    **{table.value: f"{table.name}_TABLE" for table in Table},
-    IDEMPOTENCY: "IDEMPOTENCY_TABLE",
+    **{table.value: spec.variable for table, spec in TABLES.items()},
+    IDEMPOTENCY: IDEMPOTENCY_TABLE_ENV,
 }
 # Variable -> the name used when it is not set (the local stack's names).
 DEFAULT_TABLES: Mapping[str, str] = {
-    variable: f"clerk-sync-{name}" for name, variable in TABLE_VARIABLES.items()
+    **{spec.variable: spec.default_name for spec in TABLES.values()},
+    IDEMPOTENCY_TABLE_ENV: "clerk-sync-idempotency",
 }
 DEFAULT_QUEUE_NAME = "clerk-sync-side-effects"
 QUEUE_NAME_ENV = "SIDE_EFFECTS_QUEUE_NAME"  # the local tooling's: the queue `clerk-sync dev` creates
@@ -59,26 +62,23 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Tables:
-    """DynamoDB table names (one field per short name of TABLE_VARIABLES)."""
+    """DynamoDB table names: each synced table's, and the functions' own (idempotency)."""
 
-    users: str
-    organizations: str
-    memberships: str
-    sessions: str
-    invitations: str
-    roles: str
-    permissions: str
-    domains: str
-    waitlist: str
-    subscriptions: str
-    subscription_items: str
-    payment_attempts: str
-    plans: str
+    names: Mapping[Table, str]
     idempotency: str
+
+    def __post_init__(self) -> None:
+        missing = [table.value for table in Table if not self.names.get(table)]
+        if missing:
+            raise ConfigError(f"no table name for {', '.join(missing)}")
 
     def name_of(self, table: Table) -> str:
         """The physical name of a synced table."""
-        return str(getattr(self, table.value))
+        return self.names[table]
+
+    def named(self, short_name: str) -> str:
+        """The physical name of a table by short name (a key of TABLE_VARIABLES)."""
+        return self.idempotency if short_name == IDEMPOTENCY else self.names[Table(short_name)]
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,10 @@ def default_table(name: str) -> str:
 
 def read_tables(env: Mapping[str, str]) -> Tables:
     """Table names from the environment, with the local defaults."""
-    return Tables(**{name: env.get(var) or DEFAULT_TABLES[var] for name, var in TABLE_VARIABLES.items()})
+    names = {
+        name: env.get(variable) or DEFAULT_TABLES[variable] for name, variable in TABLE_VARIABLES.items()
+    }
+    return Tables({table: names[table.value] for table in Table}, names[IDEMPOTENCY])
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

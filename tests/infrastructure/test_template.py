@@ -892,7 +892,7 @@ def test_the_read_policy_covers_every_call_of_the_read_library(backend, resource
     session_ = boto3.session.Session(region_name=REGION)
     session_.events.register("provide-client-params.dynamodb", calls.hook()[1])
     read = ClerkData(
-        **{f"{table.value}_table": stack.tables[spec.template_id] for table, spec in TABLES.items()},
+        tables={table: stack.tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=stack.endpoints.dynamodb,
         session=session_,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from builders import envelope, membership, organization, session, signed, user
 from clerk_sync.adapters.dynamodb.schema_check import SchemaCheck
+from clerk_sync.domain.tables import Table
 from clerk_sync.observability import metrics
 
 T = 1_732_000_000_100
@@ -140,4 +141,4 @@ def test_after_a_rejection_the_corrected_event_is_applied(stack):
     good = user("user_1", T + 1)
     status, body = stack.deliver(signed(envelope("user.created", good, T), svix_id="msg_fixed"))
     assert (status, body["status"]) == (200, "applied")
-    assert stack.models.users.get("user_1").first_name == "Ann"
+    assert stack.models.for_table(Table.USERS).get("user_1").first_name == "Ann"

@@ -48,7 +48,7 @@ def backfill_plans(stack: Stack, api: FakeClerkApi) -> None:
 
 def reader(stack: Stack) -> ClerkData:
     return ClerkData(
-        **{f"{table.value}_table": stack.tables[spec.template_id] for table, spec in TABLES.items()},
+        tables={table: stack.tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=stack.endpoints.dynamodb,
         session=boto3.session.Session(region_name=stack.endpoints.region),
     )

@@ -17,6 +17,7 @@ import pytest
 from builders import envelope, organization, signed, user
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
+from clerk_sync.domain.tables import TABLES
 from clerk_sync.domain.writes import Write
 from clerk_sync.read import ClerkData, ClerkUnavailableError, Organization, User
 from clerk_sync.settings import ConfigError
@@ -38,10 +39,7 @@ class Rig:
     def reader(self, secret_key: str | None = SECRET_KEY) -> ClerkData:
         """A ClerkData (one per "process") over the stack's tables, reading Clerk from the fake."""
         return ClerkData(
-            users_table=self.stack.tables["UsersTable"],
-            organizations_table=self.stack.tables["OrganizationsTable"],
-            memberships_table=self.stack.tables["MembershipsTable"],
-            sessions_table=self.stack.tables["SessionsTable"],
+            tables={table: self.stack.tables[spec.template_id] for table, spec in TABLES.items()},
             region=self.stack.endpoints.region,
             endpoint_url=self.stack.endpoints.dynamodb,
             clerk_secret_key=secret_key,
@@ -186,10 +184,7 @@ def test_two_processes_at_once_both_return_the_user_and_one_writes(rig):
     both_asking = threading.Barrier(2, timeout=30)
     rig.api.before_request = lambda path, query: both_asking.wait()
     arguments = {
-        "users_table": rig.stack.tables["UsersTable"],
-        "organizations_table": rig.stack.tables["OrganizationsTable"],
-        "memberships_table": rig.stack.tables["MembershipsTable"],
-        "sessions_table": rig.stack.tables["SessionsTable"],
+        "tables": {table.value: rig.stack.tables[spec.template_id] for table, spec in TABLES.items()},
         "region": rig.stack.endpoints.region,
         "endpoint_url": rig.stack.endpoints.dynamodb,
         "clerk_secret_key": SECRET_KEY,

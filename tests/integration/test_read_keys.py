@@ -66,7 +66,7 @@ def reader(backend: Any, tables: dict[str, str], calls: Counter[str]) -> ClerkDa
     session = boto3.session.Session(region_name=backend.region)
     session.events.register("before-call.dynamodb", lambda model, **_: calls.update([model.name]))
     return ClerkData(
-        **{f"{table.value}_table": tables[spec.template_id] for table, spec in TABLES.items()},
+        tables={table: tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=backend.dynamodb_endpoint,
         session=session,
     )

@@ -62,7 +62,7 @@ def tables(backend: Any) -> dict[str, str]:
 
 def reader(backend: Any, tables: dict[str, str]) -> ClerkData:
     return ClerkData(
-        **{f"{table.value}_table": tables[spec.template_id] for table, spec in TABLES.items()},
+        tables={table: tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=backend.dynamodb_endpoint,
         region=backend.region,
     )

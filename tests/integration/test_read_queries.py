@@ -47,7 +47,7 @@ def reader(stack: Stack, calls: Counter[str] | None = None, page_size: int | Non
     if calls is not None:
         session.events.register("before-call.dynamodb", lambda model, **_: calls.update([model.name]))
     return ClerkData(
-        **{f"{table.value}_table": stack.tables[spec.template_id] for table, spec in TABLES.items()},
+        tables={table: stack.tables[spec.template_id] for table, spec in TABLES.items()},
         endpoint_url=stack.endpoints.dynamodb,
         session=session,
         page_size=page_size,

@@ -14,6 +14,7 @@ from clerk_sync.app import extensions
 from clerk_sync.app.batch import run_batch
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
+from clerk_sync.domain.tables import Table
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.queue_worker import BatchResult
 from queue_loop import RealWorker, cleanup_parts, dead_letter_queue_url, drain, patience_of, queue_worker
@@ -122,10 +123,10 @@ def test_a_batch_where_every_message_fails_is_reported_not_raised(stack):
 
 
 def _seed(stack, user_id: str, sessions: int, memberships: int) -> None:
-    with stack.models.sessions.batch_write() as batch:
+    with stack.models.for_table(Table.SESSIONS).batch_write() as batch:
         for n in range(sessions):
             batch.save(
-                stack.models.sessions(
+                stack.models.for_table(Table.SESSIONS)(
                     id=f"sess_{user_id}_{n}",
                     user_id=user_id,
                     status="active",
@@ -134,10 +135,10 @@ def _seed(stack, user_id: str, sessions: int, memberships: int) -> None:
                     svix_id="msg_seed",
                 )
             )
-    with stack.models.memberships.batch_write() as batch:
+    with stack.models.for_table(Table.MEMBERSHIPS).batch_write() as batch:
         for n in range(memberships):
             batch.save(
-                stack.models.memberships(
+                stack.models.for_table(Table.MEMBERSHIPS)(
                     organization_id=f"org_{n}",
                     user_id=user_id,
                     id=f"orgmem_{n}",

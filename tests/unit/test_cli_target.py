@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from clerk_sync.domain.tables import Table
 from clerk_sync_local.cli import target as target_module
 from clerk_sync_local.cli.main import main
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve, resolve_running
@@ -20,7 +21,7 @@ SYNCED = ("users", "organizations", "memberships")
 def test_nothing_running_and_no_endpoint_is_real_aws(tmp_path):
     found = resolve({"AWS_REGION": "eu-central-1"}, state=tmp_path)
     assert (found.kind, found.region, found.dynamodb_endpoint) == ("aws", "eu-central-1", None)
-    assert found.tables.users == "clerk-sync-users"
+    assert found.tables.name_of(Table.USERS) == "clerk-sync-users"
 
 
 def test_a_loopback_endpoint_in_the_environment_is_local(tmp_path):
@@ -37,7 +38,7 @@ def test_the_running_dev_stack_wins_over_the_environment_and_flags_win_over_it(t
         "http://127.0.0.1:8001",
         "http://127.0.0.1:5001",
     )
-    assert (found.tables.users, found.tables.organizations, found.region) == (
+    assert (found.tables.name_of(Table.USERS), found.tables.name_of(Table.ORGANIZATIONS), found.region) == (
         "dev-users",
         "env-orgs",
         "eu-west-3",

@@ -6,12 +6,13 @@ import base64
 import dataclasses
 
 import pytest
+from clerk_sync.domain.tables import Table
 from clerk_sync.settings import (
     DEFAULT_TABLES,
     SECRET_ENV,
+    TABLE_VARIABLES,
     ConfigError,
     SmsConfig,
-    Tables,
     load_config,
     load_worker_config,
     parse_signing_secrets,
@@ -166,22 +167,9 @@ def test_minimal_environment_uses_default_tables():
     config = load_config(env())
     assert config.signing_keys == (VECTOR_KEY,)
     assert config.side_effects_queue_url == QUEUE_URL
-    assert config.tables == Tables(
-        users="clerk-sync-users",
-        organizations="clerk-sync-organizations",
-        memberships="clerk-sync-memberships",
-        sessions="clerk-sync-sessions",
-        invitations="clerk-sync-invitations",
-        roles="clerk-sync-roles",
-        permissions="clerk-sync-permissions",
-        domains="clerk-sync-domains",
-        waitlist="clerk-sync-waitlist",
-        subscriptions="clerk-sync-subscriptions",
-        subscription_items="clerk-sync-subscription_items",
-        payment_attempts="clerk-sync-payment_attempts",
-        plans="clerk-sync-plans",
-        idempotency="clerk-sync-idempotency",
-    )
+    assert {name: config.tables.named(name) for name in TABLE_VARIABLES} == {
+        name: f"clerk-sync-{name}" for name in TABLE_VARIABLES
+    }
     assert set(DEFAULT_TABLES) == {
         "USERS_TABLE",
         "ORGANIZATIONS_TABLE",
@@ -219,22 +207,14 @@ def test_table_overrides():
             IDEMPOTENCY_TABLE="i",
         )
     )
-    assert config.tables == Tables(
-        users="u",
-        organizations="o",
-        memberships="m",
-        sessions="s",
-        invitations="t-invitations",
-        roles="t-roles",
-        permissions="t-permissions",
-        domains="t-domains",
-        waitlist="t-waitlist",
-        subscriptions="t-subscriptions",
-        subscription_items="t-subscription_items",
-        payment_attempts="t-payment_attempts",
-        plans="t-plans",
-        idempotency="i",
-    )
+    assert {name: config.tables.named(name) for name in TABLE_VARIABLES} == {
+        **{table.value: f"t-{table.value}" for table in Table},
+        "users": "u",
+        "organizations": "o",
+        "memberships": "m",
+        "sessions": "s",
+        "idempotency": "i",
+    }
 
 
 @pytest.mark.parametrize(
@@ -257,13 +237,13 @@ def test_table_overrides():
 )
 def test_each_table_override_alone(variable, field):
     tables = load_config(env(**{variable: "custom-name"})).tables
-    for other in dataclasses.fields(Tables):
-        expected = "custom-name" if other.name == field else DEFAULT_TABLES[other.name.upper() + "_TABLE"]
-        assert getattr(tables, other.name) == expected
+    for other, other_variable in TABLE_VARIABLES.items():
+        expected = "custom-name" if other == field else DEFAULT_TABLES[other_variable]
+        assert tables.named(other) == expected
 
 
 def test_empty_table_override_falls_back_to_the_default():
-    assert load_config(env(USERS_TABLE="")).tables.users == "clerk-sync-users"
+    assert load_config(env(USERS_TABLE="")).tables.name_of(Table.USERS) == "clerk-sync-users"
 
 
 def test_several_secrets_from_the_environment():
@@ -307,7 +287,7 @@ def test_reads_os_environ_by_default(monkeypatch):
     monkeypatch.setenv("SESSIONS_TABLE", "from-os-environ")
     config = load_config()
     assert config.signing_keys == (OTHER_KEY,)
-    assert config.tables.sessions == "from-os-environ"
+    assert config.tables.name_of(Table.SESSIONS) == "from-os-environ"
 
 
 def test_config_is_frozen():
@@ -315,7 +295,7 @@ def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.side_effects_queue_url = "x"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.tables.users = "x"  # type: ignore[misc]
+        config.tables.idempotency = "x"  # type: ignore[misc]
 
 
 def test_worker_sending_rate_and_concurrency():

@@ -32,10 +32,7 @@ CALLS = [
 @pytest.fixture(scope="module")
 def data() -> ClerkData:
     return ClerkData(
-        users_table="u",
-        organizations_table="o",
-        memberships_table="m",
-        sessions_table="s",
+        tables={"users": "u", "organizations": "o", "memberships": "m", "sessions": "s"},
         region="us-east-1",
         endpoint_url="http://127.0.0.1:9",
     )
@@ -64,4 +61,4 @@ def test_from_environment_reads_every_tables_variable():
     read = ClerkData.from_environment({**environ, "AWS_DEFAULT_REGION": "us-east-1"})
     for name in TABLE_VARIABLES:
         expected = DEFAULT_TABLES["IDEMPOTENCY_TABLE"] if name == "idempotency" else f"t-{name}"
-        assert getattr(read.tables, name) == expected, name  # (the receiver's own table is never read)
+        assert read.tables.named(name) == expected, name  # (the receiver's own table is never read)

@@ -1,11 +1,12 @@
-"""The read library's records and index names agree with the public schema (models.py, template.yaml)."""
+"""The read library's records agree with the schema's one declaration (domain/tables.py): every stored
+attribute is a record field and nothing else; the index look-ups find the template's indexes."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
 
-from clerk_sync.adapters.dynamodb import models
+from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, Table
 from clerk_sync.read import (
     BillingPlan,
     Domain,
@@ -20,63 +21,58 @@ from clerk_sync.read import (
     User,
     WaitlistEntry,
 )
-from clerk_sync.read.data import (
-    EMAIL_INDEX,
-    KEY_INDEX,
-    NAME_INDEX,
-    ORGANIZATION_INDEX,
-    SLUG_INDEX,
-    USER_INDEX,
-)
 from clerk_sync.read.records import EmailAddress, frozen_value
 from clerk_sync_local.stack.template import load_template
 
-BOOKKEEPING = {"svix_id", "deleted", "deleted_at"}  # on every item, of no use to a reader
+NOT_READ = {"svix_id", "deleted", "deleted_at"}  # on every item, of no use to a reader
+RECORDS = {
+    Table.USERS: User,
+    Table.ORGANIZATIONS: Organization,
+    Table.MEMBERSHIPS: Membership,
+    Table.SESSIONS: Session,
+    Table.INVITATIONS: Invitation,
+    Table.ROLES: Role,
+    Table.PERMISSIONS: Permission,
+    Table.DOMAINS: Domain,
+    Table.WAITLIST: WaitlistEntry,
+    Table.SUBSCRIPTION_ITEMS: SubscriptionItem,
+}
+"""The tables the read library returns records of (subscriptions and payment attempts it does not read;
+plans are read as the `BillingPlan` of an entitlement)."""
 
 
-def attributes(model: type[models.Versioned]) -> set[str]:
-    return set(model.get_attributes()) - BOOKKEEPING
+def stored(table: Table) -> set[str]:
+    spec = TABLES[table]
+    return {*spec.key_names, *(f.name for f in (*BOOKKEEPING, *spec.fields))} - NOT_READ
+
+
+def inner(table: Table, name: str) -> set[str]:
+    field: Field = TABLES[table].field(name)
+    return {f.name for f in field.fields}
 
 
 def test_every_stored_attribute_is_a_record_field_and_nothing_else():
-    assert {f.name for f in fields(User)} == attributes(models.UserRecord)
-    assert {f.name for f in fields(Organization)} == attributes(models.OrganizationRecord)
-    assert {f.name for f in fields(Membership)} == attributes(models.MembershipRecord)
-    assert {f.name for f in fields(Session)} == attributes(models.SessionRecord)
-    assert {f.name for f in fields(EmailAddress)} == set(models.EmailAddress.get_attributes())
-    assert {f.name for f in fields(Invitation)} == attributes(models.InvitationRecord)
-    assert {f.name for f in fields(Role)} == attributes(models.RoleRecord)
-    assert {f.name for f in fields(Permission)} == attributes(models.PermissionRecord)
-    assert {f.name for f in fields(Domain)} == attributes(models.DomainRecord)
-    assert {f.name for f in fields(WaitlistEntry)} == attributes(models.WaitlistRecord)
-    assert {f.name for f in fields(SubscriptionItem)} == attributes(models.SubscriptionItemRecord)
-    assert {f.name for f in fields(BillingPlan)} == set(models.BillingPlan.get_attributes())
-    assert {f.name for f in fields(Feature)} == set(models.Feature.get_attributes())
+    for table, record in RECORDS.items():
+        assert {f.name for f in fields(record)} == stored(table), table
+    assert {f.name for f in fields(EmailAddress)} == inner(Table.USERS, "email_addresses")
+    assert {f.name for f in fields(BillingPlan)} == inner(Table.SUBSCRIPTION_ITEMS, "plan")
+    features = TABLES[Table.SUBSCRIPTION_ITEMS].field("plan").fields[-1]
+    assert {f.name for f in fields(Feature)} == {f.name for f in features.fields}
 
 
-def test_the_index_names_are_the_models_and_the_templates():
-    assert models.UserRecord.email_index.Meta.index_name == EMAIL_INDEX
-    assert models.OrganizationRecord.slug_index.Meta.index_name == SLUG_INDEX
-    assert models.MembershipRecord.user_index.Meta.index_name == USER_INDEX
-    assert models.SessionRecord.user_index.Meta.index_name == USER_INDEX
+def test_the_declared_indexes_are_the_templates():
     resources = load_template()["Resources"]
-    expected = {
-        "UsersTable": {EMAIL_INDEX},
-        "OrganizationsTable": {SLUG_INDEX},
-        "MembershipsTable": {USER_INDEX},
-        "SessionsTable": {USER_INDEX},
-        "InvitationsTable": {ORGANIZATION_INDEX, EMAIL_INDEX},
-        "RolesTable": {KEY_INDEX},
-        "PermissionsTable": {KEY_INDEX},
-        "DomainsTable": {ORGANIZATION_INDEX, NAME_INDEX},
-        "WaitlistTable": {EMAIL_INDEX},
-        "SubscriptionItemsTable": {USER_INDEX, ORGANIZATION_INDEX},
-    }
-    indexes = {
-        logical_id: {i["IndexName"] for i in resources[logical_id]["Properties"]["GlobalSecondaryIndexes"]}
-        for logical_id in expected
-    }
-    assert indexes == expected
+    for spec in TABLES.values():
+        declared = {(i.name, i.key_names) for i in spec.indexes}
+        properties = resources[spec.template_id]["Properties"]
+        in_template = {
+            (i["IndexName"], tuple(k["AttributeName"] for k in i["KeySchema"]))
+            for i in properties.get("GlobalSecondaryIndexes", ())
+        }
+        assert declared == in_template, spec.table
+        assert all(
+            i["Projection"] == {"ProjectionType": "ALL"} for i in properties.get("GlobalSecondaryIndexes", ())
+        )
 
 
 def test_stored_values_become_immutable_plain_values():

@@ -37,10 +37,7 @@ def test_from_environment_with_nothing_set_names_the_region(nothing_set):
 def test_an_explicit_endpoint_without_credentials_names_the_credentials(nothing_set):
     with pytest.raises(AwsConfigError) as raised:
         ClerkData(
-            users_table="u",
-            organizations_table="o",
-            memberships_table="m",
-            sessions_table="s",
+            tables={"users": "u", "organizations": "o", "memberships": "m", "sessions": "s"},
             region="us-east-1",
             endpoint_url="http://127.0.0.1:9",
         )

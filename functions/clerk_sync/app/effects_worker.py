@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clerk_sync.adapters.claims import Claims, SendOutcome, UnconfirmedSend
 from clerk_sync.adapters.dynamodb.liveness import user_deleted
-from clerk_sync.adapters.dynamodb.models import UserRecord
+from clerk_sync.adapters.dynamodb.models import Versioned
 from clerk_sync.adapters.dynamodb.payloads import PayloadStore
 from clerk_sync.adapters.ses import Mailer
 from clerk_sync.adapters.sns import TextMessenger
@@ -83,7 +83,7 @@ class Worker:
         cleanups: CleanupParts,
         mailer: Mailer | None,
         persistence: BasePersistenceLayer,
-        users: type[UserRecord],
+        users: type[Versioned],
         payloads: PayloadStore,
         queue: SideEffectsQueue,
         texter: TextMessenger | None = None,

@@ -17,6 +17,7 @@ from clerk_sync.adapters.sqs import SideEffectsQueue
 from clerk_sync.app import extensions
 from clerk_sync.app.cleanup import CleanupParts
 from clerk_sync.app.effects_worker import Worker
+from clerk_sync.domain.tables import Table
 from clerk_sync.settings import WorkerConfig
 
 if TYPE_CHECKING:
@@ -55,4 +56,4 @@ def build_worker(
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
     payloads = PayloadStore(dynamodb, config.tables.idempotency)
     cleanups = CleanupParts(Cleaner(models), queue, config.cleanup)
-    return Worker(cleanups, mailer, persistence, models.users, payloads, queue, texter)
+    return Worker(cleanups, mailer, persistence, models.for_table(Table.USERS), payloads, queue, texter)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
 from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import is_tombstone
 from clerk_sync.read.billing import (
     BillingPlan,
@@ -41,12 +40,11 @@ from clerk_sync.read.records import (
 from clerk_sync.settings import (
     CLERK_SECRET_KEY_ENV,
     DEFAULT_API_URL,
-    IDEMPOTENCY,
     REGION_ENV,
     ConfigError,
     Tables,
-    default_table,
     load_read_config,
+    read_tables,
 )
 
 if TYPE_CHECKING:
@@ -54,12 +52,6 @@ if TYPE_CHECKING:
 
     from clerk_sync.read.first_use import FirstUse
 
-EMAIL_INDEX = "email-index"  # users by primary e-mail address; invitations and waitlist entries by address
-SLUG_INDEX = "slug-index"  # organizations by slug
-USER_INDEX = "user-index"  # memberships (sorted by organization), sessions and billing records, by user
-ORGANIZATION_INDEX = "organization-index"  # invitations, domains and billing records, by organization
-KEY_INDEX = "key-index"  # roles and permissions by key
-NAME_INDEX = "name-index"  # domains by name
 ACTIVE = "active"
 PENDING = "pending"
 USER_PREFIX, ORGANIZATION_PREFIX = "user_", "org_"  # Clerk's id prefixes: a payer is one or the other
@@ -67,7 +59,8 @@ R = TypeVar("R", User, Organization, Role, Permission, WaitlistEntry)
 
 
 class ClerkData:
-    """The synced users, organizations, memberships and sessions, as an application reads them.
+    """The synced tables (domain/tables.py: users, organizations, memberships, sessions, invitations,
+    roles, permissions, domains, the waitlist and billing), as an application reads them.
 
     Every call returns frozen records (`clerk_sync.read.records`), `None` or an empty iterator: never a
     tombstone (a deleted user or organization), never a membership or session of a deleted user (or a
@@ -78,19 +71,7 @@ class ClerkData:
     def __init__(
         self,
         *,
-        users_table: str,
-        organizations_table: str,
-        memberships_table: str,
-        sessions_table: str,
-        invitations_table: str = default_table(Table.INVITATIONS),
-        roles_table: str = default_table(Table.ROLES),
-        permissions_table: str = default_table(Table.PERMISSIONS),
-        domains_table: str = default_table(Table.DOMAINS),
-        waitlist_table: str = default_table(Table.WAITLIST),
-        subscriptions_table: str = default_table(Table.SUBSCRIPTIONS),
-        subscription_items_table: str = default_table(Table.SUBSCRIPTION_ITEMS),
-        payment_attempts_table: str = default_table(Table.PAYMENT_ATTEMPTS),
-        plans_table: str = default_table(Table.PLANS),
+        tables: Mapping[Table, str] | Mapping[str, str] | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
         session: boto3.session.Session | None = None,
@@ -98,28 +79,16 @@ class ClerkData:
         clerk_api_url: str = DEFAULT_API_URL,
         page_size: int | None = None,
     ) -> None:
-        """Tables by name; `region`/`endpoint_url` (None: botocore's resolution, AWS_ENDPOINT_URL…) or a
+        """`tables`: each synced table's name by logical name (`{"users": "prod-users", …}`, keys `Table`
+        or their values), the local defaults (`clerk-sync-users`, …) for those not named.
+        `region`/`endpoint_url` (None: botocore's resolution, AWS_ENDPOINT_URL…) or a
         boto3 `session` to make the DynamoDB client from. `clerk_secret_key`: only `ensure_*` use it.
         `page_size`: items per Query page of the lists (None: DynamoDB's, up to 1 MB).
 
         Raises AwsConfigError when botocore finds no region or no credentials (for a running
         `clerk-sync dev`, `eval "$(clerk-sync env)"` sets both, with its endpoints and tables)."""
-        self.tables = Tables(
-            users=users_table,
-            organizations=organizations_table,
-            memberships=memberships_table,
-            sessions=sessions_table,
-            invitations=invitations_table,
-            roles=roles_table,
-            permissions=permissions_table,
-            domains=domains_table,
-            waitlist=waitlist_table,
-            subscriptions=subscriptions_table,
-            subscription_items=subscription_items_table,
-            payment_attempts=payment_attempts_table,
-            plans=plans_table,
-            idempotency=default_table(IDEMPOTENCY),  # the receiver's own: never read here
-        )
+        self.tables = _tables(tables or {})
+        self._name: Mapping[Table, str] = self.tables.names
         if session is None:
             clients = Clients(Endpoints(dynamodb=endpoint_url, region=region))
             _require_aws(clients.session, region)
@@ -145,10 +114,8 @@ class ClerkData:
         and credentials as botocore finds them (AWS_ENDPOINT_URL…). Raises AwsConfigError as the
         constructor does."""
         config = load_read_config(environ)
-        names = {f"{f.name}_table": getattr(config.tables, f.name) for f in fields(Tables)}
-        del names["idempotency_table"]  # the receiver's own
         return cls(
-            **names,
+            tables=config.tables.names,
             region=config.region,
             session=session,
             clerk_secret_key=config.clerk_secret_key,
@@ -160,7 +127,7 @@ class ClerkData:
     def user(self, user_id: str) -> User | None:
         """The user; None if not stored or deleted. A strongly consistent read (GetItem by key)."""
         _required(user_id, "user_id")
-        item = self._reads.get(self.tables.users, {"id": user_id})
+        item = self._reads.get(self._name[Table.USERS], {"id": user_id})
         return None if item is None or is_tombstone(item) else User.from_item(item)
 
     def user_by_email(self, email: str) -> User | None:
@@ -172,15 +139,12 @@ class ClerkData:
         users), the most recently updated one is returned.
         """
         _required(email, "email")
-        ids = self._reads.index_ids(self.tables.users, EMAIL_INDEX, "email", email)
-        return _latest(
-            User.from_item(i) for i in self._reads.live_items(self.tables.users, ids, "email", email)
-        )
+        return _latest(User.from_item(i) for i in self._by_attribute(Table.USERS, "email", email))
 
     def organization(self, organization_id: str) -> Organization | None:
         """The organization; None if not stored or deleted. A strongly consistent read by key."""
         _required(organization_id, "organization_id")
-        item = self._reads.get(self.tables.organizations, {"id": organization_id})
+        item = self._reads.get(self._name[Table.ORGANIZATIONS], {"id": organization_id})
         return None if item is None or is_tombstone(item) else Organization.from_item(item)
 
     def organization_by_slug(self, slug: str) -> Organization | None:
@@ -190,8 +154,7 @@ class ClerkData:
         `user_by_email`; of two organizations holding the slug for a moment, the most recently updated.
         """
         _required(slug, "slug")
-        ids = self._reads.index_ids(self.tables.organizations, SLUG_INDEX, "slug", slug)
-        found = self._reads.live_items(self.tables.organizations, ids, "slug", slug)
+        found = self._by_attribute(Table.ORGANIZATIONS, "slug", slug)
         return _latest(Organization.from_item(i) for i in found)
 
     # --- lists ---------------------------------------------------------------------------------------
@@ -203,16 +166,16 @@ class ClerkData:
         consistent reads, and the members' users are checked by key (BatchGetItem, consistent).
         """
         _required(organization_id, "organization_id")
-        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
+        if self._reads.tombstoned(self._name[Table.ORGANIZATIONS], [organization_id]):
             return
         for page in self._reads.pages(
-            TableName=self.tables.memberships,
+            TableName=self._name[Table.MEMBERSHIPS],
             KeyConditionExpression="organization_id = :key",
             ExpressionAttributeValues={":key": {"S": organization_id}},
             ConsistentRead=True,
         ):
             live = [item for item in page if not is_tombstone(item)]
-            gone = self._reads.tombstoned(self.tables.users, [item["user_id"] for item in live])
+            gone = self._reads.tombstoned(self._name[Table.USERS], [item["user_id"] for item in live])
             yield from (Membership.from_item(item) for item in live if item["user_id"] not in gone)
 
     def organizations_of(self, user_id: str) -> Iterator[OrganizationMembership]:
@@ -224,17 +187,17 @@ class ClerkData:
         the user and the organizations are read by key with strong reads (deleted ones are left out).
         """
         _required(user_id, "user_id")
-        if self._reads.tombstoned(self.tables.users, [user_id]):
+        if self._reads.tombstoned(self._name[Table.USERS], [user_id]):
             return
         for page in self._reads.pages(
-            TableName=self.tables.memberships,
-            IndexName=USER_INDEX,
+            TableName=self._name[Table.MEMBERSHIPS],
+            IndexName=_index(Table.MEMBERSHIPS, "user_id"),
             KeyConditionExpression="user_id = :key",
             ExpressionAttributeValues={":key": {"S": user_id}},
         ):
             live = [item for item in page if not is_tombstone(item)]
             organizations = self._reads.batch_get(
-                self.tables.organizations, [item["organization_id"] for item in live]
+                self._name[Table.ORGANIZATIONS], [item["organization_id"] for item in live]
             )
             for item in live:
                 organization = organizations.get(item["organization_id"])
@@ -254,11 +217,11 @@ class ClerkData:
         `expire_at` is not compared with the clock: Clerk ends sessions with its own events.
         """
         _required(user_id, "user_id")
-        if self._reads.tombstoned(self.tables.users, [user_id]):
+        if self._reads.tombstoned(self._name[Table.USERS], [user_id]):
             return
         for page in self._reads.pages(
-            TableName=self.tables.sessions,
-            IndexName=USER_INDEX,
+            TableName=self._name[Table.SESSIONS],
+            IndexName=_index(Table.SESSIONS, "user_id"),
             KeyConditionExpression="user_id = :key",
             ExpressionAttributeValues={":key": {"S": user_id}},
         ):
@@ -276,11 +239,9 @@ class ClerkData:
         accepted a moment ago may still read as pending); the organization is checked by key, strongly.
         """
         _required(organization_id, "organization_id")
-        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
+        if self._reads.tombstoned(self._name[Table.ORGANIZATIONS], [organization_id]):
             return
-        for page in self._index_pages(
-            self.tables.invitations, ORGANIZATION_INDEX, "organization_id", organization_id
-        ):
+        for page in self._index_pages(Table.INVITATIONS, "organization_id", organization_id):
             yield from (Invitation.from_item(i) for i in page if _current(i, status))
 
     def invitations_for(self, email_address: str, status: str | None = PENDING) -> Iterator[Invitation]:
@@ -291,15 +252,17 @@ class ClerkData:
         checked by key, strongly.
         """
         _required(email_address, "email_address")
-        for page in self._index_pages(self.tables.invitations, EMAIL_INDEX, "email_address", email_address):
+        for page in self._index_pages(Table.INVITATIONS, "email_address", email_address):
             found = [i for i in page if _current(i, status)]
-            gone = self._reads.tombstoned(self.tables.organizations, [i["organization_id"] for i in found])
+            gone = self._reads.tombstoned(
+                self._name[Table.ORGANIZATIONS], [i["organization_id"] for i in found]
+            )
             yield from (Invitation.from_item(i) for i in found if i["organization_id"] not in gone)
 
     def role(self, role_id: str) -> Role | None:
         """The role; None if not stored or deleted. A strongly consistent read by key."""
         _required(role_id, "role_id")
-        item = self._reads.get(self.tables.roles, {"id": role_id})
+        item = self._reads.get(self._name[Table.ROLES], {"id": role_id})
         return None if item is None or is_tombstone(item) else Role.from_item(item)
 
     def role_by_key(self, key: str) -> Role | None:
@@ -309,20 +272,18 @@ class ClerkData:
         roles holding the key for a moment (one deleted and made again), the most recently updated.
         """
         _required(key, "key")
-        return _latest(
-            Role.from_item(i) for i in self._by_attribute(self.tables.roles, KEY_INDEX, "key", key)
-        )
+        return _latest(Role.from_item(i) for i in self._by_attribute(Table.ROLES, "key", key))
 
     def permission(self, permission_id: str) -> Permission | None:
         """The permission; None if not stored or deleted. A strongly consistent read by key."""
         _required(permission_id, "permission_id")
-        item = self._reads.get(self.tables.permissions, {"id": permission_id})
+        item = self._reads.get(self._name[Table.PERMISSIONS], {"id": permission_id})
         return None if item is None or is_tombstone(item) else Permission.from_item(item)
 
     def permission_by_key(self, key: str) -> Permission | None:
         """The live permission with this key (`org:docs:write`); None if none (as `role_by_key`)."""
         _required(key, "key")
-        found = self._by_attribute(self.tables.permissions, KEY_INDEX, "key", key)
+        found = self._by_attribute(Table.PERMISSIONS, "key", key)
         return _latest(Permission.from_item(i) for i in found)
 
     def domains_of(self, organization_id: str) -> Iterator[Domain]:
@@ -332,11 +293,9 @@ class ClerkData:
         organization is checked by key, strongly.
         """
         _required(organization_id, "organization_id")
-        if self._reads.tombstoned(self.tables.organizations, [organization_id]):
+        if self._reads.tombstoned(self._name[Table.ORGANIZATIONS], [organization_id]):
             return
-        for page in self._index_pages(
-            self.tables.domains, ORGANIZATION_INDEX, "organization_id", organization_id
-        ):
+        for page in self._index_pages(Table.DOMAINS, "organization_id", organization_id):
             yield from (Domain.from_item(i) for i in page if not is_tombstone(i))
 
     def domains_named(self, name: str) -> list[Domain]:
@@ -347,8 +306,8 @@ class ClerkData:
         their organizations.
         """
         _required(name, "name")
-        found = self._by_attribute(self.tables.domains, NAME_INDEX, "name", name)
-        gone = self._reads.tombstoned(self.tables.organizations, [i["organization_id"] for i in found])
+        found = self._by_attribute(Table.DOMAINS, "name", name)
+        gone = self._reads.tombstoned(self._name[Table.ORGANIZATIONS], [i["organization_id"] for i in found])
         domains = [Domain.from_item(i) for i in found if i["organization_id"] not in gone]
         return sorted(domains, key=lambda d: (d.organization_id or "", d.id))
 
@@ -356,7 +315,7 @@ class ClerkData:
         """The waitlist entry of this address (exact match); None if none. Through `email-index`, then
         read by key strongly; of two entries holding the address, the most recently updated."""
         _required(email_address, "email_address")
-        found = self._by_attribute(self.tables.waitlist, EMAIL_INDEX, "email_address", email_address)
+        found = self._by_attribute(Table.WAITLIST, "email_address", email_address)
         return _latest(WaitlistEntry.from_item(i) for i in found)
 
     # --- billing -------------------------------------------------------------------------------------
@@ -368,10 +327,10 @@ class ClerkData:
         Found through the items table's `user-index` or `organization-index` (eventually consistent);
         the payer is checked by key, strongly.
         """
-        table, index, attribute = _payer(self.tables, payer)
-        if self._reads.tombstoned(table, [payer]):
+        table, attribute = _payer(payer)
+        if self._reads.tombstoned(self._name[table], [payer]):
             return
-        for page in self._index_pages(self.tables.subscription_items, index, attribute, payer):
+        for page in self._index_pages(Table.SUBSCRIPTION_ITEMS, attribute, payer):
             yield from (SubscriptionItem.from_item(i) for i in page if not is_tombstone(i))
 
     def entitlements(self, payer: str, now_ms: int | None = None) -> Entitlements:
@@ -384,24 +343,26 @@ class ClerkData:
         items = list(self.subscription_items_of(payer))
         now = int(time.time() * 1000) if now_ms is None else now_ms
         wanted = plan_ids_without_features(i for i in items if i.grants(now))
-        stored = self._reads.batch_get(self.tables.plans, wanted) if wanted else {}
+        stored = self._reads.batch_get(self._name[Table.PLANS], wanted) if wanted else {}
         plans = {plan_id: BillingPlan.from_item(i) for plan_id, i in stored.items() if not is_tombstone(i)}
         return entitlements(payer, items, plans, now)
 
-    def _index_pages(self, table_name: str, index: str, attribute: str, value: str) -> Iterator[list[Item]]:
-        """The pages of the items an index holds for a value (every attribute is projected)."""
+    def _index_pages(self, table: Table, attribute: str, value: str) -> Iterator[list[Item]]:
+        """The pages of the items the table's index on `attribute` holds for a value (every attribute is
+        projected)."""
         return self._reads.pages(
-            TableName=table_name,
-            IndexName=index,
+            TableName=self._name[table],
+            IndexName=_index(table, attribute),
             KeyConditionExpression="#attribute = :value",
             ExpressionAttributeNames={"#attribute": attribute},
             ExpressionAttributeValues={":value": {"S": value}},
         )
 
-    def _by_attribute(self, table_name: str, index: str, attribute: str, value: str) -> list[Item]:
-        """The live records whose `attribute` is `value`: found through `index`, confirmed strongly."""
-        ids = self._reads.index_ids(table_name, index, attribute, value)
-        return self._reads.live_items(table_name, ids, attribute, value)
+    def _by_attribute(self, table: Table, attribute: str, value: str) -> list[Item]:
+        """The live records whose `attribute` is `value`: found through the table's index on it,
+        confirmed strongly."""
+        ids = self._reads.index_ids(self._name[table], _index(table, attribute), attribute, value)
+        return self._reads.live_items(self._name[table], ids, attribute, value)
 
     # --- first use -----------------------------------------------------------------------------------
 
@@ -417,14 +378,14 @@ class ClerkData:
         Raises `ClerkUnavailableError` when Clerk cannot answer, ConfigError without a secret key.
         """
         _required(user_id, "user_id")
-        return self._ensure(Table.USERS, self.tables.users, user_id, User.from_item)
+        return self._ensure(Table.USERS, self._name[Table.USERS], user_id, User.from_item)
 
     def ensure_organization(self, organization_id: str) -> Organization | None:
         """The stored organization, or else the organization as Clerk has it, stored first: the same
         rules as `ensure_user` (a tombstone is None, never revived; unknown to Clerk: None)."""
         _required(organization_id, "organization_id")
         return self._ensure(
-            Table.ORGANIZATIONS, self.tables.organizations, organization_id, Organization.from_item
+            Table.ORGANIZATIONS, self._name[Table.ORGANIZATIONS], organization_id, Organization.from_item
         )
 
     def _ensure(self, table: Table, table_name: str, object_id: str, build: Callable[[Item], R]) -> R | None:
@@ -484,19 +445,34 @@ def _current(item: Item, status: str | None) -> bool:
     return not is_tombstone(item) and (status is None or item.get("status") == status)
 
 
-def _payer(tables: Tables, payer: object) -> tuple[str, str, str]:
-    """The payer's own table, and the index and attribute billing records name it by."""
+def _payer(payer: object) -> tuple[Table, str]:
+    """The payer's own table, and the attribute billing records name it by (each has an index on it)."""
     if isinstance(payer, str) and payer.startswith(USER_PREFIX) and len(payer) > len(USER_PREFIX):
         _within_key_limit(payer, "payer")
-        return tables.users, USER_INDEX, "user_id"
+        return Table.USERS, "user_id"
     if (
         isinstance(payer, str)
         and payer.startswith(ORGANIZATION_PREFIX)
         and len(payer) > len(ORGANIZATION_PREFIX)
     ):
         _within_key_limit(payer, "payer")
-        return tables.organizations, ORGANIZATION_INDEX, "organization_id"
+        return Table.ORGANIZATIONS, "organization_id"
     raise ValueError("payer must be a user id (user_…) or an organization id (org_…)")
+
+
+def _tables(given: Mapping[Table, str] | Mapping[str, str]) -> Tables:
+    """The names of the synced tables: `given` by logical name (`Table` or its value), the local
+    defaults for the others. ValueError for a name that is no synced table."""
+    if any(name not in set(Table) for name in given):
+        raise ValueError(f"tables: the keys are logical names, among {', '.join(Table)}")
+    defaults = read_tables({})
+    names = {table: given.get(table) or defaults.name_of(table) for table in Table}
+    return Tables(names, defaults.idempotency)  # the idempotency table is the receiver's own: never read
+
+
+def _index(table: Table, attribute: str) -> str:
+    """The name of the table's index on `attribute` (declared in domain/tables.py)."""
+    return TABLES[table].index_on(attribute).name
 
 
 def _latest(records: Iterable[R]) -> R | None:

@@ -95,7 +95,7 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
     return Source(
         endpoint=found,
         region=target.region,
-        tables={table: getattr(target.tables, table) for table in TABLES},
+        tables={table: target.tables.named(table) for table in TABLES},
         aws_endpoint=target.aws_endpoint or found,
         sender_email=target.sender_email if target.dev is not None else None,
     )

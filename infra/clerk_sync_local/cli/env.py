@@ -29,7 +29,7 @@ def lines(environ: Mapping[str, str], state: Path | None = None) -> list[str]:
     variables, stale = local_aws(
         environ, target.region, target.dev.aws_endpoint, target.dev.dynamodb_endpoint
     )
-    variables |= {variable: getattr(target.tables, name) for name, variable in TABLE_VARIABLES.items()}
+    variables |= {variable: target.tables.named(name) for name, variable in TABLE_VARIABLES.items()}
     unset = [f"unset {' '.join(stale)}"] if stale else []
     return unset + [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
 

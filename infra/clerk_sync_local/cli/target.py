@@ -86,7 +86,7 @@ class Target:
     def describe(self, names: tuple[str, ...]) -> str:
         """The engine, region and the named tables (short names: users, idempotency, …)."""
         where = self.dynamodb_endpoint or "AWS"
-        tables = ", ".join(getattr(self.tables, name) for name in names)
+        tables = ", ".join(self.tables.named(name) for name in names)
         return f"DynamoDB {where}, region {self.region}, tables {tables} (from {self.origin})"
 
 

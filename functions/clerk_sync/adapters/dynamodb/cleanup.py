@@ -47,7 +47,7 @@ def _tombstone(record: Versioned, deleted_at: int, svix_id: str) -> Versioned:
         **{name: getattr(record, name) for name in names},
         deleted=True,
         deleted_at=deleted_at,
-        version=cascade_version(int(record.version), deleted_at),
+        version=cascade_version(int(record.attribute_values["version"]), deleted_at),
         svix_id=svix_id,
     )
 
@@ -117,7 +117,7 @@ class Cleaner:
         typed = {name: {"S": value} for name, value in start_key.items()} if start_key else None
         written, pending = 0, []
         for record in phase.query(typed):
-            if record.deleted:
+            if record.attribute_values.get("deleted"):
                 continue
             pending.append(record)
             if len(pending) == BATCH_SIZE:

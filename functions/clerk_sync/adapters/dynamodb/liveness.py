@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from clerk_sync.adapters.dynamodb.models import UserRecord
+from clerk_sync.adapters.dynamodb.models import Versioned
 
 
-def user_deleted(users: type[UserRecord], user_id: str) -> bool:
+def user_deleted(users: type[Versioned], user_id: str) -> bool:
     """True when the stored user is a tombstone (a strongly consistent read of one attribute)."""
     try:
         record = users.get(user_id, consistent_read=True, attributes_to_get=["deleted"])
     except users.DoesNotExist:
         return False
-    return bool(record.deleted)
+    return bool(record.attribute_values.get("deleted"))

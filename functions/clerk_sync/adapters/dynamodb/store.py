@@ -14,6 +14,7 @@ from clerk_sync.adapters.dynamodb.models import Models
 from clerk_sync.adapters.dynamodb.pynamodb_internals import share_client
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
 from clerk_sync.domain.rules import PARENT_LIVE, may_replace
+from clerk_sync.domain.tables import Table
 from clerk_sync.domain.writes import Write
 
 WriteOutcome = Literal["applied", "stale"]
@@ -31,7 +32,7 @@ class Store:
     def __init__(self, models: Models, client: Any) -> None:
         """`client`: the botocore DynamoDB client the models share (see `bind_models`), for transactions."""
         self.models = models
-        meta = models.users.Meta
+        meta = models.for_table(Table.USERS).Meta
         self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
         share_client(self._connection, client)
 
