@@ -53,7 +53,8 @@ class Field:
     name: str
     type: FieldType
     source: str | None = None
-    """Where it comes from in the event (`data.…`); None: `data.<name>`."""
+    """None: copied as Clerk sends it, from `data.<name>` (or the object's `<name>`); a path: where in
+    the event the planner derives it from (domain/entities/)."""
     personal: bool = False
     """True: personal data (or free-form data that may hold it): kept out of logs and of key-only views."""
     fields: tuple[Field, ...] = ()
@@ -62,9 +63,13 @@ class Field:
     """True: every record has it; False: absent when Clerk sent nothing (or null)."""
 
     @property
-    def origin(self) -> str:
-        """The path in the event this attribute is read from."""
-        return self.source or f"data.{self.name}"
+    def copied(self) -> tuple[str, ...]:
+        """The attributes of each map (RECORD, RECORDS) copied from Clerk's as sent."""
+        return copied_names(self.fields)
+
+    def field(self, name: str) -> Field:
+        """The declared attribute `name` of each map (KeyError: none)."""
+        return next(inner for inner in self.fields if inner.name == name)
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,12 @@ class TableSpec:
     from_webhooks: bool = True
     """False: no webhook writes this table, only backfill (plans: webhooks carry them without features)."""
 
+    @property
+    def copied(self) -> tuple[str, ...]:
+        """The attributes a live record copies from Clerk's object as sent, Clerk's times included (the
+        planner derives the others, and the key)."""
+        return copied_names((*self.fields, *BOOKKEEPING), exclude=self.key_names)
+
     def index_on(self, attribute: str) -> Index:
         """The index whose partition key is `attribute` (KeyError: the table has none)."""
         for index in self.indexes:
@@ -128,6 +139,11 @@ class TableSpec:
             if declared.name == name:
                 return declared
         raise KeyError(f"{self.table.value} stores no {name}")
+
+
+def copied_names(fields: tuple[Field, ...], exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names of the `fields` copied from a Clerk object as sent, but those in `exclude`."""
+    return tuple(f.name for f in fields if f.source is None and f.name not in exclude)
 
 
 BOOKKEEPING = (
@@ -177,6 +193,7 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field(
                     "email_addresses",
                     FieldType.RECORDS,
+                    "data.email_addresses",
                     personal=True,
                     fields=(
                         Field("id", FieldType.TEXT),
@@ -280,7 +297,8 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("key", FieldType.TEXT),
                 Field("name", FieldType.TEXT),
                 Field("description", FieldType.TEXT),
-                Field("permissions", FieldType.TEXTS),  # the keys of the permissions it grants
+                # the keys of the permissions it grants
+                Field("permissions", FieldType.TEXTS, "data.permissions"),
                 Field("is_creator_eligible", FieldType.FLAG),
             ),
             indexes=(Index(_BY_KEY, "key"),),
@@ -308,7 +326,7 @@ TABLES: Mapping[Table, TableSpec] = {
             "DomainsTable",
             ("id",),
             (
-                Field("organization_id", FieldType.TEXT),
+                Field("organization_id", FieldType.TEXT, "data.organization_id"),
                 Field("name", FieldType.TEXT),
                 Field("enrollment_mode", FieldType.TEXT),
                 Field("verification_status", FieldType.TEXT, "data.verification"),
@@ -366,11 +384,12 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field(
                     "plan",
                     FieldType.RECORD,
+                    "data.plan",
                     fields=(
                         *_FEATURE,
                         Field("is_default", FieldType.FLAG),
                         Field("for_payer_type", FieldType.TEXT),
-                        Field("features", FieldType.RECORDS, fields=_FEATURE),
+                        Field("features", FieldType.RECORDS, "data.plan.features", fields=_FEATURE),
                     ),
                 ),
                 Field("plan_period", FieldType.TEXT),
@@ -403,6 +422,7 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field(
                     "failed_reason",
                     FieldType.RECORD,
+                    "data.failed_reason",
                     fields=(Field("code", FieldType.TEXT), Field("decline_code", FieldType.TEXT)),
                 ),
                 Field("subscription_item_ids", FieldType.TEXTS, "data.subscription_items"),
@@ -425,7 +445,10 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("is_recurring", FieldType.FLAG),
                 Field("publicly_visible", FieldType.FLAG),
                 Field(
-                    "features", FieldType.RECORDS, fields=(*_FEATURE, Field("description", FieldType.TEXT))
+                    "features",
+                    FieldType.RECORDS,
+                    "features",
+                    fields=(*_FEATURE, Field("description", FieldType.TEXT)),
                 ),
             ),
             from_webhooks=False,

@@ -131,9 +131,12 @@ def live(
     version: int | None = None,
 ) -> Write:
     """A live record versioned by `updated_at` (or `version`, with `sources` saying where it comes from),
-    guarded by the parents the table declares and the record names."""
+    guarded by the parents the table declares and the record names. Where in the event each attribute
+    comes from (named when it cannot be stored) is the table's declaration, then `sources`."""
+    declared = {f.name: f.source for f in TABLES[table].fields if f.source is not None}
+    sources = {**declared, **(sources or {})}
     if version is None:
-        version, sources = updated_at(event), {**(sources or {}), "version": "data.updated_at"}
+        version, sources = updated_at(event), {**sources, "version": "data.updated_at"}
     item = {**fields, **key, "version": version, "svix_id": event.svix_id}
     parents = tuple(
         Parent(link.table, item[link.field]) for link in TABLES[table].parents if item.get(link.field)
@@ -145,5 +148,5 @@ def live(
         version=version,
         tombstone=False,
         parents=parents,
-        sources=sources or {},
+        sources=sources,
     )

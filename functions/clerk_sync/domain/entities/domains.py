@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
 # Not `affiliation_email_address` (a person's address, not needed to enroll by domain).
-DOMAIN_FIELDS = (
-    "name",
-    "enrollment_mode",
-    "total_pending_invitations",
-    "total_pending_suggestions",
-    "created_at",
-    "updated_at",
-)
+DOMAIN_FIELDS = TABLES[Table.DOMAINS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_domain_upsert(event: Event) -> Changes:
@@ -33,8 +26,7 @@ def on_domain_upsert(event: Event) -> Changes:
             ("verification_status", "verification_strategy"),
         ),
     }
-    sources = {"verification_status": "data.verification", "verification_strategy": "data.verification"}
-    return Changes(event.type, domain_id, live(event, Table.DOMAINS, {"id": domain_id}, fields, sources))
+    return Changes(event.type, domain_id, live(event, Table.DOMAINS, {"id": domain_id}, fields))
 
 
 def on_domain_deleted(event: Event) -> Changes:

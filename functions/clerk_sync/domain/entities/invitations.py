@@ -5,22 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 # Not `url`: it carries the invitation's ticket, which signs its holder up.
-INVITATION_FIELDS = (
-    "email_address",
-    "role",
-    "role_name",
-    "status",
-    "user_id",
-    "public_metadata",
-    "private_metadata",
-    "expires_at",
-    "created_at",
-    "updated_at",
-)
+INVITATION_FIELDS = TABLES[Table.INVITATIONS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def _organization_id(event: Event) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, optional_id, pick, required_id, tombstone
 
-MEMBERSHIP_FIELDS = ("id", "role", "permissions", "public_metadata", "created_at", "updated_at")
+MEMBERSHIP_FIELDS = TABLES[Table.MEMBERSHIPS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def _membership_key(event: Event) -> dict[str, str]:

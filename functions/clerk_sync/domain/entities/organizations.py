@@ -6,21 +6,10 @@ from collections.abc import Callable
 
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
-ORGANIZATION_FIELDS = (
-    "name",
-    "slug",
-    "image_url",
-    "created_by",
-    "members_count",
-    "max_allowed_memberships",
-    "public_metadata",
-    "private_metadata",
-    "created_at",
-    "updated_at",
-)
+ORGANIZATION_FIELDS = TABLES[Table.ORGANIZATIONS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_organization_upsert(event: Event) -> Changes:

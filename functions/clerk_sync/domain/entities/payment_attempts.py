@@ -6,23 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.payers import payer_fields
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
 # Not `payment_source` (card brand and last digits) or `payee`: nothing the app decides on.
-PAYMENT_ATTEMPT_FIELDS = (
-    "status",
-    "payment_id",
-    "statement_id",
-    "charge_type",
-    "totals",
-    "billing_date",
-    "paid_at",
-    "failed_at",
-    "created_at",
-    "updated_at",
-)
+PAYMENT_ATTEMPT_FIELDS = TABLES[Table.PAYMENT_ATTEMPTS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def _failure(reason: object) -> dict[str, Any]:
@@ -47,8 +36,7 @@ def on_payment_attempt(event: Event) -> Changes:
         **({"failed_reason": failure} if failure else {}),
         "subscription_item_ids": _item_ids(event.field("subscription_items")),
     }
-    sources = {**PAYER_SOURCES, "subscription_item_ids": "data.subscription_items"}
-    write = live(event, Table.PAYMENT_ATTEMPTS, {"id": attempt_id}, fields, sources)
+    write = live(event, Table.PAYMENT_ATTEMPTS, {"id": attempt_id}, fields)
     return Changes(event.type, attempt_id, write)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, required_text, tombstone
 
-PERMISSION_FIELDS = ("key", "name", "description", "type", "created_at", "updated_at")
+PERMISSION_FIELDS = TABLES[Table.PERMISSIONS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_permission_upsert(event: Event) -> Changes:

@@ -10,19 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table, copied_names
 from clerk_sync.domain.writes import InvalidEventError, Write, pick, required_id
 
-PLAN_FIELDS = (
-    "slug",
-    "name",
-    "description",
-    "for_payer_type",
-    "is_default",
-    "is_recurring",
-    "publicly_visible",
-)
-FEATURE_FIELDS = ("id", "slug", "name", "description")
+_PLANS = TABLES[Table.PLANS]
+PLAN_FIELDS = copied_names(_PLANS.fields)  # as the Backend API lists them (domain/tables.py)
+FEATURE_FIELDS = _PLANS.field("features").copied
 
 
 def _features(features: object) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import (
     Changes,
     InvalidEventError,
@@ -16,7 +16,7 @@ from clerk_sync.domain.writes import (
     tombstone,
 )
 
-ROLE_FIELDS = ("key", "name", "description", "is_creator_eligible", "created_at", "updated_at")
+ROLE_FIELDS = TABLES[Table.ROLES].copied  # as Clerk sends them (domain/tables.py)
 
 
 def permission_keys(permissions: object) -> list[str]:

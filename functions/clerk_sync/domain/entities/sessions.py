@@ -5,20 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
-SESSION_FIELDS = (
-    "user_id",
-    "client_id",
-    "status",
-    "last_active_organization_id",
-    "last_active_at",
-    "expire_at",
-    "abandon_at",
-    "created_at",
-    "updated_at",
-)
+SESSION_FIELDS = TABLES[Table.SESSIONS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_session_upsert(event: Event) -> Changes:

@@ -14,25 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.payers import payer_fields
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
-ITEM_FIELDS = (
-    "status",
-    "plan_id",
-    "plan_period",
-    "period_start",
-    "period_end",
-    "canceled_at",
-    "past_due_at",
-    "ended_at",
-    "is_free_trial",
-    "created_at",
-    "updated_at",
-)
-PLAN_FIELDS = ("id", "name", "slug", "is_default", "for_payer_type")
-FEATURE_FIELDS = ("id", "name", "slug")
+ITEM_FIELDS = TABLES[Table.SUBSCRIPTION_ITEMS].copied  # as Clerk sends them (domain/tables.py)
+_PLAN = TABLES[Table.SUBSCRIPTION_ITEMS].field("plan")
+PLAN_FIELDS = _PLAN.copied
+FEATURE_FIELDS = _PLAN.field("features").copied
 
 # An item's statuses in lifecycle order (an unknown status ranks first: any known one wins a tie).
 STATUS_RANK = {
@@ -106,8 +95,14 @@ def on_subscription_item(event: Event) -> Changes:
     """subscriptionItem.*: the item's latest state, while its payer lives."""
     item_id = required_id(event.field("id"), "data.id")
     version = item_version(event.occurred_at, event.field("status"))
-    sources = {**PAYER_SOURCES, "version": "timestamp"}
-    write = live(event, Table.SUBSCRIPTION_ITEMS, {"id": item_id}, item_fields(event), sources, version)
+    write = live(
+        event,
+        Table.SUBSCRIPTION_ITEMS,
+        {"id": item_id},
+        item_fields(event),
+        {"version": "timestamp"},
+        version,
+    )
     return Changes(event.type, item_id, write)
 
 

@@ -5,21 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.payers import PAYER_SOURCES, payer_fields
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.payers import payer_fields
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
-SUBSCRIPTION_FIELDS = (
-    "status",
-    "latest_payment_id",
-    "payment_source_id",
-    "active_at",
-    "canceled_at",
-    "ended_at",
-    "past_due_at",
-    "created_at",
-    "updated_at",
-)
+SUBSCRIPTION_FIELDS = TABLES[Table.SUBSCRIPTIONS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_subscription(event: Event) -> Changes:
@@ -27,7 +17,7 @@ def on_subscription(event: Event) -> Changes:
     own events and table)."""
     subscription_id = required_id(event.field("id"), "data.id")
     fields = {**pick(event.data, SUBSCRIPTION_FIELDS), **payer_fields(event)}
-    write = live(event, Table.SUBSCRIPTIONS, {"id": subscription_id}, fields, PAYER_SOURCES)
+    write = live(event, Table.SUBSCRIPTIONS, {"id": subscription_id}, fields)
     return Changes(event.type, subscription_id, write)
 
 

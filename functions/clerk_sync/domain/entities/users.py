@@ -7,28 +7,10 @@ from typing import Any
 
 from clerk_sync.domain import effects
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
-USER_FIELDS = (
-    "username",
-    "first_name",
-    "last_name",
-    "image_url",
-    "external_id",
-    "public_metadata",
-    "private_metadata",
-    "unsafe_metadata",
-    "banned",
-    "locked",
-    "last_sign_in_at",
-    "last_active_at",
-    "created_at",
-    "updated_at",
-)
-
-# Stored user attributes read from elsewhere in the event than `data.<their name>`.
-USER_SOURCES = {"email": "data.email_addresses", "phone_number": "data.phone_numbers"}
+USER_FIELDS = TABLES[Table.USERS].copied  # as Clerk sends them (domain/tables.py)
 
 
 def _primary(entries: object, primary_id: object, value_field: str) -> str | None:
@@ -80,7 +62,7 @@ def on_user_upsert(event: Event) -> Changes:
     """user.created / user.updated: store the user; a creation also greets them."""
     user_id = required_id(event.field("id"), "data.id")
     fields = user_fields(event.data)
-    write = live(event, Table.USERS, {"id": user_id}, fields, sources=USER_SOURCES)
+    write = live(event, Table.USERS, {"id": user_id}, fields)
     greet = (effects.welcome_email(event, fields.get("email")),) if event.type == "user.created" else ()
     return Changes(event.type, user_id, write, greet)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
-WAITLIST_FIELDS = ("email_address", "status", "is_locked", "created_at", "updated_at")
+WAITLIST_FIELDS = TABLES[Table.WAITLIST].copied  # as Clerk sends them (domain/tables.py)
 
 
 def on_waitlist_entry(event: Event) -> Changes:
@@ -20,7 +20,7 @@ def on_waitlist_entry(event: Event) -> Changes:
         **pick(event.data, WAITLIST_FIELDS),
         **pick({"invitation_id": invitation_id}, ("invitation_id",)),
     }
-    write = live(event, Table.WAITLIST, {"id": entry_id}, fields, {"invitation_id": "data.invitation"})
+    write = live(event, Table.WAITLIST, {"id": entry_id}, fields)
     return Changes(event.type, entry_id, write)
 
 
