@@ -11,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 from clerk_sync.adapters.dynamodb.store import Store
 from clerk_sync.domain.envelope import Event
-from clerk_sync.domain.rules import PARENT_LIVE, holds, may_replace
+from clerk_sync.domain.rules import LIVE, holds, may_replace
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Write, live, tombstone
 from hypothesis import HealthCheck, given, settings
@@ -98,7 +98,7 @@ def test_python_rule_and_dynamodb_condition_agree(stack, case):
         parent_items.append(parent)
 
     python_says = holds(may_replace(write), stored_item) and (
-        not write.parents or all(holds(PARENT_LIVE, parent) for parent in parent_items)
+        not write.parents or all(holds(LIVE, parent) for parent in parent_items)
     )
     outcome = store.apply(write)
 

@@ -17,8 +17,8 @@ from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, UnprocessedK
 from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.actions import Stored, key_dict
 from clerk_sync.backfill.failures import StorageError
+from clerk_sync.domain.rules import is_tombstone
 from clerk_sync.domain.tables import TABLES, Table
-from clerk_sync.domain.writes import is_tombstone
 from clerk_sync.settings import Tables
 
 UNPROCESSED_ATTEMPTS = 8
@@ -83,9 +83,8 @@ class StoredRecords:
         pages = paginator.paginate(
             TableName=self._names[table],
             ProjectionExpression=", ".join(f"#k{i}" for i in range(len(names))),
-            FilterExpression="attribute_not_exists(#d) OR #d = :false",
+            FilterExpression="attribute_not_exists(#d)",  # rules.LIVE, as DynamoDB reads it
             ExpressionAttributeNames={**{f"#k{i}": n for i, n in enumerate(names)}, "#d": "deleted"},
-            ExpressionAttributeValues={":false": {"BOOL": False}},
             ConsistentRead=True,
         )
         for page in pages:

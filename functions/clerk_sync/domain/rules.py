@@ -62,8 +62,14 @@ class AllOf:
 
 Rule = Absent | Below | Equals | AnyOf | AllOf
 
-PARENT_LIVE: Rule = Absent("deleted")
-"""What a parent record must satisfy for a write of its child to apply."""
+LIVE: Rule = Absent("deleted")
+"""A live record: no tombstone mark. What a parent must be for a write of its child to apply, and
+what readers, backfill and the clean-ups keep (`is_tombstone`, and DynamoDB's form of it)."""
+
+
+def is_tombstone(item: Mapping[str, Any]) -> bool:
+    """True for a stored deletion's tombstone, the item's attributes read as Python values."""
+    return not holds(LIVE, item)
 
 
 def newer(write: Write) -> Rule:
@@ -108,7 +114,7 @@ def cascade_version(stored_version: int, deleted_at: int) -> int:
     """The version of the tombstone a clean-up writes over a child of a deleted parent.
 
     Clean-ups write unconditionally (BatchWriteItem has no conditions), which the rule allows: the
-    parent's tombstone is stored first and is final, and `PARENT_LIVE` then refuses every live write of
+    parent's tombstone is stored first and is final, and `LIVE` then refuses every live write of
     the child, so no live version can be overwritten. A tombstone the child's own deletion wrote may be:
     it is replaced by the clean-up's (still a tombstone, its `deleted_at` the parent's), which loses
     nothing a reader sees. The version never goes down, so a later stale write of the child is refused

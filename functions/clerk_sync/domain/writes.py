@@ -99,12 +99,6 @@ def updated_at(event: Event) -> int:
     return version
 
 
-def is_tombstone(item: Mapping[str, Any]) -> bool:
-    """True for a stored deletion's tombstone (`deleted: true`, as `tombstone` writes it), the item's
-    attributes read as Python values."""
-    return item.get("deleted") is True
-
-
 def tombstone(
     event: Event, table: Table, key: dict[str, str], kept: Mapping[str, Any] | None = None
 ) -> Write:

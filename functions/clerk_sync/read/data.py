@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sync.adapters.aws_clients import CLIENT_CONFIG, Clients, Endpoints
 from clerk_sync.domain.key_limits import MAX_PARTITION_KEY_BYTES
+from clerk_sync.domain.rules import is_tombstone
 from clerk_sync.domain.tables import TABLES, Table
-from clerk_sync.domain.writes import is_tombstone
 from clerk_sync.read.billing import (
     BillingPlan,
     Entitlements,

@@ -7,7 +7,7 @@ from typing import Any
 
 from clerk_sync.adapters.dynamodb.batch_get import BATCH_GET_LIMIT, batch_get
 from clerk_sync.adapters.dynamodb.values import deserialize
-from clerk_sync.domain.writes import is_tombstone
+from clerk_sync.domain.rules import is_tombstone
 
 UNPROCESSED_MAX_WAIT = 1.0  # s at most between requests for unprocessed keys (asked again until read)
 

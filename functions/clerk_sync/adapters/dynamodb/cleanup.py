@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from clerk_sync.adapters.dynamodb.models import Models, Versioned
 from clerk_sync.domain.deadline import Deadline
 from clerk_sync.domain.effects import Position
-from clerk_sync.domain.rules import cascade_version
+from clerk_sync.domain.rules import cascade_version, is_tombstone
 from clerk_sync.domain.tables import ParentLink, Table, TableSpec, children_of
 
 BATCH_SIZE = 25  # BatchWriteItem's limit; the deadline is checked after each batch
@@ -117,7 +117,7 @@ class Cleaner:
         typed = {name: {"S": value} for name, value in start_key.items()} if start_key else None
         written, pending = 0, []
         for record in phase.query(typed):
-            if record.attribute_values.get("deleted"):
+            if is_tombstone(record.attribute_values):
                 continue
             pending.append(record)
             if len(pending) == BATCH_SIZE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clerk_sync.adapters.dynamodb.models import Versioned
+from clerk_sync.domain.rules import is_tombstone
 
 
 def user_deleted(users: type[Versioned], user_id: str) -> bool:
@@ -11,4 +12,4 @@ def user_deleted(users: type[Versioned], user_id: str) -> bool:
         record = users.get(user_id, consistent_read=True, attributes_to_get=["deleted"])
     except users.DoesNotExist:
         return False
-    return bool(record.attribute_values.get("deleted"))
+    return is_tombstone(record.attribute_values)

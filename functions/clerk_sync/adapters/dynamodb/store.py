@@ -13,7 +13,7 @@ from clerk_sync.adapters.dynamodb.conditions import condition as as_condition
 from clerk_sync.adapters.dynamodb.models import Models
 from clerk_sync.adapters.dynamodb.pynamodb_internals import share_client
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
-from clerk_sync.domain.rules import PARENT_LIVE, may_replace
+from clerk_sync.domain.rules import LIVE, may_replace
 from clerk_sync.domain.tables import Table
 from clerk_sync.domain.writes import Write
 
@@ -57,7 +57,7 @@ class Store:
                 for parent in write.parents:
                     parent_model = self.models.for_table(parent.table)
                     transaction.condition_check(
-                        parent_model, parent.id, condition=as_condition(parent_model, PARENT_LIVE)
+                        parent_model, parent.id, condition=as_condition(parent_model, LIVE)
                     )
         except TransactWriteError as error:
             reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
