@@ -12,7 +12,7 @@ from typing import Any
 
 from clerk_sync.read import ClerkData
 
-# Made once per container, at init: table names from USERS_TABLE, ORGANIZATIONS_TABLE, … (template.yaml).
+# Made once per container, at init: table names from each table's variable (template.yaml).
 data = ClerkData.from_environment()
 
 

@@ -109,7 +109,7 @@ class ClerkData:
     def from_environment(
         cls, environ: Mapping[str, str] | None = None, session: boto3.session.Session | None = None
     ) -> ClerkData:
-        """Table names from the variables the functions read (USERS_TABLE, …), the region from
+        """Table names from the variables the functions read (each table's, domain/tables.py), the region from
         AWS_REGION / AWS_DEFAULT_REGION, CLERK_SECRET_KEY and CLERK_API_URL for `ensure_*`; the endpoint
         and credentials as botocore finds them (AWS_ENDPOINT_URL…). Raises AwsConfigError as the
         constructor does."""
@@ -133,10 +133,10 @@ class ClerkData:
     def user_by_email(self, email: str) -> User | None:
         """The user whose primary e-mail address this is (exact match); None if none.
 
-        Found through `email-index` (eventually consistent: an address set a moment ago may not be found
-        yet), then read by key with a strong read: the answer is the latest stored version and still has
-        this primary address. Should two stored users have it for a moment (an address moved between
-        users), the most recently updated one is returned.
+        Found through the users' index on `email` (eventually consistent: an address set a moment ago
+        may not be found yet), then read by key with a strong read: the answer is the latest stored
+        version and still has this primary address. Should two stored users have it for a moment (an
+        address moved between users), the most recently updated one is returned.
         """
         _required(email, "email")
         return _latest(User.from_item(i) for i in self._by_attribute(Table.USERS, "email", email))
@@ -150,8 +150,9 @@ class ClerkData:
     def organization_by_slug(self, slug: str) -> Organization | None:
         """The organization with this slug; None if none.
 
-        Found through `slug-index` (eventually consistent), then read by key with a strong read, as
-        `user_by_email`; of two organizations holding the slug for a moment, the most recently updated.
+        Found through the organizations' index on `slug` (eventually consistent), then read by key with
+        a strong read, as `user_by_email`; of two organizations holding the slug for a moment, the most
+        recently updated.
         """
         _required(slug, "slug")
         found = self._by_attribute(Table.ORGANIZATIONS, "slug", slug)
@@ -182,7 +183,7 @@ class ClerkData:
         """The organizations the user is a live member of, with each membership, by organization id;
         empty if the user is deleted.
 
-        Memberships are found through the memberships table's `user-index` (eventually consistent: a
+        Memberships are found through the memberships' index on `user_id` (eventually consistent: a
         membership written a moment ago may be missing, one deleted a moment ago may still be listed);
         the user and the organizations are read by key with strong reads (deleted ones are left out).
         """
@@ -212,7 +213,7 @@ class ClerkData:
         """The user's sessions, only those whose latest status is `active` unless `active=False`; empty
         if the user is deleted. In no particular order.
 
-        Found through the sessions table's `user-index` (eventually consistent: a session that ended a
+        Found through the sessions' index on `user_id` (eventually consistent: a session that ended a
         moment ago may still read as active); the user is checked by key with a strong read. A session's
         `expire_at` is not compared with the clock: Clerk ends sessions with its own events.
         """
@@ -235,7 +236,7 @@ class ClerkData:
         """The organization's invitations whose latest status is `status` (None: any), in no particular
         order; empty if the organization is deleted.
 
-        Found through the invitations table's `organization-index` (eventually consistent: an invitation
+        Found through the invitations' index on `organization_id` (eventually consistent: an invitation
         accepted a moment ago may still read as pending); the organization is checked by key, strongly.
         """
         _required(organization_id, "organization_id")
@@ -248,7 +249,7 @@ class ClerkData:
         """The invitations sent to this address (exact match) whose latest status is `status` (None:
         any), in no particular order, leaving out those of deleted organizations.
 
-        Found through the invitations table's `email-index` (eventually consistent); the organizations are
+        Found through the invitations' index on `email_address` (eventually consistent); the organizations are
         checked by key, strongly.
         """
         _required(email_address, "email_address")
@@ -268,7 +269,7 @@ class ClerkData:
     def role_by_key(self, key: str) -> Role | None:
         """The live role with this key (`org:editor`), its permission keys in `permissions`; None if none.
 
-        Found through `key-index` (eventually consistent), then read by key with a strong read; of two
+        Found through the index on `key` (eventually consistent), then read by key with a strong read; of two
         roles holding the key for a moment (one deleted and made again), the most recently updated.
         """
         _required(key, "key")
@@ -289,7 +290,7 @@ class ClerkData:
     def domains_of(self, organization_id: str) -> Iterator[Domain]:
         """The organization's live domains, in no particular order; empty if it is deleted.
 
-        Found through the domains table's `organization-index` (eventually consistent); the
+        Found through the domains' index on `organization_id` (eventually consistent); the
         organization is checked by key, strongly.
         """
         _required(organization_id, "organization_id")
@@ -302,8 +303,8 @@ class ClerkData:
         """The live domains with this name (`example.com`) of live organizations, by organization id: the
         organizations a user of that domain may join (`Domain.verified` and `enrollment_mode` say how).
 
-        Found through `name-index` (eventually consistent), then read by key with strong reads, as are
-        their organizations.
+        Found through the domains' index on `name` (eventually consistent), then read by key with strong
+        reads, as are their organizations.
         """
         _required(name, "name")
         found = self._by_attribute(Table.DOMAINS, "name", name)
@@ -312,8 +313,9 @@ class ClerkData:
         return sorted(domains, key=lambda d: (d.organization_id or "", d.id))
 
     def waitlist_entry(self, email_address: str) -> WaitlistEntry | None:
-        """The waitlist entry of this address (exact match); None if none. Through `email-index`, then
-        read by key strongly; of two entries holding the address, the most recently updated."""
+        """The waitlist entry of this address (exact match); None if none. Through the waitlist's index
+        on `email_address`, then read by key strongly; of two entries holding the address, the most
+        recently updated."""
         _required(email_address, "email_address")
         found = self._by_attribute(Table.WAITLIST, "email_address", email_address)
         return _latest(WaitlistEntry.from_item(i) for i in found)
@@ -324,7 +326,7 @@ class ClerkData:
         """Every stored subscription item (any status) of a payer: a user id (`user_…`) or an
         organization id (`org_…`); empty if the payer is deleted. In no particular order.
 
-        Found through the items table's `user-index` or `organization-index` (eventually consistent);
+        Found through the items' index on `user_id` or `organization_id` (eventually consistent);
         the payer is checked by key, strongly.
         """
         table, attribute = _payer(payer)

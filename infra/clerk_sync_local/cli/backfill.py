@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.backfill.report import counts_line, format_summary
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
 from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
 from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS
@@ -68,7 +68,8 @@ def add_parser(subparsers: Any) -> None:
         epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --kinds plans,subscription_items\n"
-        "  CLERK_SECRET_KEY=sk_live_… USERS_TABLE=… clerk-sync backfill --reconcile --region eu-west-1 --aws",
+        f"  CLERK_SECRET_KEY=sk_live_… {TABLES[Table.USERS].variable}=… "
+        "clerk-sync backfill --reconcile --region eu-west-1 --aws",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -5,11 +5,11 @@ A message is *unconfirmed* when the worker claimed it but never learnt whether S
 (an answer lost after the request left, or the worker dying while sending): it was sent at most once,
 maybe not at all. docs/runbook.md says how to check, before `resend`, that it did not arrive.
 
-Where: as every sub-command (cli/target.py): `--endpoint` (a local engine), else the running
-`clerk-sync dev`, else, with `--aws` only, AWS with the environment's credentials and table names
-(IDEMPOTENCY_TABLE, USERS_TABLE, and SENDER_EMAIL for e-mails, SMS_ORIGINATION_NUMBER / SMS_SENDER_ID
-for SMS), where a `resend` first says which account, region and table it writes to. With none of them,
-it stops as `send` and `dump` do: no running `clerk-sync dev` found (exit 4).
+Where: as every sub-command (cli/target.py): `--endpoint` (a local engine), else the running `clerk-
+sync dev`, else, with `--aws` only, AWS with the environment's credentials and table names (the
+idempotency and users tables' variables, and SENDER_EMAIL for e-mails, SMS_ORIGINATION_NUMBER /
+SMS_SENDER_ID for SMS), where a `resend` first says which account, region and table it writes to.
+With none of them, it stops as `send` and `dump` do: no running `clerk-sync dev` found (exit 4).
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clerk_sync.domain.effects import Channel
-from clerk_sync.settings import ACCESS_KEY_ENV, SECRET_ACCESS_KEY_ENV
+from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.settings import ACCESS_KEY_ENV, IDEMPOTENCY_TABLE_ENV, SECRET_ACCESS_KEY_ENV, SENDER_EMAIL_ENV
 
 from clerk_sync_local.cli.exit_codes import FAILED, USAGE
 from clerk_sync_local.cli.target import Target, require_write_access, resolve_running
 from clerk_sync_local.stack.state import LOCAL_KEY
+
+USERS_TABLE_ENV = TABLES[Table.USERS].variable
 
 if TYPE_CHECKING:  # the worker's modules (boto3, Powertools) load only when the command runs: their
     # loggers must not bind the terminal before `clerk-sync dev` routes output to its log files
@@ -58,7 +61,8 @@ OUTBOXES = {
             "e-mails",
             ("email", "to_email_address"),
             "welcome_email#msg_2a…#user_2b…",
-            "IDEMPOTENCY_TABLE=… USERS_TABLE=… SENDER_EMAIL=… clerk-sync emails resend KEY --aws",
+            f"{IDEMPOTENCY_TABLE_ENV}=… {USERS_TABLE_ENV}=… {SENDER_EMAIL_ENV}=… "
+            "clerk-sync emails resend KEY --aws",
         ),
         Outbox(
             "sms",
@@ -66,7 +70,7 @@ OUTBOXES = {
             "SMS",
             ("to_phone_number",),
             "deliver_sms#msg_2a…#sms_2b…",
-            "IDEMPOTENCY_TABLE=… USERS_TABLE=… clerk-sync sms resend KEY --aws",
+            f"{IDEMPOTENCY_TABLE_ENV}=… {USERS_TABLE_ENV}=… clerk-sync sms resend KEY --aws",
         ),
     )
 }

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import TABLES, Table
 
 from clerk_sync_local.cli import backfill as backfill_cli
 from clerk_sync_local.cli import emails as emails_cli
@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the exports that point application code at the running `clerk-sync dev`",
         description="Print `export` lines for the running `clerk-sync dev`: "
         f"{REGION_ENV}, {ENDPOINT_ENV}, {DYNAMODB_ENDPOINT_ENV}, dummy credentials (the local engines "
-        "accept any) and every table's variable (USERS_TABLE, …), which `ClerkData.from_environment()` "
+        f"accept any) and every table's variable ({TABLES[Table.USERS].variable}, …), which "
+        "`ClerkData.from_environment()` "
         "reads; `unset` for a profile, "
         "a session token or other endpoints that would take boto3 elsewhere. Exit code 4 when no "
         "`clerk-sync dev` runs.",

@@ -280,7 +280,7 @@ def template_refs(provisioned: Provisioned) -> dict[str, str]:
 
 
 def table_variables(provisioned: Provisioned) -> dict[str, str]:
-    """Table names keyed by the configuration variable that names them (USERS_TABLE, …)."""
+    """Table names keyed by the configuration variable that names them (domain/tables.py declares them)."""
     from clerk_sync_local.stack.provision import TABLE_ENV_VARS
 
     return {TABLE_ENV_VARS[logical_id]: name for logical_id, name in provisioned.tables.items()}

@@ -89,7 +89,8 @@ class ResourceNames:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ResourceNames:
-        """Names from the same variables the functions read (USERS_TABLE, …), else the defaults."""
+        """Names from the same variables the functions read (each table's, as domain/tables.py declares
+        them), else the defaults."""
         tables = {
             logical_id: environ.get(variable) or DEFAULT_TABLES[variable]
             for logical_id, variable in TABLE_ENV_VARS.items()

@@ -89,7 +89,7 @@ class ConnectionInfo:
     region: str
     aws_endpoint: str
     dynamodb_endpoint: str
-    tables: dict[str, str]  # configuration variable (USERS_TABLE, …) -> table name
+    tables: dict[str, str]  # each table's variable (domain/tables.py) -> table name
     queue_url: str
     dead_letter_queue_url: str
     pid: int
