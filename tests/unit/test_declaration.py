@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.domain.entities.plans import plan_write
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
@@ -66,3 +67,11 @@ def test_a_backfilled_plan_writes_every_declared_attribute():
     fields = TABLES[Table.PLANS].fields
     write = plan_write({"id": "cplan_1", **{f.name: value_of(f) for f in fields}}, "backfill:1", 5)
     assert set(write.item) == {"id", "version", "svix_id", *(f.name for f in fields)}
+
+
+def test_backfill_listings_compare_and_look_up_declared_attributes():
+    for table, listing in LISTINGS.items():
+        spec = TABLES[table]
+        declared = {*spec.key_names, *(f.name for f in (*BOOKKEEPING, *spec.fields))}
+        assert set(listing.content) <= declared, table
+        assert set(listing.lookup_fields) <= declared, table
