@@ -32,7 +32,7 @@ from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.kinds import KINDS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
-from clerk_sync.backfill.report import Summary
+from clerk_sync.backfill.report import Summary, format_summary
 from clerk_sync.backfill.run import Backfill, Options
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.tables import TABLES, Table
@@ -419,6 +419,71 @@ def test_bad_credentials_and_a_wrong_url_stop_at_once_with_a_clear_reason(rig: R
     wrong = rig.backfill(api_url=rig.api.url.removesuffix("/v1")).run(Options())  # /users: 404
 
     assert wrong.failure == "Clerk API answered 404 to list users at offset 0: is the API URL right (…/v1)?"
+
+
+ORGANIZATION_KINDS = ("memberships", "invitations", "domains", "roles", "permissions")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pydantic.*")  # the SDK's 403 error model
+def test_features_that_are_off_are_skipped_and_never_reconciled(rig: Rig, tmp_path: Path, capsys) -> None:
+    populate_every_kind(rig.api.data)
+    assert rig.run().complete  # every kind lands while the features are on
+    before = {logical_id: live(rig.stored(logical_id)) for logical_id in LOGICAL_IDS.values()}
+    rig.api.off = {"organizations", "billing"}
+    rig.api.data.remove_user("user_000001")
+    rig.api.reset_log()
+
+    summary = rig.run(reconcile=True)
+
+    assert summary.failure is None and summary.complete
+    assert summary.skipped == {
+        "organizations": "not enabled on this instance, skipped",
+        **dict.fromkeys(ORGANIZATION_KINDS, "skipped, organizations not enabled on this instance"),
+        "plans": "not enabled on this instance, skipped",
+        "subscription_items": "skipped, plans not enabled on this instance",
+    }
+    assert rig.api.count("/v1/organization") == 1 and rig.api.count("/v1/billing/") == 1  # asked once each
+    assert summary.kinds[Table.USERS].tombstoned == [("user_000001",)]
+    assert summary.kinds[Table.WAITLIST].reconciled
+    for table, logical_id in LOGICAL_IDS.items():
+        if table not in (Table.USERS, Table.MEMBERSHIPS):  # memberships: their user is tombstoned, kept
+            assert live(rig.stored(logical_id)) == before[logical_id], table
+    assert "  organizations: not enabled on this instance, skipped" in format_summary(summary)
+
+    code = backfill_cli.run(
+        cli_args("--api-url", rig.api.url, "--state-dir", str(dev_state(rig, tmp_path))),
+        {"CLERK_SECRET_KEY": SECRET_KEY},
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "  organizations: not enabled on this instance, skipped" in out
+    assert "  subscription_items: skipped, plans not enabled on this instance" in out
+
+    from clerk_sync.bootstrap.reconcile import reconcile
+
+    env = {
+        **environment(rig.stack.tables, rig.stack.queue_url),
+        "CLERK_SECRET_KEY": SECRET_KEY,
+        "CLERK_API_URL": rig.api.url,
+    }
+    result = reconcile(
+        env, Endpoints(dynamodb=rig.stack.endpoints.dynamodb, region=rig.stack.endpoints.region)
+    )
+
+    assert result["complete"] and result["failure"] is None and result["skipped"] == summary.skipped
+    for table, logical_id in LOGICAL_IDS.items():
+        if table not in (Table.USERS, Table.MEMBERSHIPS):
+            assert live(rig.stored(logical_id)) == before[logical_id], table
+
+
+def test_a_403_that_is_not_a_feature_switched_off_still_stops_with_the_key_message(rig: Rig) -> None:
+    populate(rig.api.data, 5, 1, 1)
+    rig.api.fail(403, path="/v1/organizations")  # `internal_clerk_error`: nothing says "not enabled"
+
+    summary = rig.run()
+
+    assert summary.failure is not None and summary.failure.startswith("Clerk rejected the secret key (403")
+    assert Table.ORGANIZATIONS not in summary.skipped
 
 
 def test_unreachable_api_fails_fast(rig: Rig) -> None:

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from clerk_sync.adapters.clerk import paging
-from clerk_sync.adapters.clerk.errors import ClerkApiError
+from clerk_sync.adapters.clerk import features, paging
+from clerk_sync.adapters.clerk.errors import ClerkApiError, FeatureNotEnabledError
 from clerk_sync.adapters.clerk.kinds import KINDS, Absence, Key
 from clerk_sync.adapters.clerk.paging import Page, Walk
 from clerk_sync.adapters.clerk.stats import ApiStats
@@ -98,7 +98,14 @@ class Backfill:
                 for table in options.kinds:
                     counts = KindCounts(table)
                     summary.kinds[table] = counts
-                    self._kind(table, counts, summary, options, pool)
+                    parent = features.PARENT.get(table)
+                    if parent in summary.kinds and summary.kinds[parent].skipped:
+                        self._skip(counts, features.skipped_with(parent))
+                        continue
+                    try:
+                        self._kind(table, counts, summary, options, pool)
+                    except FeatureNotEnabledError:
+                        self._skip(counts, features.NOT_ENABLED)
         except (ClerkApiError, StorageError) as error:
             summary.failure = str(error)
         except (BotoCoreError, ClientError, PynamoDBException) as error:
@@ -114,6 +121,11 @@ class Backfill:
         return summary
 
     # --- one kind ------------------------------------------------------------------------------
+
+    def _skip(self, counts: KindCounts, reason: str) -> None:
+        """The kind's feature is off on the instance: reported, never reconciled, the run goes on."""
+        counts.skipped, counts.complete = reason, False
+        self.progress.note(f"{counts.table.value}: {reason}")
 
     def _kind(
         self, table: Table, counts: KindCounts, summary: Summary, options: Options, pool: ThreadPoolExecutor

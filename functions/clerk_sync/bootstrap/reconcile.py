@@ -89,6 +89,7 @@ def report(summary: Summary) -> dict[str, Any]:
         "dry_run": summary.dry_run,
         "complete": summary.complete,
         "failure": summary.failure,
+        "skipped": summary.skipped,
         "seconds": round(summary.seconds, 3),
         "api_requests": summary.api_requests,
         "kinds": {counts.table.value: kind_report(counts) for counts in summary.kinds.values()},
