@@ -32,7 +32,7 @@ from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.kinds import KINDS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.bootstrap import Settings, build_backfill
-from clerk_sync.backfill.report import Summary, format_summary
+from clerk_sync.backfill.report import KindCounts, SilentProgress, Summary, format_summary
 from clerk_sync.backfill.run import Backfill, Options
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.tables import TABLES, Table
@@ -67,8 +67,11 @@ class Rig:
     api: FakeClerkApi
     calls: Counter[str] = field(default_factory=Counter)
 
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
+    def _count(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        """Calls on the synced tables (not the run records in the idempotency table)."""
+        tables = {params.get("TableName"), *params.get("RequestItems", {})} - {None}
+        if tables - {self.stack.tables["IdempotencyTable"]} or not tables:
+            self.calls[model.name] += 1
 
     def settings(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Settings:
         return Settings(
@@ -80,7 +83,9 @@ class Rig:
         )
 
     def backfill(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Backfill:
-        return build_backfill(self.settings(secret_key, api_url), hooks=[("before-call", self._count)])
+        return build_backfill(
+            self.settings(secret_key, api_url), hooks=[("provide-client-params", self._count)]
+        )
 
     def run(self, **options: Any) -> Summary:
         self.calls.clear()
@@ -515,6 +520,75 @@ def test_a_failed_run_keeps_its_writes_and_a_rerun_finishes(rig: Rig) -> None:
     assert len(rig.stack.items("UsersTable")) == 30
 
 
+def test_a_run_stopped_at_page_n_resumes_there_and_still_reconciles(rig: Rig, tmp_path: Path, capsys) -> None:
+    populate(rig.api.data, 46, 0, 0)
+    assert rig.run(kinds=(Table.USERS,)).complete
+    rig.api.data.remove_user("user_000045")  # its deletion's webhook was lost
+    rig.api.fail(500, times=10, path="/v1/users", skip=3)  # the count and 2 pages pass, the 3rd fails
+
+    stopped = rig.run(page_size=10, kinds=(Table.USERS,), reconcile=True)
+
+    assert stopped.failure is not None and "kept failing" in stopped.failure
+    assert stopped.kinds[Table.USERS].pages == 2
+    rig.api.heal()
+    rig.api.reset_log()
+    state = str(dev_state(rig, tmp_path))
+    resume = cli_args("--resume", "--api-url", rig.api.url, "--state-dir", state)
+
+    assert backfill_cli.run(resume, {"CLERK_SECRET_KEY": SECRET_KEY}, QUICK) == 0
+
+    out, err = capsys.readouterr()
+    assert f"backfill: resuming run {stopped.run_id} (failed)" in err
+    lists = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert lists == [18, 27, 36]  # pages 1 and 2 (offsets 0 and 9) are not read again
+    assert rig.api.count("/v1/users/count") == 0
+    assert rig.api.count("/v1/users/user_") == 1  # only the missing user is confirmed absent
+    assert "users         read      45: created 0, updated 0, unchanged 45, stale 0, tombstoned 1" in out
+    assert rig.stored("UsersTable")[("user_000045",)]["deleted"]
+
+    assert backfill_cli.run(resume, {"CLERK_SECRET_KEY": SECRET_KEY}, QUICK) == 0
+    assert "backfill: nothing to resume: every recorded run is done" in capsys.readouterr().err
+
+    assert backfill_cli.run(cli_args("--status", "--state-dir", state), {}) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].startswith(f"run {stopped.run_id} (cli with reconcile): done, started ")
+    assert status[1].split() == ["users", "done", "pages", "5", "read", "45", "written", "1", "stale", "0"]
+
+
+class Interrupt(SilentProgress):
+    """Ctrl-C after `pages` pages."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def advanced(self, counts: KindCounts) -> None:
+        if counts.pages == self.pages:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_is_resumable_at_once(rig: Rig) -> None:
+    populate(rig.api.data, 30, 0, 0)
+    interrupted = build_backfill(rig.settings(), Interrupt(pages=2))
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run(Options(page_size=10, kinds=(Table.USERS,)))
+
+    backfill = rig.backfill()
+    assert backfill.journal is not None
+    unfinished = backfill.journal.last_unfinished()
+    assert unfinished is not None and unfinished.state == "failed"
+    rig.api.reset_log()
+    record = backfill.journal.claim(unfinished.run_id)
+    assert record is not None
+
+    summary = backfill.resume(record)
+
+    assert summary.complete and counts(summary, Table.USERS) == {"create": 30}
+    assert [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"] == [18, 27]
+    assert len(rig.stack.items("UsersTable")) == 30
+    assert backfill.journal.last_unfinished() is None
+
+
 def test_pages_the_sdk_rejects_are_read_from_raw_json(rig: Rig) -> None:
     populate(rig.api.data, 5, 1, 1)
     odd = rig.api.data.users["user_000002"]
@@ -615,6 +689,69 @@ def test_reconcile_function_reads_its_key_from_secrets_manager(rig: Rig, moto_en
     revoked = secrets.create_secret(Name=f"clerk-key-{time.time_ns()}", SecretString="sk_test_revoked")
     with pytest.raises(ReconcileFailed, match="Clerk rejected the secret key"):
         reconcile({**env, "CLERK_SECRET_KEY_ARN": revoked["ARN"]}, endpoints)
+
+
+class BudgetContext:
+    """A Lambda context whose time runs short after `questions` answers (a run asks between pages)."""
+
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:reconcile"
+
+    def __init__(self, questions: int) -> None:
+        self.questions = questions
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.questions -= 1
+        return 900_000 if self.questions >= 0 else 5_000  # then a few seconds are left
+
+
+def test_reconcile_function_hands_a_long_run_over_and_the_follow_up_finishes_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from clerk_sync.bootstrap import reconcile as reconcile_module
+    from clerk_sync.bootstrap.reconcile import reconcile
+
+    monkeypatch.setattr(reconcile_module, "LOG_EVERY_PAGES", 2)
+
+    populate(rig.api.data, 2_500, 4, 2)
+    assert rig.run().complete
+    rig.api.data.remove_user("user_000001")  # its deletion's webhook was lost
+    rig.api.reset_log()
+    env = {
+        **environment(rig.stack.tables, rig.stack.queue_url),
+        "CLERK_SECRET_KEY": SECRET_KEY,
+        "CLERK_API_URL": rig.api.url,
+    }
+    endpoints = Endpoints(dynamodb=rig.stack.endpoints.dynamodb, region=rig.stack.endpoints.region)
+    handed: list[str] = []
+
+    first = reconcile(env, endpoints, context=BudgetContext(2), handover=handed.append)
+
+    assert first["state"] == "handed over" and not first["complete"] and handed == [first["run_id"]]
+    assert first["kinds"]["users"]["read"] == 3 * 475 + 25
+    offsets = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert offsets == [0, 475, 950]
+    progress = [r for r in caplog.records if r.getMessage() == "reconcile progress"]
+    assert [(r.kind, r.pages) for r in progress] == [("users", 2)]  # type: ignore[attr-defined]
+    rig.api.reset_log()
+
+    second = reconcile(
+        env, endpoints, event={"run_id": handed[0]}, context=BudgetContext(1_000), handover=handed.append
+    )
+
+    assert second["state"] == "done" and second["complete"] and second["run_id"] == first["run_id"]
+    assert handed == [first["run_id"]]  # finished: not handed over again
+    offsets = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert offsets == [1425, 1900, 2375]
+    users = second["kinds"]["users"]
+    assert users["read"] == 2_499 and users["unchanged"] == 2_499 and users["reconciled"]
+    assert users["tombstoned_keys"] == ["user_000001"]  # the whole run's read, across invocations
+    assert second["api_requests"] > first["api_requests"] and second["seconds"] >= first["seconds"]
+
+    again = reconcile(
+        env, endpoints, event={"run_id": handed[0]}, context=BudgetContext(1_000), handover=handed.append
+    )
+
+    assert again == {"run_id": first["run_id"], "state": "done"}
 
 
 # --- the command line ----------------------------------------------------------------------------

@@ -50,12 +50,17 @@ class Summary:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     failure: str | None = None  # the one-line reason the run stopped early
+    paused: bool = False  # handed over before a timeout: a follow-up invocation continues the run
 
     @property
     def complete(self) -> bool:
         """True when every kind was read completely (or skipped: its feature is off) and nothing stopped
         the run."""
-        return self.failure is None and all(k.complete or k.skipped for k in self.kinds.values())
+        return (
+            self.failure is None
+            and not self.paused
+            and all(k.complete or k.skipped for k in self.kinds.values())
+        )
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -143,6 +148,8 @@ def format_summary(summary: Summary) -> list[str]:
         elif summary.reconcile and not counts.complete and not counts.skipped and summary.failure is None:
             lines.append(f"  {counts.table.value}: not reconciled, the read from Clerk was incomplete")
     lines.extend(f"  note: {note}" for note in summary.notes)
+    if summary.paused:
+        lines.append("  handed over before the time limit: the run continues where it stopped")
     if summary.failure:
-        lines.append(f"  stopped early: {summary.failure} (what was written is kept; run again to continue)")
+        lines.append(f"  stopped early: {summary.failure} (what was written is kept; `--resume` continues)")
     return lines
