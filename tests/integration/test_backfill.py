@@ -754,6 +754,49 @@ def test_reconcile_function_hands_a_long_run_over_and_the_follow_up_finishes_it(
     assert again == {"run_id": first["run_id"], "state": "done"}
 
 
+def test_the_hand_over_invokes_the_function_asynchronously_with_the_run_id(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import urllib.request
+    import zipfile
+
+    import boto3
+    from clerk_sync.adapters.aws_clients import Clients
+    from clerk_sync.bootstrap.reconcile import invoke_self
+
+    config = json.dumps({"lambda": {"use_docker": False}}).encode()  # moto: answer, run nothing
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/config", config, method="POST"))
+    role = boto3.client("iam", endpoint_url=moto_endpoint).create_role(
+        RoleName=f"reconcile-{time.time_ns()}", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    function = boto3.client("lambda", endpoint_url=moto_endpoint).create_function(
+        FunctionName=f"reconcile-{time.time_ns()}",
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", moto_endpoint)
+    sent: list[tuple[dict[str, Any], int]] = []
+
+    def answered(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        sent.append((parsed, http_response.status_code))
+
+    context = BudgetContext(0)
+    context.invoked_function_arn = function
+
+    invoke_self(Clients(Endpoints(region="us-east-1"), hooks=[("after-call.lambda", answered)]), context)(
+        "r1"
+    )
+
+    [(parsed, status)] = sent
+    assert status == 202 and json.loads(parsed["Payload"].read()) == {"run_id": "r1"}  # moto echoes it
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
