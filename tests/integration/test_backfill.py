@@ -755,46 +755,42 @@ def test_reconcile_function_hands_a_long_run_over_and_the_follow_up_finishes_it(
 
 
 def test_the_hand_over_invokes_the_function_asynchronously_with_the_run_id(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import io
-    import urllib.request
-    import zipfile
+    """Against a stand-in for Lambda's Invoke API on a socket (moto's Lambda would need Docker, and a
+    function in the session's moto breaks its /moto-api/data.json)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
 
-    import boto3
     from clerk_sync.adapters.aws_clients import Clients
     from clerk_sync.bootstrap.reconcile import invoke_self
 
-    config = json.dumps({"lambda": {"use_docker": False}}).encode()  # moto: answer, run nothing
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/config", config, method="POST"))
-    role = boto3.client("iam", endpoint_url=moto_endpoint).create_role(
-        RoleName=f"reconcile-{time.time_ns()}", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
-    function = boto3.client("lambda", endpoint_url=moto_endpoint).create_function(
-        FunctionName=f"reconcile-{time.time_ns()}",
-        Runtime="python3.13",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", moto_endpoint)
-    sent: list[tuple[dict[str, Any], int]] = []
+    received: list[tuple[str, str | None, bytes]] = []
 
-    def answered(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        sent.append((parsed, http_response.status_code))
+    class Invoke(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["X-Amz-Invocation-Type"], body))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoke)
+    Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://127.0.0.1:{server.server_address[1]}")
     context = BudgetContext(0)
-    context.invoked_function_arn = function
+    try:
+        invoke_self(Clients(Endpoints(region="us-east-1")), context)("backfill:r1")
+    finally:
+        server.shutdown()
+        server.server_close()
 
-    invoke_self(Clients(Endpoints(region="us-east-1"), hooks=[("after-call.lambda", answered)]), context)(
-        "r1"
-    )
-
-    [(parsed, status)] = sent
-    assert status == 202 and json.loads(parsed["Payload"].read()) == {"run_id": "r1"}  # moto echoes it
+    [(path, invocation_type, body)] = received
+    assert path == f"/2015-03-31/functions/{context.invoked_function_arn}/invocations".replace(":", "%3A")
+    assert invocation_type == "Event" and json.loads(body) == {"run_id": "backfill:r1"}
 
 
 # --- the command line ----------------------------------------------------------------------------
