@@ -474,6 +474,17 @@ def populate_every_kind(data: ClerkData) -> dict[str, set[tuple[str, ...]]]:
     }
 
 
+# A feature switched off -> the paths Clerk then refuses, and the refusal (organizations: Clerk's code;
+# billing: its code is not documented, so the fake answers with a message only, as the fallback reads).
+FEATURES_OFF = {
+    "organizations": (
+        ("/v1/organization",),
+        ("access denied", "organization_not_enabled_in_instance", 403),
+    ),
+    "billing": (("/v1/billing/",), ("Billing is not enabled for this instance", "resource_forbidden", 403)),
+}
+
+
 class FakeClerkApi:
     """The server; use as a context manager. `url` is the value for `--api-url`."""
 
@@ -483,6 +494,7 @@ class FakeClerkApi:
         self.faults: list[Fault] = []
         self.requests: list[Logged] = []
         self.before_request: Callable[[str, dict[str, list[str]]], None] | None = None
+        self.off: set[str] = set()  # features switched off on the instance (FEATURES_OFF)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -545,6 +557,10 @@ class FakeClerkApi:
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     code = "too_many_requests" if fault.status == 429 else "internal_clerk_error"
                     return fault.status, clerk_errors("Request failed", code, fault.status), headers
+        for feature in self.off:
+            prefixes, (message, code, status) = FEATURES_OFF[feature]
+            if path.startswith(prefixes):
+                return status, clerk_errors(message, code, status), {}
         if self.before_request is not None:
             self.before_request(path, query)
         with self._lock:

@@ -35,6 +35,7 @@ from builders import (
 )
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
+from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import Versioned, bind_models
 from clerk_sync.app.batch import run_batch
 from clerk_sync.backfill.build import Settings as BackfillSettings
@@ -359,13 +360,17 @@ def test_the_documented_indexes(resources):
 
 
 def statements(resources: dict[str, Any], role: str) -> Iterator[dict[str, Any]]:
-    """Every statement of the role's inline policies (both branches of a condition are taken)."""
+    """Every statement of the role's inline policies (both branches of a condition are taken), and of
+    the AWS::IAM::RolePolicy resources attached to it."""
     for policy in props(resources, role)["Policies"]:
         if "Fn::If" in policy:
             _, chosen, other = policy["Fn::If"]
             assert other == {"Ref": "AWS::NoValue"}
             policy = chosen
         yield from policy["PolicyDocument"]["Statement"]
+    for attached in of_type(resources, "AWS::IAM::RolePolicy").values():
+        if target(attached["Properties"]["RoleName"]) == role:
+            yield from attached["Properties"]["PolicyDocument"]["Statement"]
 
 
 def grants(resources: dict[str, Any], role: str, effect: str = "Allow") -> set[tuple[str, str]]:
@@ -450,6 +455,8 @@ EXPECTED_GRANTS = {
         *table_grants(BACKFILLED_TABLES, ("BatchGetItem", "PutItem")),
         *table_grants(RECONCILED_TABLES, ("Scan",)),
         *table_grants(("UsersTable", "OrganizationsTable"), ("ConditionCheckItem",)),
+        *table_grants(("IdempotencyTable",), ("GetItem", "PutItem", "UpdateItem", "BatchGetItem")),  # runs
+        ("lambda:InvokeFunction", "ReconcileFunction.Arn"),  # the hand-over to its next invocation
     },
     # made by SAM for the ScheduleV2 event: EventBridge Scheduler may invoke the function, nothing else
     "ReconcileFunctionScheduleRole": {("lambda:InvokeFunction", "ReconcileFunction.Arn")},
@@ -937,12 +944,21 @@ def test_the_reconcile_grants_are_exactly_the_calls_a_reconcile_makes(backend, r
             tables=read_tables(function_environment(stack.tables, stack.queue_url)),
             api_url=api.url,
             endpoints=Endpoints(dynamodb=stack.endpoints.dynamodb, region=stack.endpoints.region),
+            retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02),
         )
         backfill = build_backfill(settings, hooks=[calls.hook()])
         assert backfill.run(BackfillOptions()).complete  # every kind created
         del api.data.roles["role_0"], api.data.plans["cplan_team"]
         del api.data.domains["orgdm_0"], api.data.waitlist["wle_0"]  # confirmed by filtered lists
         summary = backfill.run(BackfillOptions(reconcile=True))
+        api.fail(500, times=20, path="/v1/organization_memberships")  # a run stopped, then resumed
+        assert backfill.run(BackfillOptions(reconcile=True)).failure is not None
+        api.heal()
+        assert backfill.journal is not None
+        unfinished = backfill.journal.last_unfinished()
+        assert unfinished is not None
+        record = backfill.journal.claim(unfinished.run_id)
+        assert record is not None and backfill.resume(record).complete
 
     assert summary.complete and summary.failure is None
     assert summary.kinds[Table.ROLES].tombstoned == [("role_0",)]

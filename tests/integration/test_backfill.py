@@ -32,7 +32,7 @@ from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.build import Settings, build_backfill
-from clerk_sync.backfill.report import Summary
+from clerk_sync.backfill.report import KindCounts, SilentProgress, Summary, format_summary
 from clerk_sync.backfill.run import Backfill, Options
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.tables import TABLES, Table
@@ -67,8 +67,11 @@ class Rig:
     api: FakeClerkApi
     calls: Counter[str] = field(default_factory=Counter)
 
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
+    def _count(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        """Calls on the synced tables (not the run records in the idempotency table)."""
+        tables = {params.get("TableName"), *params.get("RequestItems", {})} - {None}
+        if tables - {self.stack.tables["IdempotencyTable"]} or not tables:
+            self.calls[model.name] += 1
 
     def settings(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Settings:
         return Settings(
@@ -80,7 +83,9 @@ class Rig:
         )
 
     def backfill(self, secret_key: str = SECRET_KEY, api_url: str | None = None) -> Backfill:
-        return build_backfill(self.settings(secret_key, api_url), hooks=[("before-call", self._count)])
+        return build_backfill(
+            self.settings(secret_key, api_url), hooks=[("provide-client-params", self._count)]
+        )
 
     def run(self, **options: Any) -> Summary:
         self.calls.clear()
@@ -421,6 +426,71 @@ def test_bad_credentials_and_a_wrong_url_stop_at_once_with_a_clear_reason(rig: R
     assert wrong.failure == "Clerk API answered 404 to list users at offset 0: is the API URL right (…/v1)?"
 
 
+ORGANIZATION_KINDS = ("memberships", "invitations", "domains", "roles", "permissions")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pydantic.*")  # the SDK's 403 error model
+def test_features_that_are_off_are_skipped_and_never_reconciled(rig: Rig, tmp_path: Path, capsys) -> None:
+    populate_every_kind(rig.api.data)
+    assert rig.run().complete  # every kind lands while the features are on
+    before = {logical_id: live(rig.stored(logical_id)) for logical_id in LOGICAL_IDS.values()}
+    rig.api.off = {"organizations", "billing"}
+    rig.api.data.remove_user("user_000001")
+    rig.api.reset_log()
+
+    summary = rig.run(reconcile=True)
+
+    assert summary.failure is None and summary.complete
+    assert summary.skipped == {
+        "organizations": "not enabled on this instance, skipped",
+        **dict.fromkeys(ORGANIZATION_KINDS, "skipped, organizations not enabled on this instance"),
+        "plans": "not enabled on this instance, skipped",
+        "subscription_items": "skipped, plans not enabled on this instance",
+    }
+    assert rig.api.count("/v1/organization") == 1 and rig.api.count("/v1/billing/") == 1  # asked once each
+    assert summary.kinds[Table.USERS].tombstoned == [("user_000001",)]
+    assert summary.kinds[Table.WAITLIST].reconciled
+    for table, logical_id in LOGICAL_IDS.items():
+        if table not in (Table.USERS, Table.MEMBERSHIPS):  # memberships: their user is tombstoned, kept
+            assert live(rig.stored(logical_id)) == before[logical_id], table
+    assert "  organizations: not enabled on this instance, skipped" in format_summary(summary)
+
+    code = backfill_cli.run(
+        cli_args("--api-url", rig.api.url, "--state-dir", str(dev_state(rig, tmp_path))),
+        {"CLERK_SECRET_KEY": SECRET_KEY},
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "  organizations: not enabled on this instance, skipped" in out
+    assert "  subscription_items: skipped, plans not enabled on this instance" in out
+
+    from clerk_sync.bootstrap.reconcile import reconcile
+
+    env = {
+        **environment(rig.stack.tables, rig.stack.queue_url),
+        "CLERK_SECRET_KEY": SECRET_KEY,
+        "CLERK_API_URL": rig.api.url,
+    }
+    result = reconcile(
+        env, Endpoints(dynamodb=rig.stack.endpoints.dynamodb, region=rig.stack.endpoints.region)
+    )
+
+    assert result["complete"] and result["failure"] is None and result["skipped"] == summary.skipped
+    for table, logical_id in LOGICAL_IDS.items():
+        if table not in (Table.USERS, Table.MEMBERSHIPS):
+            assert live(rig.stored(logical_id)) == before[logical_id], table
+
+
+def test_a_403_that_is_not_a_feature_switched_off_still_stops_with_the_key_message(rig: Rig) -> None:
+    populate(rig.api.data, 5, 1, 1)
+    rig.api.fail(403, path="/v1/organizations")  # `internal_clerk_error`: nothing says "not enabled"
+
+    summary = rig.run()
+
+    assert summary.failure is not None and summary.failure.startswith("Clerk rejected the secret key (403")
+    assert Table.ORGANIZATIONS not in summary.skipped
+
+
 def test_unreachable_api_fails_fast(rig: Rig) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -448,6 +518,75 @@ def test_a_failed_run_keeps_its_writes_and_a_rerun_finishes(rig: Rig) -> None:
     assert resumed.failure is None and resumed.complete
     assert counts(resumed, Table.USERS) == {"create": 20, "unchanged": 10}
     assert len(rig.stack.items("UsersTable")) == 30
+
+
+def test_a_run_stopped_at_page_n_resumes_there_and_still_reconciles(rig: Rig, tmp_path: Path, capsys) -> None:
+    populate(rig.api.data, 46, 0, 0)
+    assert rig.run(kinds=(Table.USERS,)).complete
+    rig.api.data.remove_user("user_000045")  # its deletion's webhook was lost
+    rig.api.fail(500, times=10, path="/v1/users", skip=3)  # the count and 2 pages pass, the 3rd fails
+
+    stopped = rig.run(page_size=10, kinds=(Table.USERS,), reconcile=True)
+
+    assert stopped.failure is not None and "kept failing" in stopped.failure
+    assert stopped.kinds[Table.USERS].pages == 2
+    rig.api.heal()
+    rig.api.reset_log()
+    state = str(dev_state(rig, tmp_path))
+    resume = cli_args("--resume", "--api-url", rig.api.url, "--state-dir", state)
+
+    assert backfill_cli.run(resume, {"CLERK_SECRET_KEY": SECRET_KEY}, QUICK) == 0
+
+    out, err = capsys.readouterr()
+    assert f"backfill: resuming run {stopped.run_id} (failed)" in err
+    lists = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert lists == [18, 27, 36]  # pages 1 and 2 (offsets 0 and 9) are not read again
+    assert rig.api.count("/v1/users/count") == 0
+    assert rig.api.count("/v1/users/user_") == 1  # only the missing user is confirmed absent
+    assert "users         read      45: created 0, updated 0, unchanged 45, stale 0, tombstoned 1" in out
+    assert rig.stored("UsersTable")[("user_000045",)]["deleted"]
+
+    assert backfill_cli.run(resume, {"CLERK_SECRET_KEY": SECRET_KEY}, QUICK) == 0
+    assert "backfill: nothing to resume: every recorded run is done" in capsys.readouterr().err
+
+    assert backfill_cli.run(cli_args("--status", "--state-dir", state), {}) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].startswith(f"run {stopped.run_id} (cli with reconcile): done, started ")
+    assert status[1].split() == ["users", "done", "pages", "5", "read", "45", "written", "1", "stale", "0"]
+
+
+class Interrupt(SilentProgress):
+    """Ctrl-C after `pages` pages."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def advanced(self, counts: KindCounts) -> None:
+        if counts.pages == self.pages:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_is_resumable_at_once(rig: Rig) -> None:
+    populate(rig.api.data, 30, 0, 0)
+    interrupted = build_backfill(rig.settings(), Interrupt(pages=2))
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run(Options(page_size=10, kinds=(Table.USERS,)))
+
+    backfill = rig.backfill()
+    assert backfill.journal is not None
+    unfinished = backfill.journal.last_unfinished()
+    assert unfinished is not None and unfinished.state == "failed"
+    rig.api.reset_log()
+    record = backfill.journal.claim(unfinished.run_id)
+    assert record is not None
+
+    summary = backfill.resume(record)
+
+    assert summary.complete and counts(summary, Table.USERS) == {"create": 30}
+    assert [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"] == [18, 27]
+    assert len(rig.stack.items("UsersTable")) == 30
+    assert backfill.journal.last_unfinished() is None
 
 
 def test_pages_the_sdk_rejects_are_read_from_raw_json(rig: Rig) -> None:
@@ -550,6 +689,108 @@ def test_reconcile_function_reads_its_key_from_secrets_manager(rig: Rig, moto_en
     revoked = secrets.create_secret(Name=f"clerk-key-{time.time_ns()}", SecretString="sk_test_revoked")
     with pytest.raises(ReconcileFailed, match="Clerk rejected the secret key"):
         reconcile({**env, "CLERK_SECRET_KEY_ARN": revoked["ARN"]}, endpoints)
+
+
+class BudgetContext:
+    """A Lambda context whose time runs short after `questions` answers (a run asks between pages)."""
+
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:reconcile"
+
+    def __init__(self, questions: int) -> None:
+        self.questions = questions
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.questions -= 1
+        return 900_000 if self.questions >= 0 else 5_000  # then a few seconds are left
+
+
+def test_reconcile_function_hands_a_long_run_over_and_the_follow_up_finishes_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from clerk_sync.bootstrap import reconcile as reconcile_module
+    from clerk_sync.bootstrap.reconcile import reconcile
+
+    monkeypatch.setattr(reconcile_module, "LOG_EVERY_PAGES", 2)
+
+    populate(rig.api.data, 2_500, 4, 2)
+    assert rig.run().complete
+    rig.api.data.remove_user("user_000001")  # its deletion's webhook was lost
+    rig.api.reset_log()
+    env = {
+        **environment(rig.stack.tables, rig.stack.queue_url),
+        "CLERK_SECRET_KEY": SECRET_KEY,
+        "CLERK_API_URL": rig.api.url,
+    }
+    endpoints = Endpoints(dynamodb=rig.stack.endpoints.dynamodb, region=rig.stack.endpoints.region)
+    handed: list[str] = []
+
+    first = reconcile(env, endpoints, context=BudgetContext(2), handover=handed.append)
+
+    assert first["state"] == "handed over" and not first["complete"] and handed == [first["run_id"]]
+    assert first["kinds"]["users"]["read"] == 3 * 475 + 25
+    offsets = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert offsets == [0, 475, 950]
+    progress = [r for r in caplog.records if r.getMessage() == "reconcile progress"]
+    assert [(r.kind, r.pages) for r in progress] == [("users", 2)]  # type: ignore[attr-defined]
+    rig.api.reset_log()
+
+    second = reconcile(
+        env, endpoints, event={"run_id": handed[0]}, context=BudgetContext(1_000), handover=handed.append
+    )
+
+    assert second["state"] == "done" and second["complete"] and second["run_id"] == first["run_id"]
+    assert handed == [first["run_id"]]  # finished: not handed over again
+    offsets = [int(r.query["offset"][0]) for r in rig.api.requests if r.path == "/v1/users"]
+    assert offsets == [1425, 1900, 2375]
+    users = second["kinds"]["users"]
+    assert users["read"] == 2_499 and users["unchanged"] == 2_499 and users["reconciled"]
+    assert users["tombstoned_keys"] == ["user_000001"]  # the whole run's read, across invocations
+    assert second["api_requests"] > first["api_requests"] and second["seconds"] >= first["seconds"]
+
+    again = reconcile(
+        env, endpoints, event={"run_id": handed[0]}, context=BudgetContext(1_000), handover=handed.append
+    )
+
+    assert again == {"run_id": first["run_id"], "state": "done"}
+
+
+def test_the_hand_over_invokes_the_function_asynchronously_with_the_run_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against a stand-in for Lambda's Invoke API on a socket (moto's Lambda would need Docker, and a
+    function in the session's moto breaks its /moto-api/data.json)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from clerk_sync.adapters.aws_clients import Clients
+    from clerk_sync.bootstrap.reconcile import invoke_self
+
+    received: list[tuple[str, str | None, bytes]] = []
+
+    class Invoke(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["X-Amz-Invocation-Type"], body))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoke)
+    Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://127.0.0.1:{server.server_address[1]}")
+    context = BudgetContext(0)
+    try:
+        invoke_self(Clients(Endpoints(region="us-east-1")), context)("backfill:r1")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    [(path, invocation_type, body)] = received
+    assert path == f"/2015-03-31/functions/{context.invoked_function_arn}/invocations".replace(":", "%3A")
+    assert invocation_type == "Event" and json.loads(body) == {"run_id": "backfill:r1"}
 
 
 # --- the command line ----------------------------------------------------------------------------

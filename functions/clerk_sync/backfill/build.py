@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from botocore.config import Config as BotocoreConfig
 
@@ -12,6 +13,7 @@ from clerk_sync.adapters.clerk.api import ClerkApi
 from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.adapters.dynamodb.models import bind_models
 from clerk_sync.adapters.dynamodb.store import Store
+from clerk_sync.backfill.journal import Journal
 from clerk_sync.backfill.report import Progress, SilentProgress
 from clerk_sync.backfill.run import Backfill
 from clerk_sync.backfill.stored import StoredRecords
@@ -41,15 +43,11 @@ def dynamodb_config(workers: int) -> BotocoreConfig:
     )
 
 
-def build_backfill(
-    settings: Settings, progress: Progress | None = None, hooks: Sequence[EventHook] = ()
-) -> Backfill:
-    """A Backfill over these tables; `hooks`: botocore handlers on its DynamoDB client (tests count calls)."""
-    progress = progress or SilentProgress()
+def _dynamodb(settings: Settings, hooks: Sequence[EventHook]) -> Any:
+    """The run's DynamoDB client; `hooks`: botocore handlers on it (tests count calls)."""
     endpoints = settings.endpoints
-    session = Clients(endpoints).session
     local_key = "test" if settings.local_credentials else None
-    dynamodb = session.client(
+    dynamodb = Clients(endpoints).session.client(
         "dynamodb",
         endpoint_url=endpoints.dynamodb,
         config=dynamodb_config(settings.workers),
@@ -58,10 +56,29 @@ def build_backfill(
     )
     for event_name, hook in hooks:
         dynamodb.meta.events.register(event_name, hook)
+    return dynamodb
+
+
+def build_journal(settings: Settings, hooks: Sequence[EventHook] = ()) -> Journal:
+    """The run records alone (`--status`: no Clerk API needed)."""
+    return Journal(_dynamodb(settings, hooks), settings.tables.idempotency)
+
+
+def build_backfill(
+    settings: Settings, progress: Progress | None = None, hooks: Sequence[EventHook] = ()
+) -> Backfill:
+    """A Backfill over these tables, recording its runs in the idempotency table."""
+    progress = progress or SilentProgress()
+    dynamodb = _dynamodb(settings, hooks)
     models = bind_models(
-        settings.tables, region=session.region_name, host=endpoints.dynamodb, client=dynamodb
+        settings.tables, region=dynamodb.meta.region_name, host=settings.endpoints.dynamodb, client=dynamodb
     )
     api = ClerkApi(settings.secret_key, settings.api_url, settings.retry, on_wait=progress.waiting)
     return Backfill(
-        api, StoredRecords(dynamodb, settings.tables), Store(models, dynamodb), progress, settings.workers
+        api,
+        StoredRecords(dynamodb, settings.tables),
+        Store(models, dynamodb),
+        progress,
+        settings.workers,
+        journal=Journal(dynamodb, settings.tables.idempotency),
     )

@@ -27,6 +27,7 @@ class KindCounts:
     tombstoned: list[Key] = field(default_factory=list)  # what reconcile tombstoned (or would)
     pages: int = 0
     backtracks: int = 0
+    skipped: str | None = None  # why the kind was not read: its feature is off (adapters/clerk/features.py)
 
     @property
     def written(self) -> int:
@@ -49,11 +50,22 @@ class Summary:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     failure: str | None = None  # the one-line reason the run stopped early
+    paused: bool = False  # handed over before a timeout: a follow-up invocation continues the run
 
     @property
     def complete(self) -> bool:
-        """True when every kind was read completely and nothing stopped the run."""
-        return self.failure is None and all(k.complete for k in self.kinds.values())
+        """True when every kind was read completely (or skipped: its feature is off) and nothing stopped
+        the run."""
+        return (
+            self.failure is None
+            and not self.paused
+            and all(k.complete or k.skipped for k in self.kinds.values())
+        )
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Kind -> why it was skipped."""
+        return {k.table.value: k.skipped for k in self.kinds.values() if k.skipped}
 
 
 class Progress(Protocol):
@@ -120,6 +132,9 @@ def format_summary(summary: Summary) -> list[str]:
         + (f", {summary.waits} retries ({summary.waited_seconds:.1f} s waited)" if summary.waits else "")
     ]
     for counts in summary.kinds.values():
+        if counts.skipped:
+            lines.append(f"  {counts.table.value}: {counts.skipped}")
+            continue
         status = "" if counts.complete else "  (read incomplete)"
         lines.append(f"  {counts.table.value:<13} read {counts.read:>7}: {counts_line(counts)}{status}")
     for counts in summary.kinds.values():
@@ -130,9 +145,11 @@ def format_summary(summary: Summary) -> list[str]:
                 f"  {counts.table.value} {verb} tombstoned (gone from Clerk): {shown}"
                 + (f" … and {more} more" if more > 0 else "")
             )
-        elif summary.reconcile and not counts.complete and summary.failure is None:
+        elif summary.reconcile and not counts.complete and not counts.skipped and summary.failure is None:
             lines.append(f"  {counts.table.value}: not reconciled, the read from Clerk was incomplete")
     lines.extend(f"  note: {note}" for note in summary.notes)
+    if summary.paused:
+        lines.append("  handed over before the time limit: the run continues where it stopped")
     if summary.failure:
-        lines.append(f"  stopped early: {summary.failure} (what was written is kept; run again to continue)")
+        lines.append(f"  stopped early: {summary.failure} (what was written is kept; `--resume` continues)")
     return lines

@@ -1,14 +1,22 @@
 """Building and running ReconcileFunction's backfill from its configuration: the Clerk secret key,
 progress as log lines, the run's report and metric (handlers/reconcile.py is the entry point).
 
+A run that would outlive the invocation stops between pages HANDOVER_MARGIN_SECONDS before the timeout
+(its record, backfill/journal.py, says where) and hands itself over: the function invokes itself
+asynchronously with `{"run_id": …}`, and that invocation continues the run. Reserved concurrency 1
+makes it wait for this one to end (Lambda retries throttled asynchronous invocations). A scheduled
+invocation continues the last unfinished reconcile run (failed, or a hand-over that was lost) before
+it starts a new one; the report and the metric of the invocation that finishes cover the whole run.
+
 Only ReconcileFunction's bundle carries clerk_sync/backfill: the other bootstrap modules never import it.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -16,14 +24,30 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from clerk_sync.adapters.aws_clients import Clients, Endpoints, EventHook
 from clerk_sync.backfill.actions import Action
 from clerk_sync.backfill.build import Settings, build_backfill
+from clerk_sync.backfill.journal import Journal, RunBusyError
 from clerk_sync.backfill.report import KindCounts, Summary
-from clerk_sync.backfill.run import Options
+from clerk_sync.backfill.run import Backfill, Options
+from clerk_sync.backfill.runs import RunRecord
 from clerk_sync.observability import logger, metrics
 from clerk_sync.settings import ConfigError, ReconcileConfig, load_reconcile_config
 
 SECRET_MAX_AGE_SECONDS = 300
-LOG_INTERVAL_SECONDS = 30.0
+LOG_EVERY_PAGES = 20  # a progress line per kind every 20 pages (10,000 objects at 500 a page)
 REPORTED_KEYS = 100
+HANDOVER_MARGIN_SECONDS = 120.0  # left for the page in flight, saving the record and handing over
+SOURCE = "reconcile"  # run records of this function (the CLI's are "cli")
+
+Handover = Callable[[str], None]
+"""Start the invocation that continues run `run_id`."""
+
+
+class Context(Protocol):
+    """What a run needs of Lambda's context object."""
+
+    @property
+    def invoked_function_arn(self) -> str: ...
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 class ReconcileFailed(Exception):
@@ -44,19 +68,27 @@ def secret_key(config: ReconcileConfig, clients: Clients) -> str:
 
 
 class LogProgress:
-    """Progress as structured log lines: a kind's start and end, waits, notes, every 30 s otherwise."""
+    """Progress as structured log lines: a kind's start and end, waits, notes, and a line every
+    LOG_EVERY_PAGES pages of a kind (objects read, writes, rate)."""
 
     def __init__(self) -> None:
-        self.last = 0.0
+        self.logged_pages = 0
+        self.started_at = time.monotonic()
+        self.read_at_start = 0
 
     def started(self, counts: KindCounts) -> None:
-        self.last = time.monotonic()
+        self.logged_pages, self.started_at, self.read_at_start = counts.pages, time.monotonic(), counts.read
         logger.info("reconcile kind started", extra={"kind": counts.table.value, "total": counts.total})
 
     def advanced(self, counts: KindCounts) -> None:
-        if time.monotonic() - self.last >= LOG_INTERVAL_SECONDS:
-            self.last = time.monotonic()
-            logger.info("reconcile progress", extra=kind_report(counts))
+        if counts.pages - self.logged_pages >= LOG_EVERY_PAGES:
+            self.logged_pages = counts.pages
+            elapsed = time.monotonic() - self.started_at
+            rate = (counts.read - self.read_at_start) / elapsed if elapsed > 0 else 0.0
+            logger.info(
+                "reconcile progress",
+                extra={**kind_report(counts), "pages": counts.pages, "per_second": round(rate, 1)},
+            )
 
     def finished(self, counts: KindCounts) -> None:
         logger.info("reconcile kind finished", extra=kind_report(counts))
@@ -89,6 +121,8 @@ def report(summary: Summary) -> dict[str, Any]:
         "dry_run": summary.dry_run,
         "complete": summary.complete,
         "failure": summary.failure,
+        "state": "handed over" if summary.paused else "stopped" if summary.failure else "done",
+        "skipped": summary.skipped,
         "seconds": round(summary.seconds, 3),
         "api_requests": summary.api_requests,
         "kinds": {counts.table.value: kind_report(counts) for counts in summary.kinds.values()},
@@ -96,27 +130,87 @@ def report(summary: Summary) -> dict[str, Any]:
     }
 
 
+def invoke_self(clients: Clients, context: Context) -> Handover:
+    """A hand-over by an asynchronous invocation of this function (the ARN it was invoked by)."""
+
+    def handover(run_id: str) -> None:
+        clients.client("lambda").invoke(
+            FunctionName=context.invoked_function_arn,
+            InvocationType="Event",
+            Payload=json.dumps({"run_id": run_id}).encode(),
+        )
+
+    return handover
+
+
+def _stop(context: Context | None) -> Callable[[], bool]:
+    if context is None:
+        return lambda: False
+    return lambda: context.get_remaining_time_in_millis() < HANDOVER_MARGIN_SECONDS * 1000
+
+
+def _continued(journal: Journal, run_id: str | None) -> RunRecord | None:
+    """The run to continue: the one handed over, else the last unfinished reconcile run (None: start
+    one; raises RunBusyError while another invocation works on it)."""
+    if run_id is None:
+        last = journal.last_unfinished(source=SOURCE)
+        run_id = last.run_id if last is not None else None
+    return journal.claim(run_id) if run_id is not None else None
+
+
 def reconcile(
-    env: Mapping[str, str] | None = None, endpoints: Endpoints | None = None, hooks: Sequence[EventHook] = ()
+    env: Mapping[str, str] | None = None,
+    endpoints: Endpoints | None = None,
+    hooks: Sequence[EventHook] = (),
+    event: Mapping[str, Any] | None = None,
+    context: Context | None = None,
+    handover: Handover | None = None,
 ) -> dict[str, Any]:
-    """One reconcile run with this environment; raises ReconcileFailed when it stops early."""
+    """One invocation's part of a reconcile run; raises ReconcileFailed when the run stops early.
+
+    `event` {"run_id": …} continues a handed-over run; `handover` defaults to invoking this function."""
     endpoints = endpoints or Endpoints()
     config = load_reconcile_config(env)
+    clients = Clients(endpoints)
     settings = Settings(
-        secret_key=secret_key(config, Clients(endpoints)),
+        secret_key=secret_key(config, clients),
         tables=config.tables,
         api_url=config.api_url,
         endpoints=endpoints,
         workers=config.workers,
     )
     dry_run = config.dry_run
-    summary = build_backfill(settings, LogProgress(), hooks).run(Options(dry_run=dry_run, reconcile=True))
+    backfill = build_backfill(settings, LogProgress(), hooks)
+    run_id = (event or {}).get("run_id")
+    try:
+        record = None if dry_run or backfill.journal is None else _continued(backfill.journal, run_id)
+    except RunBusyError as error:
+        logger.warning("reconcile run busy", extra={"run_id": run_id, "reason": str(error)})
+        return {"run_id": run_id, "state": "running elsewhere"}
+    if run_id is not None and record is None:
+        logger.info("reconcile run already done", extra={"run_id": run_id})
+        return {"run_id": run_id, "state": "done"}
+    summary = _run(backfill, record, dry_run, _stop(context))
     result = report(summary)
     if summary.failure:
         logger.error("reconcile stopped early", extra=result)
         raise ReconcileFailed(summary.failure)
+    if summary.paused:
+        if handover is None and context is not None:
+            handover = invoke_self(clients, context)
+        if handover is not None:
+            handover(summary.run_id)
+        logger.info("reconcile handed over", extra=result)
+        return result
     logger.info("reconcile finished", extra=result)
     if not dry_run:  # lost deletions found: worth a look (and an alarm) when it is not zero
         tombstoned = sum(counts.actions[Action.TOMBSTONE] for counts in summary.kinds.values())
         metrics.add_metric(name="ReconcileTombstoned", unit=MetricUnit.Count, value=tombstoned)
     return result
+
+
+def _run(backfill: Backfill, record: RunRecord | None, dry_run: bool, stop: Callable[[], bool]) -> Summary:
+    if record is not None:
+        logger.info("reconcile continues a run", extra={"run_id": record.run_id, "state": record.state.value})
+        return backfill.resume(record, stop)
+    return backfill.run(Options(dry_run=dry_run, reconcile=True), source=SOURCE, stop=stop)

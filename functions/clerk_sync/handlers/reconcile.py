@@ -8,6 +8,8 @@ holding `sk_live_…`; CLERK_SECRET_KEY instead, for local runs), the table name
 RECONCILE_DRY_RUN=true (report only), RECONCILE_WORKERS (concurrent writes, default 8).
 A run that stops early (bad key, Clerk unreachable, DynamoDB) fails the invocation after logging what
 it did, so that the function's Errors metric can alarm; the next scheduled run continues the work.
+A run that would outlive the invocation hands itself over to an asynchronous invocation of this
+function (event `{"run_id": …}`), which continues it (bootstrap/reconcile.py).
 """
 
 from __future__ import annotations
@@ -23,5 +25,5 @@ from clerk_sync.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (a schedule's event carries nothing this function needs)."""
-    return reconcile()
+    """Lambda entry point (a schedule's event carries nothing; a hand-over's carries the run id)."""
+    return reconcile(event=event, context=context)

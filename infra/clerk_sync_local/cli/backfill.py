@@ -38,6 +38,7 @@ NOT_RECONCILED = tuple(table.value for table, kind in LISTINGS.items() if kind.a
 
 if TYPE_CHECKING:
     from clerk_sync.adapters.clerk.retry import RetryPolicy
+    from clerk_sync.backfill.build import Settings
     from clerk_sync.backfill.report import KindCounts, Summary
 
 PROG = "clerk-sync"
@@ -68,6 +69,8 @@ def add_parser(subparsers: Any) -> None:
         epilog="examples:\n  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --dry-run\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --kinds plans,subscription_items\n"
+        "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --resume\n"
+        "  clerk-sync backfill --status\n"
         f"  CLERK_SECRET_KEY=sk_live_… {TABLES[Table.USERS].variable}=… "
         "clerk-sync backfill --reconcile --region eu-west-1 --aws",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -86,6 +89,18 @@ def add_parser(subparsers: Any) -> None:
         help=f"comma-separated kinds to read (default: all, in this order: {', '.join(SYNCED)})",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the last unfinished run (failed, interrupted or handed over) where it stopped, "
+        "with its options; says so when there is none",
+    )
+    runs.add_argument(
+        "--status",
+        action="store_true",
+        help="list the recent runs (kinds, pages, written, stale, skipped, state) and exit",
+    )
     parser.add_argument(
         "--api-url",
         metavar="URL",
@@ -127,16 +142,38 @@ def _number(value: int) -> str:
     return f"{value:,}"
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
 class _Progress:
-    """Shared bookkeeping: when each kind started."""
+    """Shared bookkeeping: when each kind started (in this process) and what it had read then."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.started_at: dict[str, float] = {}
+        self.read_at_start: dict[str, int] = {}
+
+    def begin(self, counts: KindCounts) -> None:
+        self.started_at[counts.table.value] = time.monotonic()
+        self.read_at_start[counts.table.value] = counts.read  # a resumed kind has read some already
+
+    def elapsed(self, counts: KindCounts) -> float:
+        return time.monotonic() - self.started_at.get(counts.table.value, time.monotonic())
 
     def rate(self, counts: KindCounts) -> float:
-        elapsed = time.monotonic() - self.started_at.get(counts.table.value, time.monotonic())
-        return counts.read / elapsed if elapsed > 0 else 0.0
+        elapsed = self.elapsed(counts)
+        read = counts.read - self.read_at_start.get(counts.table.value, 0)
+        return read / elapsed if elapsed > 0 else 0.0
+
+    def timing(self, counts: KindCounts) -> str:
+        """`ETA 1m05s` where the total is known (and objects are coming), else `elapsed 0m12s`."""
+        rate = self.rate(counts)
+        if counts.total and rate > 0 and counts.read < counts.total:
+            return f"ETA {_duration((counts.total - counts.read) / rate)}"
+        return f"elapsed {_duration(self.elapsed(counts))}"
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -144,7 +181,7 @@ class _Progress:
 
 
 class BarProgress(_Progress):
-    """One redrawn bar per kind (a terminal)."""
+    """One redrawn line per kind (a terminal): bar, objects, pages, writes, rate, ETA or elapsed."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
@@ -161,7 +198,10 @@ class BarProgress(_Progress):
             head += f"[{bar:<24}] {done}/{_number(counts.total)} {share:4.0%}"
         else:
             head += done
-        line = f"{head}  {self.rate(counts):,.0f}/s  {counts_line(counts)}"
+        line = (
+            f"{head}  {_number(counts.pages)} pages  {_number(counts.written)} written  "
+            f"{self.rate(counts):,.0f}/s  {self.timing(counts)}  {counts_line(counts)}"
+        )
         if self.status:
             line += f"  ({self.status})"
         return line[: width - 1]
@@ -171,7 +211,7 @@ class BarProgress(_Progress):
             self.write("\r\x1b[2K" + self._line(self.current))
 
     def started(self, counts: KindCounts) -> None:
-        self.started_at[counts.table.value] = time.monotonic()
+        self.begin(counts)
         self.current, self.status = counts, ""
         self._draw()
 
@@ -211,7 +251,8 @@ class LineProgress(_Progress):
         self.last = time.monotonic()
 
     def started(self, counts: KindCounts) -> None:
-        self.started_at[counts.table.value] = self.last = time.monotonic()
+        self.begin(counts)
+        self.last = time.monotonic()
         total = f" ({_number(counts.total)} in Clerk)" if counts.total else ""
         self.write(f"backfill {counts.table.value}: reading{total}\n")
 
@@ -246,29 +287,29 @@ def run(
 
     `environ` defaults to os.environ; `policy` to the default retries (tests shorten the waits).
     """
+    from botocore.exceptions import BotoCoreError, ClientError
     from clerk_sync.adapters.aws_clients import Endpoints
     from clerk_sync.adapters.clerk.retry import RetryPolicy  # the SDK and AWS clients: only when running
-    from clerk_sync.backfill.build import Settings, build_backfill
-    from clerk_sync.backfill.run import Options
+    from clerk_sync.backfill.build import Settings
 
     env = os.environ if environ is None else environ
     secret_key = env.get(SECRET_KEY_ENV, "").strip()
-    if not secret_key:
+    if not secret_key and not args.status:
         return _fail(
             f"{SECRET_KEY_ENV} is not set: export the instance's secret key (sk_live_… or sk_test_…)"
         )
     if not 1 <= args.workers <= 64:
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
+    if args.resume and args.dry_run:
+        return _fail("--resume continues a run that writes: leave out --dry-run", USAGE)
     target = resolve(env, args.endpoint, args.region, args.state_dir)
     names = tuple(table.value for table in args.kinds)
-    if not args.dry_run:
+    if not args.dry_run and not args.status:
         try:
             require_write_access(target, args.aws, "backfill", names)
         except TargetError as error:
             return _fail(str(error), error.exit_code)
     api_url = args.api_url or env.get(API_URL_ENV) or DEFAULT_API_URL
-    progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
-    print(f"backfill: {api_url} -> {target.describe(names)}", file=sys.stderr, flush=True)
     settings = Settings(
         secret_key=secret_key,
         tables=target.tables,
@@ -278,8 +319,47 @@ def run(
         local_credentials=target.local,
         retry=policy or RetryPolicy(),
     )
-    options = Options(dry_run=args.dry_run, reconcile=args.reconcile, kinds=args.kinds)
-    summary = build_backfill(settings, progress).run(options)
+    try:
+        if args.status:
+            return _status(settings)
+        print(f"backfill: {api_url} -> {target.describe(names)}", file=sys.stderr, flush=True)
+        return _backfill(args, settings)
+    except (BotoCoreError, ClientError) as error:
+        return _fail(f"DynamoDB: {error}", FAILED)
+
+
+def _status(settings: Settings) -> int:
+    from clerk_sync.backfill.build import build_journal
+    from clerk_sync.backfill.runs import format_status
+
+    print("\n".join(format_status(build_journal(settings).recent())), flush=True)
+    return 0
+
+
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from clerk_sync.backfill.build import build_backfill
+    from clerk_sync.backfill.journal import RunBusyError
+    from clerk_sync.backfill.run import Options
+
+    progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
+    backfill = build_backfill(settings, progress)
+    if args.resume:
+        journal = backfill.journal
+        assert journal is not None  # build_backfill always records runs
+        unfinished = journal.last_unfinished()
+        try:
+            record = journal.claim(unfinished.run_id) if unfinished is not None else None
+        except RunBusyError as error:
+            return _fail(str(error), FAILED)
+        if unfinished is None or record is None:
+            print("backfill: nothing to resume: every recorded run is done", file=sys.stderr, flush=True)
+            return 0
+        print(
+            f"backfill: resuming run {record.run_id} ({unfinished.state.value})", file=sys.stderr, flush=True
+        )
+        summary = backfill.resume(record)
+    else:
+        summary = backfill.run(Options(dry_run=args.dry_run, reconcile=args.reconcile, kinds=args.kinds))
     print("\n".join(format_summary(summary)), flush=True)
     if summary.failure:
         return _fail(summary.failure, FAILED)

@@ -4,7 +4,8 @@ What this module does about the SDK (7.0.0):
 - Retries: without a `retry_config` the SDK retries 5xx and connection errors with backoff for up to an
   hour, and never retries 429. It is built here with retries switched off; `retry.call` does them
   (Retry-After honoured, bounded attempts, each wait reported), and every SDK error is mapped to
-  `failures` types by status code (401/403 → BadCredentialsError, 429 → RateLimitedError, …).
+  `failures` types by status code (401/403 → BadCredentialsError, but a 403 saying the feature is off →
+  FeatureNotEnabledError (features.py), 429 → RateLimitedError, …).
 - Strict response validation: a response the SDK's pydantic models reject (a key Clerk dropped, a new
   enum value, a missing discriminator) raises `ResponseValidationError` although the HTTP call
   succeeded. The page is then read from the raw JSON the error carries, and each object is checked
@@ -27,10 +28,11 @@ import httpx
 from clerk_backend_api import Clerk, models
 from clerk_backend_api.utils import BackoffStrategy, RetryConfig
 
-from clerk_sync.adapters.clerk import paging, retry
+from clerk_sync.adapters.clerk import features, paging, retry
 from clerk_sync.adapters.clerk.errors import (
     ApiError,
     BadCredentialsError,
+    FeatureNotEnabledError,
     NotFoundError,
     RateLimitedError,
     RetryableError,
@@ -65,19 +67,36 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _errors(error: models.ClerkBaseError) -> list[dict[str, Any]]:
+    """The `errors` of Clerk's error body (empty when the body is not one)."""
+    try:
+        errors = json.loads(error.body)["errors"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
 def _reason(error: models.ClerkBaseError) -> str:
     """`401 authentication_invalid: Invalid authentication`-style text from Clerk's error body."""
-    try:
-        first = json.loads(error.body)["errors"][0]
-        return f"{error.status_code} {first.get('code', '')}: {first.get('message', '')}".strip(": ")
-    except (ValueError, KeyError, IndexError, TypeError):
+    errors = _errors(error)
+    if not errors:
         return f"HTTP {error.status_code}"
+    first = errors[0]
+    return f"{error.status_code} {first.get('code', '')}: {first.get('message', '')}".strip(": ")
+
+
+def _feature_off(error: models.ClerkBaseError) -> bool:
+    errors = _errors(error)
+    texts = [str(e.get(name, "")) for e in errors for name in ("message", "long_message")]
+    return features.not_enabled(error.status_code, (str(e.get("code", "")) for e in errors), texts)
 
 
 def translate(error: Exception) -> Exception:
     """The `failures` exception for an SDK or transport exception (unknown ones are returned as they are)."""
     if isinstance(error, models.ClerkBaseError):
         status = error.status_code
+        if _feature_off(error):
+            return FeatureNotEnabledError(_reason(error))
         if status in (401, 403):
             return BadCredentialsError(
                 f"Clerk rejected the secret key ({_reason(error)}): check CLERK_SECRET_KEY and the API URL"

@@ -11,6 +11,11 @@ class BadCredentialsError(ClerkApiError):
     """Clerk answered 401/403: the secret key is wrong, revoked, or of another instance."""
 
 
+class FeatureNotEnabledError(ClerkApiError):
+    """Clerk answered 403 because the list's feature (organizations, billing) is off on the instance
+    (features.py): the kind is skipped, the run goes on."""
+
+
 class ApiUnreachableError(ClerkApiError):
     """The Clerk API could not be reached (connection refused, DNS, timeouts) even after retries."""
 

@@ -14,6 +14,9 @@ position shifts every later object one place back, and an offset walk then skips
 
 `complete` is True only when every page was read and no gap could have opened: reconciliation acts
 on a complete walk only.
+
+A walk resumes from a `Walk` whose `offset` and `anchor` were kept after the last completed page (a
+resumed run, backfill/runs.py): the first page read is checked against that anchor like any other.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class Walk(Generic[K]):
     complete: bool = False
     gap: bool = False  # True when skipped objects could not be ruled out
     total: int | None = None
+    offset: int = 0  # where the next page starts
+    anchor: set[K] = field(default_factory=set)  # ids the next page must contain one of
+    done: bool = False  # the last page was read
 
 
 def walk(
@@ -60,13 +66,13 @@ def walk(
     overlap: int | None = None,
     max_backtracks: int = 3,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield, page by page, the objects not seen before (objects whose key is None are yielded too)."""
+    """Yield, page by page, the objects not seen before (objects whose key is None are yielded too),
+    starting at `state.offset`; when a page is yielded, `state` already says where the next one starts."""
     if not 2 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be 2..{MAX_PAGE_SIZE}")
     overlap = min(default_overlap(limit) if overlap is None else max(1, overlap), limit - 1)
     step = limit - overlap
-    offset = 0
-    anchor: set[K] = set()
+    offset, anchor = state.offset, set(state.anchor)
     backtracks_here = 0
     while True:
         page = fetch(offset, limit)
@@ -85,9 +91,12 @@ def walk(
         backtracks_here = 0
         fresh = [item for item, k in zip(page.items, keys, strict=True) if k is None or k not in state.seen]
         state.seen.update(k for k in keys if k is not None)
-        yield fresh
         if len(page.items) < limit:
-            state.complete = not state.gap
+            state.done, state.complete = True, not state.gap
+        else:
+            anchor = {k for k in keys[step:] if k is not None}
+            offset += step
+        state.offset, state.anchor = offset, anchor
+        yield fresh
+        if state.done:
             return
-        anchor = {k for k in keys[step:] if k is not None}
-        offset += step
