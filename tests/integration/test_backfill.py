@@ -835,6 +835,28 @@ def test_cli_runs_against_the_running_dev_stack(rig: Rig, tmp_path: Path, capsys
     assert len(rig.stack.items("MembershipsTable")) == 4
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--dry-run",), "--resume continues a run that writes: leave out --dry-run"),
+        (
+            ("--kinds", "users"),
+            "--resume continues a run with the options it started with: leave out --kinds and --reconcile",
+        ),
+        (
+            ("--reconcile",),
+            "--resume continues a run with the options it started with: leave out --kinds and --reconcile",
+        ),
+    ],
+)
+def test_resume_refuses_options_of_its_own_before_anything_is_read(
+    tmp_path: Path, capsys, extra: tuple[str, ...], expected: str
+) -> None:
+    args = cli_args("--resume", *extra, "--endpoint", "http://127.0.0.1:9", "--region", "us-east-1")
+    assert backfill_cli.run(args, {"CLERK_SECRET_KEY": SECRET_KEY}) == 2
+    assert capsys.readouterr().err.strip() == f"clerk-sync: error: {expected}"
+
+
 def test_cli_failures_are_one_line_without_traceback(tmp_path: Path, capsys) -> None:
     nowhere = ("--endpoint", "http://127.0.0.1:9", "--region", "us-east-1")  # never reached
     with FakeClerkApi() as api:

@@ -31,14 +31,14 @@ from clerk_sync.adapters.clerk.paging import Page, Walk
 from clerk_sync.adapters.clerk.stats import ApiStats
 from clerk_sync.adapters.dynamodb.store import Store, WriteOutcome
 from clerk_sync.backfill import actions
+from clerk_sync.backfill.actions import Action, Decision
 from clerk_sync.backfill.failures import StorageError
 from clerk_sync.backfill.journal import Journal
-from clerk_sync.backfill.actions import Action, Decision
 from clerk_sync.backfill.report import KindCounts, Progress, SilentProgress, Summary
 from clerk_sync.backfill.runs import KindProgress, RunRecord, Stage, State
 from clerk_sync.backfill.stored import StoredRecords
-from clerk_sync.domain.writes import InvalidEventError, Write
 from clerk_sync.domain.tables import Table
+from clerk_sync.domain.writes import InvalidEventError, Write
 
 
 class ClerkReader(Protocol):

@@ -94,7 +94,8 @@ def add_parser(subparsers: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the last unfinished run (failed, interrupted or handed over) where it stopped, "
-        "with its options; says so when there is none",
+        "with the options it started with (--kinds, --reconcile and --dry-run are refused); says so when "
+        "there is none",
     )
     runs.add_argument(
         "--status",
@@ -302,6 +303,10 @@ def run(
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
     if args.resume and args.dry_run:
         return _fail("--resume continues a run that writes: leave out --dry-run", USAGE)
+    if args.resume and (args.reconcile or args.kinds != tuple(LISTINGS)):
+        return _fail(
+            "--resume continues a run with the options it started with: leave out --kinds and --reconcile"
+        )
     target = resolve(env, args.endpoint, args.region, args.state_dir)
     names = tuple(table.value for table in args.kinds)
     if not args.dry_run and not args.status:
