@@ -44,6 +44,7 @@ class FieldType(StrEnum):
     TEXTS = "texts"  # L of S
     RECORD = "record"  # M with the declared `fields`
     RECORDS = "records"  # L of M, each with the declared `fields`
+    COMPRESSED = "compressed"  # B: zlib of canonical JSON (domain/complete.py)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ def copied_names(fields: tuple[Field, ...], exclude: tuple[str, ...] = ()) -> tu
     return tuple(f.name for f in fields if f.source is None and f.name not in exclude)
 
 
+CLERK = "clerk"
+"""The attribute holding Clerk's complete object, compressed (domain/complete.py)."""
+
 BOOKKEEPING = (
     # Clerk's time of the stored version: updated_at or the deletion time, in ms (subscription items: see
     # domain/entities/subscription_items.py; plans: the backfill run's clock)
@@ -156,9 +160,11 @@ BOOKKEEPING = (
     Field("deleted_at", FieldType.NUMBER, "timestamp"),
     Field("created_at", FieldType.NUMBER),
     Field("updated_at", FieldType.NUMBER),
+    # Clerk's complete object, but what domain/complete.py denies (live records only, not tombstones)
+    Field(CLERK, FieldType.COMPRESSED, "data", personal=True),
 )
 """What every synced record carries besides its key and fields: its version, the event that wrote it,
-the tombstone marks and Clerk's times."""
+the tombstone marks, Clerk's times and (live) Clerk's complete object."""
 
 _BY_EMAIL = "email-index"
 _BY_USER = "user-index"

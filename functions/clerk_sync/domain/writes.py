@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from clerk_sync.domain.complete import compress
 from clerk_sync.domain.effects import Effect
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.names import is_clerk_id
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 
 
 class InvalidEventError(Exception):
@@ -125,13 +126,14 @@ def live(
     version: int | None = None,
 ) -> Write:
     """A live record versioned by `updated_at` (or `version`, with `sources` saying where it comes from),
-    guarded by the parents the table declares and the record names. Where in the event each attribute
-    comes from (named when it cannot be stored) is the table's declaration, then `sources`."""
+    guarded by the parents the table declares and the record names, holding Clerk's complete object
+    (complete.py). Where in the event each attribute comes from (named when it cannot be stored) is the
+    table's declaration, then `sources`."""
     declared = {f.name: f.source for f in TABLES[table].fields if f.source is not None}
-    sources = {**declared, **(sources or {})}
+    sources = {**declared, CLERK: "data", **(sources or {})}
     if version is None:
         version, sources = updated_at(event), {**sources, "version": "data.updated_at"}
-    item = {**fields, **key, "version": version, "svix_id": event.svix_id}
+    item = {**fields, **key, "version": version, "svix_id": event.svix_id, CLERK: compress(event.data)}
     parents = tuple(
         Parent(link.table, item[link.field]) for link in TABLES[table].parents if item.get(link.field)
     )

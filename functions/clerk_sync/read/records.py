@@ -4,15 +4,19 @@ Fields mirror the public schema (adapters/dynamodb/models.py; a test holds the t
 bookkeeping a reader has no use for (`svix_id`, `deleted`, `deleted_at`). Numbers are `int` (Clerk's
 millisecond times and counts; a fractional number in metadata is a `float`), maps are read-only
 mappings, lists are tuples. Attributes Clerk sent as `null` were not stored and read as `None`.
+Every record's `clerk` is Clerk's complete object (domain/complete.py), decoded on first access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, TypeVar
+
+from clerk_sync.domain.complete import decompress
+from clerk_sync.domain.tables import CLERK
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -28,6 +32,36 @@ def frozen_value(value: Any) -> Any:
     return value
 
 
+class ClerkObject(Mapping[str, Any]):
+    """Clerk's complete object of a record as a read-only mapping (nested maps read-only, lists as
+    tuples), decompressed at its first use; empty when none is stored (written with complete objects
+    off, or before they were stored)."""
+
+    __slots__ = ("_decoded", "_stored")
+
+    def __init__(self, stored: bytes | None) -> None:
+        self._stored = stored
+        self._decoded: Mapping[str, Any] | None = None
+
+    def _object(self) -> Mapping[str, Any]:
+        if self._decoded is None:
+            decoded = frozen_value(decompress(self._stored)) if self._stored else EMPTY
+            self._decoded = decoded if isinstance(decoded, Mapping) else EMPTY
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._object()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._object())
+
+    def __len__(self) -> int:
+        return len(self._object())
+
+    def __repr__(self) -> str:  # never the content: it holds personal data
+        return f"ClerkObject({len(self._stored or b'')} bytes compressed)"
+
+
 R = TypeVar("R")
 
 
@@ -35,6 +69,9 @@ def build_record(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
     """An instance of the dataclass `cls` from a stored item (attributes it does not declare ignored):
     absent metadata maps read as empty ones, `given` values are taken as they are."""
     values = {f.name: frozen_value(item.get(f.name)) for f in fields(cls)}  # type: ignore[arg-type]
+    if CLERK in values:  # boto3's Binary, or bytes
+        stored = item.get(CLERK)
+        values[CLERK] = ClerkObject(bytes(stored) if stored is not None else None)
     for name, value in values.items():
         if name.endswith("_metadata") and value is None:
             values[name] = EMPTY
@@ -75,6 +112,8 @@ class User:
     last_active_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> User:
@@ -99,6 +138,8 @@ class Organization:
     private_metadata: Mapping[str, Any]
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Organization:
@@ -120,6 +161,8 @@ class Membership:
     public_metadata: Mapping[str, Any]
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Membership:
@@ -162,6 +205,8 @@ class Session:
     abandon_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Session:
@@ -189,6 +234,8 @@ class Invitation:
     expires_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Invitation:
@@ -210,6 +257,8 @@ class Role:
     is_creator_eligible: bool | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Role:
@@ -231,6 +280,8 @@ class Permission:
     """`system` or `user`."""
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Permission:
@@ -255,6 +306,8 @@ class Domain:
     total_pending_suggestions: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @property
     def verified(self) -> bool:
@@ -280,6 +333,8 @@ class WaitlistEntry:
     invitation_id: str | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> WaitlistEntry:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clerk_sync.domain.tables import TABLES, Table, copied_names
+from clerk_sync.domain.complete import compress
+from clerk_sync.domain.tables import CLERK, TABLES, Table, copied_names
 from clerk_sync.domain.writes import InvalidEventError, Write, pick, required_id
 
 _PLANS = TABLES[Table.PLANS]
@@ -36,6 +37,7 @@ def plan_write(plan: Mapping[str, Any], svix_id: str, version: int) -> Write:
         "id": plan_id,
         "version": version,
         "svix_id": svix_id,
+        CLERK: compress(dict(plan)),
     }
     return Write(
         table=Table.PLANS,
@@ -43,5 +45,5 @@ def plan_write(plan: Mapping[str, Any], svix_id: str, version: int) -> Write:
         item=item,
         version=version,
         tombstone=False,
-        sources={"version": "the backfill run's clock"},
+        sources={"version": "the backfill run's clock", CLERK: "the plan"},
     )
