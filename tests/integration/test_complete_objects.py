@@ -169,3 +169,29 @@ def test_a_tombstone_keeps_no_complete_object(stack, event_type):
     assert write is not None and write.tombstone
     (item,) = stack.items(TABLES[write.table].template_id)
     assert item["deleted"] is True and CLERK not in item
+
+
+def test_the_2026_fields_are_read_typed(stack):
+    data = reader(stack)
+    scim = {"directory_id": "dir_1", "directory_enabled": True, "external_id": "ext_1"}
+    deliveries = {
+        "user.updated": {"deprovisioned": True, "scim": scim},
+        "organization.updated": {"role_set_key": "role_set:default"},
+        "subscriptionItem.active": {"seats": {"quantity": 12}},
+    }
+    for event_type, added in deliveries.items():
+        envelope = json.loads((SAMPLES_DIR / f"{event_type}.json").read_text())
+        status, _ = stack.deliver(signed({**envelope, "data": {**envelope["data"], **added}}))
+        assert status == 200, event_type
+    user_id = json.loads((SAMPLES_DIR / "user.updated.json").read_text())["data"]["id"]
+    user = data.user(user_id)
+    assert user is not None and user.deprovisioned is True
+    assert user.scim is not None and user.scim.directory_id == "dir_1" and user.scim.directory_enabled is True
+    assert user.clerk["scim"] == scim
+    org_id = json.loads((SAMPLES_DIR / "organization.updated.json").read_text())["data"]["id"]
+    organization = data.organization(org_id)
+    assert organization is not None and organization.role_set_key == "role_set:default"
+    (item,) = stack.items(TABLES[Table.SUBSCRIPTION_ITEMS].template_id)
+    payer = item.get("user_id") or item["organization_id"]
+    (record,) = data.subscription_items_of(payer)
+    assert record.seats == 12 and record.clerk["seats"] == {"quantity": 12}

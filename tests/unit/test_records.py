@@ -9,6 +9,7 @@ from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
 from clerk_sync.domain.tables import CLERK, Table
 from clerk_sync.domain.writes import InvalidEventError, Parent
+from clerk_sync_local.cli.send import SAMPLES_DIR
 
 PERSONAL = ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Mozilla")
 ACTIVITY = PERSONAL[2:]  # a session's IP address, location and user agent: denied (domain/complete.py)
@@ -196,3 +197,25 @@ def test_every_handled_type_has_its_function():
         "email.created",
         "sms.created",
     } <= set(EVENT_TYPES)
+
+
+def test_the_2026_fields_apps_act_on_are_typed():
+    scim = {"directory_id": "dir_1", "directory_enabled": True, "external_id": "ext_1", "added_2027": 1}
+    p = event_changes(
+        "user.updated", {**user("user_1", 1_732_000_000_100), "deprovisioned": True, "scim": scim}
+    )
+    assert p.write is not None
+    assert p.write.item["deprovisioned"] is True
+    assert p.write.item["scim"] == {
+        "directory_id": "dir_1",
+        "directory_enabled": True,
+        "external_id": "ext_1",
+    }
+    org = event_changes(
+        "organization.updated", {**organization("org_1", 1), "role_set_key": "role_set:default"}
+    )
+    assert org.write is not None and org.write.item["role_set_key"] == "role_set:default"
+    envelope_data = json.loads((SAMPLES_DIR / "subscriptionItem.active.json").read_text())["data"]
+    for seats in (3, {"quantity": 3}):
+        item = event_changes("subscriptionItem.active", {**envelope_data, "seats": seats})
+        assert item.write is not None and item.write.item["seats"] == 3

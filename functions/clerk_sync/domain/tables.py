@@ -217,6 +217,17 @@ TABLES: Mapping[Table, TableSpec] = {
                 *_METADATA,
                 Field("banned", FieldType.FLAG),
                 Field("locked", FieldType.FLAG),
+                Field("deprovisioned", FieldType.FLAG),  # 2026-07: restricted from signing in
+                Field(  # 2026-05: users a directory (SCIM) provisioned
+                    "scim",
+                    FieldType.RECORD,
+                    "data.scim",
+                    fields=(
+                        Field("directory_id", FieldType.TEXT),
+                        Field("directory_enabled", FieldType.FLAG),
+                        Field("external_id", FieldType.TEXT),
+                    ),
+                ),
                 Field("last_sign_in_at", FieldType.NUMBER),
                 Field("last_active_at", FieldType.NUMBER),
             ),
@@ -236,6 +247,7 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("created_by", FieldType.TEXT),
                 Field("members_count", FieldType.NUMBER),
                 Field("max_allowed_memberships", FieldType.NUMBER),
+                Field("role_set_key", FieldType.TEXT),  # 2026-02
                 *_METADATA[:2],
             ),
             indexes=(Index("slug-index", "slug"),),
@@ -405,6 +417,8 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("past_due_at", FieldType.NUMBER),
                 Field("ended_at", FieldType.NUMBER),
                 Field("is_free_trial", FieldType.FLAG),
+                # 2026-03: the number of seats (Clerk's `seats`, or its `seats.quantity`)
+                Field("seats", FieldType.NUMBER, "data.seats"),
             ),
             indexes=_PAYER_INDEXES,
             parents=_PAYER,

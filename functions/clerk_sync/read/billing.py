@@ -76,6 +76,8 @@ class SubscriptionItem:
     past_due_at: int | None
     ended_at: int | None
     is_free_trial: bool | None
+    seats: int | None
+    """The number of seats the item pays for (seat-based plans)."""
     created_at: int | None
     updated_at: int | None
     clerk: ClerkObject

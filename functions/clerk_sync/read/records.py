@@ -88,6 +88,16 @@ class EmailAddress:
 
 
 @dataclass(frozen=True)
+class Scim:
+    """The directory (SCIM) that provisioned a user."""
+
+    directory_id: str | None
+    directory_enabled: bool | None
+    external_id: str | None
+    """The user's id in the directory."""
+
+
+@dataclass(frozen=True)
 class User:
     """A Clerk user (table `users`)."""
 
@@ -108,6 +118,10 @@ class User:
     unsafe_metadata: Mapping[str, Any]
     banned: bool | None
     locked: bool | None
+    deprovisioned: bool | None
+    """True: restricted from signing in (by a directory, SCIM): revoke the user's access."""
+    scim: Scim | None
+    """The directory (SCIM) that provisioned the user; None for users it did not."""
     last_sign_in_at: int | None
     last_active_at: int | None
     created_at: int | None
@@ -119,7 +133,9 @@ class User:
     def from_item(cls, item: Mapping[str, Any]) -> User:
         """The user of a live stored item."""
         addresses = tuple(build_record(EmailAddress, a) for a in item.get("email_addresses") or ())
-        return build_record(cls, item, email_addresses=addresses)
+        scim = item.get("scim")
+        directory = build_record(Scim, scim) if isinstance(scim, Mapping) else None
+        return build_record(cls, item, email_addresses=addresses, scim=directory)
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,8 @@ class Organization:
     created_by: str | None
     members_count: int | None
     max_allowed_memberships: int | None
+    role_set_key: str | None
+    """The role set the organization's members' roles come from."""
     public_metadata: Mapping[str, Any]
     private_metadata: Mapping[str, Any]
     created_at: int | None

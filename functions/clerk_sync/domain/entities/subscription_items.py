@@ -79,13 +79,18 @@ def _plan(plan: object) -> dict[str, Any] | None:
     }
 
 
+def _seats(seats: object) -> object:
+    """The number of seats: Clerk's `seats` as a number, or the `quantity` of a `seats` object."""
+    return seats.get("quantity") if isinstance(seats, dict) else seats
+
+
 def item_fields(event: Event) -> dict[str, Any]:
     """The stored attributes of a subscription item: its own, its payer's ids, and its plan."""
     plan = _plan(event.field("plan"))
     plan_id = event.field("plan_id") or (plan or {}).get("id")
     return {
         **pick(event.data, ITEM_FIELDS),
-        **pick({"plan_id": plan_id}, ("plan_id",)),
+        **pick({"plan_id": plan_id, "seats": _seats(event.field("seats"))}, ("plan_id", "seats")),
         **payer_fields(event),
         **({"plan": plan} if plan else {}),
     }
