@@ -12,16 +12,21 @@ from typing import Any
 
 import boto3
 import pytest
-from builders import signed
+from builders import answer, signed
+from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.complete import DENIED, allowed, decompress
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.read import ClerkData
 from clerk_sync.read.records import frozen_value
+from clerk_sync.settings import load_config
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
-from stacks import SYNCED, Stack
+from clerk_sync_local.stack.context import LocalContext
+from fakes.clerk_api import SECRET_KEY, FakeClerkApi
+from stacks import SYNCED, Stack, environment
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:clerk_backend_api.*")
 FUTURE = {"favorite_color_2027": "teal"}
 T0 = 1_900_000_000_000  # ms: after every sample's own times, so that each delivery applies
 
@@ -195,3 +200,34 @@ def test_the_2026_fields_are_read_typed(stack):
     payer = item.get("user_id") or item["organization_id"]
     (record,) = data.subscription_items_of(payer)
     assert record.seats == 12 and record.clerk["seats"] == {"quantity": 12}
+
+
+def test_with_complete_objects_off_a_record_keeps_the_typed_attributes_only(stack):
+    off = {**environment(stack.tables, stack.queue_url), "STORE_COMPLETE_OBJECTS": "false"}
+    receiver = build_receiver(load_config(off), stack.endpoints)
+    envelope = sample("user.updated", T0)
+    status, body = answer(receiver.handle(signed(envelope), LocalContext("WebhookFunction")))
+    assert status == 200 and body["status"] == "applied"
+    (item,) = stack.items(TABLES[Table.USERS].template_id)
+    assert CLERK not in item and item["first_name"] == envelope["data"]["first_name"]
+    user = reader(stack).user(envelope["data"]["id"])
+    assert user is not None and user.clerk == {} and user.first_name == envelope["data"]["first_name"]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_first_use_sync_follows_the_switch(stack, complete):
+    with FakeClerkApi() as api:
+        api.data.add_user("user_first_use_1", T0 - 60_000, T0)
+        data = ClerkData(
+            tables={table: stack.tables[spec.template_id] for table, spec in TABLES.items()},
+            region=stack.endpoints.region,
+            endpoint_url=stack.endpoints.dynamodb,
+            clerk_secret_key=SECRET_KEY,
+            clerk_api_url=api.url,
+            store_complete_objects=complete,
+        )
+        user = data.ensure_user("user_first_use_1")
+    assert user is not None
+    (item,) = stack.items(TABLES[Table.USERS].template_id)
+    assert (CLERK in item) is complete
+    assert (user.clerk.get("id") == "user_first_use_1") is complete

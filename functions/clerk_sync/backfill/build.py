@@ -29,6 +29,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     local_credentials: bool = False  # dummy AWS credentials, for local engines that accept any
+    complete_objects: bool = True  # records keep Clerk's complete object (STORE_COMPLETE_OBJECTS)
 
 
 def dynamodb_config(workers: int) -> BotocoreConfig:
@@ -63,5 +64,9 @@ def build_backfill(
     )
     api = ClerkApi(settings.secret_key, settings.api_url, settings.retry, on_wait=progress.waiting)
     return Backfill(
-        api, StoredRecords(dynamodb, settings.tables), Store(models, dynamodb), progress, settings.workers
+        api,
+        StoredRecords(dynamodb, settings.tables),
+        Store(models, dynamodb, settings.complete_objects),
+        progress,
+        settings.workers,
     )

@@ -108,6 +108,7 @@ def reconcile(
         api_url=config.api_url,
         endpoints=endpoints,
         workers=config.workers,
+        complete_objects=config.store_complete_objects,
     )
     dry_run = config.dry_run
     summary = build_backfill(settings, LogProgress(), hooks).run(Options(dry_run=dry_run, reconcile=True))

@@ -27,7 +27,7 @@ from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
 from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
-from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS
+from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS, ConfigError, read_store_complete_objects
 
 from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
@@ -259,6 +259,10 @@ def run(
         )
     if not 1 <= args.workers <= 64:
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
+    try:
+        complete_objects = read_store_complete_objects(env)
+    except ConfigError as error:
+        return _fail(str(error), USAGE)
     target = resolve(env, args.endpoint, args.region, args.state_dir)
     names = tuple(table.value for table in args.kinds)
     if not args.dry_run:
@@ -277,6 +281,7 @@ def run(
         workers=args.workers,
         local_credentials=target.local,
         retry=policy or RetryPolicy(),
+        complete_objects=complete_objects,
     )
     options = Options(dry_run=args.dry_run, reconcile=args.reconcile, kinds=args.kinds)
     summary = build_backfill(settings, progress).run(options)
