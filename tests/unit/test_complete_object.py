@@ -14,6 +14,7 @@ from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import CLERK
 from clerk_sync.read import User
 from clerk_sync.read.records import ClerkObject
+from clerk_sync_local.cli.dump import shown_item
 
 
 def changes(event_type, data, timestamp=1_732_000_000_500):
@@ -71,3 +72,10 @@ def test_a_record_decodes_its_complete_object_on_first_use_as_a_read_only_mappin
     with pytest.raises(TypeError):
         record.clerk["list"][0]["a"] = 2  # type: ignore[index]
     assert User.from_item({"id": "user_1", "version": 5}).clerk == {}  # written with the switch off
+
+
+def test_clerk_sync_dump_shows_the_complete_object_decompressed():
+    data = {"id": "user_1", "two_factor_enabled": True}
+    shown = shown_item({"id": {"S": "user_1"}, "version": {"N": "5"}, CLERK: {"B": compress(data)}})
+    assert shown == {"id": "user_1", "version": 5, CLERK: data}
+    assert json.loads(json.dumps(shown)) == shown
