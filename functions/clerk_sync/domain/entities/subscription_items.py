@@ -6,6 +6,12 @@ one item are emitted in the order its state changed, so the timestamp orders the
 millisecond are ordered by how far along the lifecycle their status is. Backfill versions an item
 it reads from the Backend API by the item's own `updated_at` (adapters/clerk/listings.py,
 `item_listed_at`), so a listing never beats a webhook emitted at or after the change it shows.
+
+The event types are those of Clerk's webhook spec (clerk/openapi-specs `webhooks/2025-04-15.yml`),
+plus `subscriptionItem.created`: removed from the spec on 2026-08-03 but still in `@clerk/backend`'s
+types, so it may still be sent. There is no `subscriptionItem.expired` (in none of Clerk's spec, types
+or docs): one would be acknowledged and ignored. `expired` keeps its rank (stored versions depend on
+the ranks), for an item read from the Backend API with that status.
 """
 
 from __future__ import annotations
@@ -52,7 +58,6 @@ EVENT_STATUSES = (
     "incomplete",
     "pastDue",
     "freeTrialEnding",
-    "expired",
 )
 
 
