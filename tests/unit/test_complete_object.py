@@ -12,6 +12,7 @@ from clerk_sync.domain.complete import DENIED, compress, decompress
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import CLERK
+from clerk_sync.domain.writes import InvalidEventError
 from clerk_sync.read import User
 from clerk_sync.read.records import ClerkObject
 from clerk_sync_local.cli.dump import shown_item
@@ -79,3 +80,11 @@ def test_clerk_sync_dump_shows_the_complete_object_decompressed():
     shown = shown_item({"id": {"S": "user_1"}, "version": {"N": "5"}, CLERK: {"B": compress(data)}})
     assert shown == {"id": "user_1", "version": 5, CLERK: data}
     assert json.loads(json.dumps(shown)) == shown
+
+
+def test_an_object_nested_deeper_than_can_be_encoded_is_refused_not_retried():
+    body = json.dumps(envelope("user.updated", user("user_1", 1_732_000_000_100), 1)).encode()
+    nested = b"[" * 5_000 + b"]" * 5_000
+    body = body.replace(b'"object": "user"', b'"object": "user", "deep": ' + nested, 1)
+    with pytest.raises(InvalidEventError, match="nested too deeply"):
+        changes_of(parse_event(body, "msg_1", 0))

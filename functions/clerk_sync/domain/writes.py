@@ -100,6 +100,15 @@ def updated_at(event: Event) -> int:
     return version
 
 
+def complete_object(obj: dict[str, Any]) -> bytes:
+    """Clerk's complete object as stored (complete.py); InvalidEventError when it is nested too deeply
+    to encode (the parser takes more levels than this process can walk)."""
+    try:
+        return compress(obj)
+    except RecursionError:
+        raise InvalidEventError("data: nested too deeply to store") from None
+
+
 def tombstone(
     event: Event, table: Table, key: dict[str, str], kept: Mapping[str, Any] | None = None
 ) -> Write:
@@ -133,7 +142,7 @@ def live(
     sources = {**declared, CLERK: "data", **(sources or {})}
     if version is None:
         version, sources = updated_at(event), {**sources, "version": "data.updated_at"}
-    item = {**fields, **key, "version": version, "svix_id": event.svix_id, CLERK: compress(event.data)}
+    item = {**fields, **key, "version": version, "svix_id": event.svix_id, CLERK: complete_object(event.data)}
     parents = tuple(
         Parent(link.table, item[link.field]) for link in TABLES[table].parents if item.get(link.field)
     )

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clerk_sync.domain.complete import compress
 from clerk_sync.domain.tables import CLERK, TABLES, Table, copied_names
-from clerk_sync.domain.writes import InvalidEventError, Write, pick, required_id
+from clerk_sync.domain.writes import InvalidEventError, Write, complete_object, pick, required_id
 
 _PLANS = TABLES[Table.PLANS]
 PLAN_FIELDS = copied_names(_PLANS.fields)  # as the Backend API lists them (domain/tables.py)
@@ -37,7 +36,7 @@ def plan_write(plan: Mapping[str, Any], svix_id: str, version: int) -> Write:
         "id": plan_id,
         "version": version,
         "svix_id": svix_id,
-        CLERK: compress(dict(plan)),
+        CLERK: complete_object(dict(plan)),
     }
     return Write(
         table=Table.PLANS,
