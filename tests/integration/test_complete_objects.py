@@ -184,6 +184,14 @@ def test_the_2026_fields_are_read_typed(stack):
         "organization.updated": {"role_set_key": "role_set:default"},
         "subscriptionItem.active": {"seats": {"quantity": 12}},
     }
+    member = json.loads((SAMPLES_DIR / "organizationMembership.updated.json").read_text())
+    member["data"]["public_user_data"] |= {"banned": True, "deprovisioned": False}
+    status, _ = stack.deliver(signed(member))
+    assert status == 200
+    org_of, user_of = member["data"]["organization"]["id"], member["data"]["public_user_data"]["user_id"]
+    (membership,) = (m for m in data.members(org_of) if m.user_id == user_of)
+    assert membership.public_user_data is not None and membership.public_user_data.banned is True
+    assert membership.public_user_data.deprovisioned is False
     for event_type, added in deliveries.items():
         envelope = json.loads((SAMPLES_DIR / f"{event_type}.json").read_text())
         status, _ = stack.deliver(signed({**envelope, "data": {**envelope["data"], **added}}))

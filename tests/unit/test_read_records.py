@@ -15,6 +15,7 @@ from clerk_sync.read import (
     Membership,
     Organization,
     Permission,
+    PublicUserData,
     Role,
     Scim,
     Session,
@@ -57,6 +58,7 @@ def test_every_stored_attribute_is_a_record_field_and_nothing_else():
         assert {f.name for f in fields(record)} == stored(table), table
     assert {f.name for f in fields(EmailAddress)} == inner(Table.USERS, "email_addresses")
     assert {f.name for f in fields(Scim)} == inner(Table.USERS, "scim")
+    assert {f.name for f in fields(PublicUserData)} == inner(Table.MEMBERSHIPS, "public_user_data")
     assert {f.name for f in fields(BillingPlan)} == {*inner(Table.SUBSCRIPTION_ITEMS, "plan"), CLERK}
     features = TABLES[Table.SUBSCRIPTION_ITEMS].field("plan").fields[-1]
     assert {f.name for f in fields(Feature)} == {f.name for f in features.fields}

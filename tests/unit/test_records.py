@@ -215,6 +215,14 @@ def test_the_2026_fields_apps_act_on_are_typed():
         "organization.updated", {**organization("org_1", 1), "role_set_key": "role_set:default"}
     )
     assert org.write is not None and org.write.item["role_set_key"] == "role_set:default"
+    sent_membership = membership("org_1", "user_1", 1_732_000_000_300)
+    plain = event_changes("organizationMembership.updated", sent_membership).write
+    assert plain is not None and "public_user_data" not in plain.item
+    sent_membership["public_user_data"] |= {"banned": False, "deprovisioned": True}
+    member = event_changes("organizationMembership.updated", sent_membership)
+    assert member.write is not None
+    # the restrictions only: no name, no e-mail
+    assert member.write.item["public_user_data"] == {"banned": False, "deprovisioned": True}
     envelope_data = json.loads((SAMPLES_DIR / "subscriptionItem.active.json").read_text())["data"]
     for seats in (3, {"quantity": 3}):
         item = event_changes("subscriptionItem.active", {**envelope_data, "seats": seats})

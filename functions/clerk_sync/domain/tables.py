@@ -264,6 +264,12 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("role", FieldType.TEXT),
                 Field("permissions", FieldType.TEXTS),
                 _METADATA[0],
+                Field(  # the member's user's restrictions, where Clerk sends them (2026)
+                    "public_user_data",
+                    FieldType.RECORD,
+                    "data.public_user_data",
+                    fields=(Field("banned", FieldType.FLAG), Field("deprovisioned", FieldType.FLAG)),
+                ),
             ),
             indexes=(Index(_BY_USER, "user_id", "organization_id"),),
             parents=(_USER, ParentLink(Table.ORGANIZATIONS, "organization_id", None)),

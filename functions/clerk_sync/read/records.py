@@ -166,6 +166,14 @@ class Organization:
 
 
 @dataclass(frozen=True)
+class PublicUserData:
+    """A member's user's restrictions, where Clerk sends them with the membership."""
+
+    banned: bool | None
+    deprovisioned: bool | None
+
+
+@dataclass(frozen=True)
 class Membership:
     """A user's membership of an organization (table `memberships`)."""
 
@@ -177,6 +185,8 @@ class Membership:
     """Clerk's role key, e.g. `org:admin`."""
     permissions: tuple[str, ...]
     public_metadata: Mapping[str, Any]
+    public_user_data: PublicUserData | None
+    """The member's user's `banned` / `deprovisioned`, when Clerk sent either."""
     created_at: int | None
     updated_at: int | None
     clerk: ClerkObject
@@ -185,7 +195,10 @@ class Membership:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Membership:
         """The membership of a live stored item."""
-        return build_record(cls, item, permissions=tuple(item.get("permissions") or ()))
+        user_data = item.get("public_user_data")
+        flags = build_record(PublicUserData, user_data) if isinstance(user_data, Mapping) else None
+        permissions = tuple(item.get("permissions") or ())
+        return build_record(cls, item, permissions=permissions, public_user_data=flags)
 
 
 @dataclass(frozen=True)
