@@ -39,6 +39,7 @@ CLEANUP_SLICE_SECONDS_ENV = "CLEANUP_SLICE_SECONDS"
 CLEANUP_MARGIN_SECONDS_ENV = "CLEANUP_MARGIN_SECONDS"
 SES_MAX_SEND_RATE_ENV = "SES_MAX_SEND_RATE"
 WORKER_MAX_CONCURRENCY_ENV = "WORKER_MAX_CONCURRENCY"
+STORE_COMPLETE_OBJECTS_ENV = "STORE_COMPLETE_OBJECTS"  # the template's StoreCompleteObjects
 
 # botocore's own variables, which local engines are reached through (`clerk-sync env` prints them).
 REGION_ENV = "AWS_REGION"  # what Lambda sets
@@ -91,6 +92,9 @@ class Config:
     side_effects_queue_url: str
     signing_secret_arn: str | None = None
     """CLERK_WEBHOOK_SIGNING_SECRET_ARN, used only when CLERK_WEBHOOK_SIGNING_SECRET is not set."""
+    store_complete_objects: bool = True
+    """STORE_COMPLETE_OBJECTS: records keep Clerk's complete object (`clerk`); false: the typed
+    attributes only."""
 
 
 def parse_signing_secrets(raw: str, source: str = SECRET_ENV) -> tuple[bytes, ...]:
@@ -123,6 +127,15 @@ def default_table(name: str) -> str:
     return DEFAULT_TABLES[TABLE_VARIABLES[name]]
 
 
+def read_store_complete_objects(env: Mapping[str, str]) -> bool:
+    """STORE_COMPLETE_OBJECTS: `true` or unset (the default) stores Clerk's complete object in every
+    live record, `false` does not (ConfigError: anything else)."""
+    raw = env.get(STORE_COMPLETE_OBJECTS_ENV, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"{STORE_COMPLETE_OBJECTS_ENV} must be true or false, not {raw[:20]!r}")
+    return raw != "false"
+
+
 def read_tables(env: Mapping[str, str]) -> Tables:
     """Table names from the environment, with the local defaults."""
     names = {
@@ -145,12 +158,20 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     queue_url = env.get(QUEUE_URL_ENV)
     if not queue_url:
         raise ConfigError(f"{QUEUE_URL_ENV} is not set: the receiver hands slow work to that queue")
+    complete = read_store_complete_objects(env)
     if raw_secret is not None:  # the local/dev source wins over the secret
         return Config(
-            signing_keys=parse_signing_secrets(raw_secret), tables=tables, side_effects_queue_url=queue_url
+            signing_keys=parse_signing_secrets(raw_secret),
+            tables=tables,
+            side_effects_queue_url=queue_url,
+            store_complete_objects=complete,
         )
     return Config(
-        signing_keys=(), tables=tables, side_effects_queue_url=queue_url, signing_secret_arn=secret_arn
+        signing_keys=(),
+        tables=tables,
+        side_effects_queue_url=queue_url,
+        signing_secret_arn=secret_arn,
+        store_complete_objects=complete,
     )
 
 
@@ -266,6 +287,8 @@ class ReconcileConfig:
     api_url: str = DEFAULT_API_URL
     workers: int = DEFAULT_WORKERS
     dry_run: bool = False
+    store_complete_objects: bool = True
+    """STORE_COMPLETE_OBJECTS, as for the receiver."""
 
 
 def load_reconcile_config(environ: Mapping[str, str] | None = None) -> ReconcileConfig:
@@ -282,6 +305,7 @@ def load_reconcile_config(environ: Mapping[str, str] | None = None) -> Reconcile
         api_url=env.get(CLERK_API_URL_ENV) or DEFAULT_API_URL,
         workers=int(_positive(env, RECONCILE_WORKERS_ENV, int) or DEFAULT_WORKERS),
         dry_run=env.get(RECONCILE_DRY_RUN_ENV, "").lower() in ("1", "true", "yes"),
+        store_complete_objects=read_store_complete_objects(env),
     )
 
 
@@ -294,6 +318,8 @@ class ReadConfig:
     region: str | None
     clerk_secret_key: str | None
     clerk_api_url: str
+    store_complete_objects: bool = True
+    """STORE_COMPLETE_OBJECTS, for what first-use sync writes."""
 
 
 def load_read_config(environ: Mapping[str, str] | None = None) -> ReadConfig:
@@ -304,6 +330,7 @@ def load_read_config(environ: Mapping[str, str] | None = None) -> ReadConfig:
         region=aws_region(env),
         clerk_secret_key=env.get(CLERK_SECRET_KEY_ENV, "").strip() or None,
         clerk_api_url=env.get(CLERK_API_URL_ENV) or DEFAULT_API_URL,
+        store_complete_objects=read_store_complete_objects(env),
     )
 
 

@@ -145,7 +145,14 @@ def test_webhook_environment(resources):
         **TABLE_VARIABLES,
         "SIDE_EFFECTS_QUEUE_URL": "SideEffectsQueue",
         "CLERK_WEBHOOK_SIGNING_SECRET_ARN": "SigningSecret",
+        "STORE_COMPLETE_OBJECTS": "StoreCompleteObjects",
     }
+
+
+def test_complete_objects_are_a_parameter_on_by_default_for_what_writes_records(cfn, resources):
+    assert cfn["Parameters"]["StoreCompleteObjects"]["Default"] == "true"
+    for function in ("WebhookFunction", "ReconcileFunction"):
+        assert environment(resources, function)["STORE_COMPLETE_OBJECTS"] == "StoreCompleteObjects"
 
 
 def test_worker_environment(resources):

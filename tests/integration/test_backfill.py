@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -34,8 +35,9 @@ from clerk_sync.adapters.clerk.retry import RetryPolicy
 from clerk_sync.backfill.build import Settings, build_backfill
 from clerk_sync.backfill.report import KindCounts, SilentProgress, Summary, format_summary
 from clerk_sync.backfill.run import Backfill, Options
+from clerk_sync.domain.complete import allowed, decompress
 from clerk_sync.domain.entities.subscription_items import item_version
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.settings import read_tables
 from clerk_sync_local.cli import backfill as backfill_cli
 from fakes.clerk_api import (
@@ -890,3 +892,17 @@ def test_users_are_read_oldest_first_500_at_a_time(rig: Rig) -> None:
     pages = [r.query for r in rig.api.requests if r.path == "/v1/users"]
     assert {q["limit"][0] for q in pages} == {"500"} and {q["order_by"][0] for q in pages} == {"+created_at"}
     assert [int(q["offset"][0]) for q in pages] == [0, 475, 950]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_backfill_stores_the_complete_object_unless_turned_off(rig: Rig, complete: bool) -> None:
+    populate(rig.api.data, 3, 1, 1)
+    settings = dataclasses.replace(rig.settings(), complete_objects=complete)
+
+    build_backfill(settings).run(Options())
+
+    for key in rig.stored("UsersTable"):
+        item = rig.item("UsersTable", key)
+        assert (CLERK in item) is complete
+        if complete:
+            assert decompress(item[CLERK].value) == allowed(rig.api.data.users[key[0]])

@@ -14,6 +14,8 @@ from clerk_sync.settings import (
     ConfigError,
     SmsConfig,
     load_config,
+    load_read_config,
+    load_reconcile_config,
     load_worker_config,
     parse_signing_secrets,
     read_sms_config,
@@ -356,3 +358,21 @@ def test_a_lazy_client_is_made_at_its_first_use_only():
     assert made == []
     assert lazy.send_message(QueueUrl="q") == "sent" and lazy.send_message() == "sent"
     assert made == ["sqs"]
+
+
+# --------------------------------------------------------------------------------------------------
+# STORE_COMPLETE_OBJECTS (the template's StoreCompleteObjects)
+
+
+@pytest.mark.parametrize(("raw", "stored"), [(None, True), ("true", True), ("TRUE ", True), ("false", False)])
+def test_complete_objects_are_stored_unless_turned_off(raw, stored):
+    extra = {} if raw is None else {"STORE_COMPLETE_OBJECTS": raw}
+    assert load_config({**env(), **extra}).store_complete_objects is stored
+    reconcile = load_reconcile_config({"CLERK_SECRET_KEY": "sk_test_x", **extra})
+    assert reconcile.store_complete_objects is stored
+    assert load_read_config(extra).store_complete_objects is stored
+
+
+def test_a_complete_objects_switch_that_is_not_true_or_false_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="STORE_COMPLETE_OBJECTS must be true or false"):
+        load_config({**env(), "STORE_COMPLETE_OBJECTS": "yes"})

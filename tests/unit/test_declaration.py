@@ -12,7 +12,7 @@ from clerk_sync.adapters.clerk.listings import LISTINGS
 from clerk_sync.domain.entities.plans import plan_write
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
-from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, FieldType, Table
+from clerk_sync.domain.tables import BOOKKEEPING, CLERK, TABLES, Field, FieldType, Table
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 
 NOT_COPIED = {
@@ -66,7 +66,7 @@ def test_a_webhook_writes_every_declared_attribute_clerk_sends_and_nothing_undec
 def test_a_backfilled_plan_writes_every_declared_attribute():
     fields = TABLES[Table.PLANS].fields
     write = plan_write({"id": "cplan_1", **{f.name: value_of(f) for f in fields}}, "backfill:1", 5)
-    assert set(write.item) == {"id", "version", "svix_id", *(f.name for f in fields)}
+    assert set(write.item) == {"id", "version", "svix_id", CLERK, *(f.name for f in fields)}
 
 
 def test_backfill_listings_compare_and_look_up_declared_attributes():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 from decimal import Decimal
 
-from clerk_sync.domain.tables import BOOKKEEPING, TABLES, Field, Table
+from clerk_sync.domain.tables import BOOKKEEPING, CLERK, TABLES, Field, Table
 from clerk_sync.read import (
     BillingPlan,
     Domain,
@@ -15,7 +15,9 @@ from clerk_sync.read import (
     Membership,
     Organization,
     Permission,
+    PublicUserData,
     Role,
+    Scim,
     Session,
     SubscriptionItem,
     User,
@@ -55,7 +57,9 @@ def test_every_stored_attribute_is_a_record_field_and_nothing_else():
     for table, record in RECORDS.items():
         assert {f.name for f in fields(record)} == stored(table), table
     assert {f.name for f in fields(EmailAddress)} == inner(Table.USERS, "email_addresses")
-    assert {f.name for f in fields(BillingPlan)} == inner(Table.SUBSCRIPTION_ITEMS, "plan")
+    assert {f.name for f in fields(Scim)} == inner(Table.USERS, "scim")
+    assert {f.name for f in fields(PublicUserData)} == inner(Table.MEMBERSHIPS, "public_user_data")
+    assert {f.name for f in fields(BillingPlan)} == {*inner(Table.SUBSCRIPTION_ITEMS, "plan"), CLERK}
     features = TABLES[Table.SUBSCRIPTION_ITEMS].field("plan").fields[-1]
     assert {f.name for f in fields(Feature)} == {f.name for f in features.fields}
 

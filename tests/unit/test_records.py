@@ -4,12 +4,20 @@ import json
 
 import pytest
 from builders import envelope, membership, organization, session, user
+from clerk_sync.domain.complete import decompress
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import CLERK, Table
 from clerk_sync.domain.writes import InvalidEventError, Parent
+from clerk_sync_local.cli.send import SAMPLES_DIR
 
 PERSONAL = ("ann@example.com", "+15550100", "203.0.113.9", "Berlin", "Mozilla")
+ACTIVITY = PERSONAL[2:]  # a session's IP address, location and user agent: denied (domain/complete.py)
+
+
+def typed(item):
+    """The JSON of an item's typed attributes (not Clerk's complete object)."""
+    return json.dumps({name: value for name, value in item.items() if name != CLERK})
 
 
 def event_changes(event_type, data, timestamp=1_732_000_000_500):
@@ -68,7 +76,7 @@ def test_membership_is_keyed_by_organization_and_user_and_needs_both_alive():
     assert p.write is not None
     assert p.write.key == {"organization_id": "org_1", "user_id": "user_1"}
     assert set(p.write.parents) == {Parent(Table.USERS, "user_1"), Parent(Table.ORGANIZATIONS, "org_1")}
-    assert not any(text in json.dumps(p.write.item) for text in PERSONAL)
+    assert not any(text in typed(p.write.item) for text in PERSONAL)
 
 
 def test_membership_deleted_is_a_tombstone_versioned_by_the_envelope_time():
@@ -85,7 +93,9 @@ def test_sessions_keep_no_activity_data(event_type):
     p = event_changes(event_type, session("sess_1", "user_1", 1_732_000_000_400, status="ended"))
     assert p.write is not None and p.write.item["status"] == "ended"
     assert p.write.parents == (Parent(Table.USERS, "user_1"),)
-    assert not any(text in json.dumps(p.write.item) for text in PERSONAL)
+    assert not any(text in typed(p.write.item) for text in PERSONAL)
+    complete = json.dumps(decompress(p.write.item[CLERK]))
+    assert "latest_activity" not in complete and not any(text in complete for text in ACTIVITY)
 
 
 def test_email_delivery_taken_over_by_the_app_is_queued_and_clerks_own_is_ignored():
@@ -187,3 +197,33 @@ def test_every_handled_type_has_its_function():
         "email.created",
         "sms.created",
     } <= set(EVENT_TYPES)
+
+
+def test_the_2026_fields_apps_act_on_are_typed():
+    scim = {"directory_id": "dir_1", "directory_enabled": True, "external_id": "ext_1", "added_2027": 1}
+    p = event_changes(
+        "user.updated", {**user("user_1", 1_732_000_000_100), "deprovisioned": True, "scim": scim}
+    )
+    assert p.write is not None
+    assert p.write.item["deprovisioned"] is True
+    assert p.write.item["scim"] == {
+        "directory_id": "dir_1",
+        "directory_enabled": True,
+        "external_id": "ext_1",
+    }
+    org = event_changes(
+        "organization.updated", {**organization("org_1", 1), "role_set_key": "role_set:default"}
+    )
+    assert org.write is not None and org.write.item["role_set_key"] == "role_set:default"
+    sent_membership = membership("org_1", "user_1", 1_732_000_000_300)
+    plain = event_changes("organizationMembership.updated", sent_membership).write
+    assert plain is not None and "public_user_data" not in plain.item
+    sent_membership["public_user_data"] |= {"banned": False, "deprovisioned": True}
+    member = event_changes("organizationMembership.updated", sent_membership)
+    assert member.write is not None
+    # the restrictions only: no name, no e-mail
+    assert member.write.item["public_user_data"] == {"banned": False, "deprovisioned": True}
+    envelope_data = json.loads((SAMPLES_DIR / "subscriptionItem.active.json").read_text())["data"]
+    for seats in (3, {"quantity": 3}):
+        item = event_changes("subscriptionItem.active", {**envelope_data, "seats": seats})
+        assert item.write is not None and item.write.item["seats"] == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 
 import pytest
 from builders import envelope, membership, organization, session, user
@@ -173,3 +174,11 @@ def test_item_size_counts_utf8_bytes_names_and_containers():
     assert item_size("é") == 2
     assert item_size({"ab": "cd"}) > 4 and item_size([1, 2]) > 2
     assert item_size({"k": "x" * 1000}) >= 1001
+
+
+def test_the_complete_object_counts_toward_the_item_size_limit():
+    data = user("user_1", T)
+    data["attachment_2027"] = secrets.token_urlsafe(450_000)  # 600 KB that compresses to ≈450 KB
+    assert refusal("user.created", data) == "data: too large (the record would exceed DynamoDB's 400 KB)"
+    data["attachment_2027"] = secrets.token_urlsafe(200_000)
+    CHECK.check(write_of("user.created", data))

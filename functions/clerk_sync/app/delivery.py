@@ -91,7 +91,7 @@ class DeliveryProcessor:
         idempotency record included; so does one DynamoDB refuses as invalid (nothing is left written).
         """
         if changes.write is not None:
-            self._schema.check(changes.write)
+            self._schema.check(self._store.as_stored(changes.write))
         if context is not None:
             self.config.register_lambda_context(context)
         result: DeliveryOutcome = self._once(

@@ -31,6 +31,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     local_credentials: bool = False  # dummy AWS credentials, for local engines that accept any
+    complete_objects: bool = True  # records keep Clerk's complete object (STORE_COMPLETE_OBJECTS)
 
 
 def dynamodb_config(workers: int) -> BotocoreConfig:
@@ -77,7 +78,7 @@ def build_backfill(
     return Backfill(
         api,
         StoredRecords(dynamodb, settings.tables),
-        Store(models, dynamodb),
+        Store(models, dynamodb, settings.complete_objects),
         progress,
         settings.workers,
         journal=Journal(dynamodb, settings.tables.idempotency),

@@ -39,7 +39,7 @@ def build_receiver(
     dynamodb, sqs = clients.client("dynamodb"), clients.client("sqs")
     models = bind_models(config.tables, region=clients.region, host=endpoints.dynamodb, client=dynamodb)
     persistence = DynamoDBPersistenceLayer(table_name=config.tables.idempotency, boto3_client=dynamodb)
-    store = Store(models, dynamodb)
+    store = Store(models, dynamodb, config.store_complete_objects)
     queue = SideEffectsQueue(
         sqs, config.side_effects_queue_url, PayloadStore(dynamodb, config.tables.idempotency)
     )

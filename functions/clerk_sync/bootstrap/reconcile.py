@@ -178,6 +178,7 @@ def reconcile(
         api_url=config.api_url,
         endpoints=endpoints,
         workers=config.workers,
+        complete_objects=config.store_complete_objects,
     )
     dry_run = config.dry_run
     backfill = build_backfill(settings, LogProgress(), hooks)

@@ -44,6 +44,7 @@ class FieldType(StrEnum):
     TEXTS = "texts"  # L of S
     RECORD = "record"  # M with the declared `fields`
     RECORDS = "records"  # L of M, each with the declared `fields`
+    COMPRESSED = "compressed"  # B: zlib of canonical JSON (domain/complete.py)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ def copied_names(fields: tuple[Field, ...], exclude: tuple[str, ...] = ()) -> tu
     return tuple(f.name for f in fields if f.source is None and f.name not in exclude)
 
 
+CLERK = "clerk"
+"""The attribute holding Clerk's complete object, compressed (domain/complete.py)."""
+
 BOOKKEEPING = (
     # Clerk's time of the stored version: updated_at or the deletion time, in ms (subscription items: see
     # domain/entities/subscription_items.py; plans: the backfill run's clock)
@@ -156,9 +160,11 @@ BOOKKEEPING = (
     Field("deleted_at", FieldType.NUMBER, "timestamp"),
     Field("created_at", FieldType.NUMBER),
     Field("updated_at", FieldType.NUMBER),
+    # Clerk's complete object, but what domain/complete.py denies (live records only, not tombstones)
+    Field(CLERK, FieldType.COMPRESSED, "data", personal=True),
 )
 """What every synced record carries besides its key and fields: its version, the event that wrote it,
-the tombstone marks and Clerk's times."""
+the tombstone marks, Clerk's times and (live) Clerk's complete object."""
 
 _BY_EMAIL = "email-index"
 _BY_USER = "user-index"
@@ -211,6 +217,17 @@ TABLES: Mapping[Table, TableSpec] = {
                 *_METADATA,
                 Field("banned", FieldType.FLAG),
                 Field("locked", FieldType.FLAG),
+                Field("deprovisioned", FieldType.FLAG),  # 2026-07: restricted from signing in
+                Field(  # 2026-05: users a directory (SCIM) provisioned
+                    "scim",
+                    FieldType.RECORD,
+                    "data.scim",
+                    fields=(
+                        Field("directory_id", FieldType.TEXT),
+                        Field("directory_enabled", FieldType.FLAG),
+                        Field("external_id", FieldType.TEXT),
+                    ),
+                ),
                 Field("last_sign_in_at", FieldType.NUMBER),
                 Field("last_active_at", FieldType.NUMBER),
             ),
@@ -230,6 +247,7 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("created_by", FieldType.TEXT),
                 Field("members_count", FieldType.NUMBER),
                 Field("max_allowed_memberships", FieldType.NUMBER),
+                Field("role_set_key", FieldType.TEXT),  # 2026-02
                 *_METADATA[:2],
             ),
             indexes=(Index("slug-index", "slug"),),
@@ -246,6 +264,12 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("role", FieldType.TEXT),
                 Field("permissions", FieldType.TEXTS),
                 _METADATA[0],
+                Field(  # the member's user's restrictions, where Clerk sends them (2026)
+                    "public_user_data",
+                    FieldType.RECORD,
+                    "data.public_user_data",
+                    fields=(Field("banned", FieldType.FLAG), Field("deprovisioned", FieldType.FLAG)),
+                ),
             ),
             indexes=(Index(_BY_USER, "user_id", "organization_id"),),
             parents=(_USER, ParentLink(Table.ORGANIZATIONS, "organization_id", None)),
@@ -399,6 +423,8 @@ TABLES: Mapping[Table, TableSpec] = {
                 Field("past_due_at", FieldType.NUMBER),
                 Field("ended_at", FieldType.NUMBER),
                 Field("is_free_trial", FieldType.FLAG),
+                # 2026-03: the number of seats (Clerk's `seats`, or its `seats.quantity`)
+                Field("seats", FieldType.NUMBER, "data.seats"),
             ),
             indexes=_PAYER_INDEXES,
             parents=_PAYER,

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from clerk_sync.domain.complete import compress
 from clerk_sync.domain.effects import Effect
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.names import is_clerk_id
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 
 
 class InvalidEventError(Exception):
@@ -99,6 +100,15 @@ def updated_at(event: Event) -> int:
     return version
 
 
+def complete_object(obj: dict[str, Any]) -> bytes:
+    """Clerk's complete object as stored (complete.py); InvalidEventError when it is nested too deeply
+    to encode (the parser takes more levels than this process can walk)."""
+    try:
+        return compress(obj)
+    except RecursionError:
+        raise InvalidEventError("data: nested too deeply to store") from None
+
+
 def tombstone(
     event: Event, table: Table, key: dict[str, str], kept: Mapping[str, Any] | None = None
 ) -> Write:
@@ -125,13 +135,14 @@ def live(
     version: int | None = None,
 ) -> Write:
     """A live record versioned by `updated_at` (or `version`, with `sources` saying where it comes from),
-    guarded by the parents the table declares and the record names. Where in the event each attribute
-    comes from (named when it cannot be stored) is the table's declaration, then `sources`."""
+    guarded by the parents the table declares and the record names, holding Clerk's complete object
+    (complete.py). Where in the event each attribute comes from (named when it cannot be stored) is the
+    table's declaration, then `sources`."""
     declared = {f.name: f.source for f in TABLES[table].fields if f.source is not None}
-    sources = {**declared, **(sources or {})}
+    sources = {**declared, CLERK: "data", **(sources or {})}
     if version is None:
         version, sources = updated_at(event), {**sources, "version": "data.updated_at"}
-    item = {**fields, **key, "version": version, "svix_id": event.svix_id}
+    item = {**fields, **key, "version": version, "svix_id": event.svix_id, CLERK: complete_object(event.data)}
     parents = tuple(
         Parent(link.table, item[link.field]) for link in TABLES[table].parents if item.get(link.field)
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clerk_sync.read.records import build_record
+from clerk_sync.read.records import ClerkObject, build_record
 
 GRANTING = "active"
 GRANTING_UNTIL_PERIOD_END = "canceled"
@@ -40,6 +40,9 @@ class BillingPlan:
     """`user` or `org`."""
     is_default: bool | None
     features: tuple[Feature, ...]
+    clerk: ClerkObject
+    """The plans table's: Clerk's complete plan object; an item's copy of its plan: empty (the item's
+    `clerk` holds it)."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> BillingPlan:
@@ -73,8 +76,12 @@ class SubscriptionItem:
     past_due_at: int | None
     ended_at: int | None
     is_free_trial: bool | None
+    seats: int | None
+    """The number of seats the item pays for (seat-based plans)."""
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     def grants(self, now_ms: int) -> bool:
         """True when the item's plan is the payer's at `now_ms` (see the module's rule)."""

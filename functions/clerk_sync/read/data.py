@@ -78,12 +78,15 @@ class ClerkData:
         clerk_secret_key: str | None = None,
         clerk_api_url: str = DEFAULT_API_URL,
         page_size: int | None = None,
+        store_complete_objects: bool = True,
     ) -> None:
         """`tables`: each synced table's name by logical name (`{"users": "prod-users", …}`, keys `Table`
         or their values), the local defaults (`clerk-sync-users`, …) for those not named.
         `region`/`endpoint_url` (None: botocore's resolution, AWS_ENDPOINT_URL…) or a
         boto3 `session` to make the DynamoDB client from. `clerk_secret_key`: only `ensure_*` use it.
         `page_size`: items per Query page of the lists (None: DynamoDB's, up to 1 MB).
+        `store_complete_objects`: False: what `ensure_*` writes keeps no complete object (as the
+        functions with StoreCompleteObjects false).
 
         Raises AwsConfigError when botocore finds no region or no credentials (for a running
         `clerk-sync dev`, `eval "$(clerk-sync env)"` sets both, with its endpoints and tables)."""
@@ -102,6 +105,7 @@ class ClerkData:
         self._endpoint_url = endpoint_url
         self._clerk_secret_key = clerk_secret_key
         self._clerk_api_url = clerk_api_url
+        self._store_complete_objects = store_complete_objects
         self._first_use: FirstUse | None = None
         self._first_use_lock = threading.Lock()
 
@@ -120,6 +124,7 @@ class ClerkData:
             session=session,
             clerk_secret_key=config.clerk_secret_key,
             clerk_api_url=config.clerk_api_url,
+            store_complete_objects=config.store_complete_objects,
         )
 
     # --- users and organizations -------------------------------------------------------------------
@@ -410,6 +415,7 @@ class ClerkData:
                     self._endpoint_url,
                     self._clerk_secret_key,
                     self._clerk_api_url,
+                    self._store_complete_objects,
                 )
         return self._first_use.sync(table, object_id)
 

@@ -36,11 +36,19 @@ class FirstUse:
     """Fetches from Clerk and writes through the receiver's version-guarded write."""
 
     def __init__(
-        self, client: Any, tables: Tables, endpoint_url: str | None, secret_key: str, api_url: str
+        self,
+        client: Any,
+        tables: Tables,
+        endpoint_url: str | None,
+        secret_key: str,
+        api_url: str,
+        complete_objects: bool = True,
     ) -> None:
-        """`client`: the reader's botocore DynamoDB client, shared by the write."""
+        """`client`: the reader's botocore DynamoDB client, shared by the write; `complete_objects`:
+        False writes records without Clerk's complete object (STORE_COMPLETE_OBJECTS)."""
         region = client.meta.region_name
-        self._store = Store(bind_models(tables, region=region, host=endpoint_url, client=client), client)
+        models = bind_models(tables, region=region, host=endpoint_url, client=client)
+        self._store = Store(models, client, complete_objects)
         self._secret_key = secret_key
         self._api_url = api_url
         self._apis = threading.local()  # ClerkApi reads each answer's body from a hook: one per thread

@@ -4,15 +4,19 @@ Fields mirror the public schema (adapters/dynamodb/models.py; a test holds the t
 bookkeeping a reader has no use for (`svix_id`, `deleted`, `deleted_at`). Numbers are `int` (Clerk's
 millisecond times and counts; a fractional number in metadata is a `float`), maps are read-only
 mappings, lists are tuples. Attributes Clerk sent as `null` were not stored and read as `None`.
+Every record's `clerk` is Clerk's complete object (domain/complete.py), decoded on first access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, TypeVar
+
+from clerk_sync.domain.complete import decompress
+from clerk_sync.domain.tables import CLERK
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -28,6 +32,36 @@ def frozen_value(value: Any) -> Any:
     return value
 
 
+class ClerkObject(Mapping[str, Any]):
+    """Clerk's complete object of a record as a read-only mapping (nested maps read-only, lists as
+    tuples), decompressed at its first use; empty when none is stored (written with complete objects
+    off, or before they were stored)."""
+
+    __slots__ = ("_decoded", "_stored")
+
+    def __init__(self, stored: bytes | None) -> None:
+        self._stored = stored
+        self._decoded: Mapping[str, Any] | None = None
+
+    def _object(self) -> Mapping[str, Any]:
+        if self._decoded is None:
+            decoded = frozen_value(decompress(self._stored)) if self._stored else EMPTY
+            self._decoded = decoded if isinstance(decoded, Mapping) else EMPTY
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._object()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._object())
+
+    def __len__(self) -> int:
+        return len(self._object())
+
+    def __repr__(self) -> str:  # never the content: it holds personal data
+        return f"ClerkObject({len(self._stored or b'')} bytes compressed)"
+
+
 R = TypeVar("R")
 
 
@@ -35,6 +69,9 @@ def build_record(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
     """An instance of the dataclass `cls` from a stored item (attributes it does not declare ignored):
     absent metadata maps read as empty ones, `given` values are taken as they are."""
     values = {f.name: frozen_value(item.get(f.name)) for f in fields(cls)}  # type: ignore[arg-type]
+    if CLERK in values:  # boto3's Binary, or bytes
+        stored = item.get(CLERK)
+        values[CLERK] = ClerkObject(bytes(stored) if stored is not None else None)
     for name, value in values.items():
         if name.endswith("_metadata") and value is None:
             values[name] = EMPTY
@@ -48,6 +85,16 @@ class EmailAddress:
     id: str | None
     email_address: str | None
     verification_status: str | None
+
+
+@dataclass(frozen=True)
+class Scim:
+    """The directory (SCIM) that provisioned a user."""
+
+    directory_id: str | None
+    directory_enabled: bool | None
+    external_id: str | None
+    """The user's id in the directory."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +118,24 @@ class User:
     unsafe_metadata: Mapping[str, Any]
     banned: bool | None
     locked: bool | None
+    deprovisioned: bool | None
+    """True: restricted from signing in (by a directory, SCIM): revoke the user's access."""
+    scim: Scim | None
+    """The directory (SCIM) that provisioned the user; None for users it did not."""
     last_sign_in_at: int | None
     last_active_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> User:
         """The user of a live stored item."""
         addresses = tuple(build_record(EmailAddress, a) for a in item.get("email_addresses") or ())
-        return build_record(cls, item, email_addresses=addresses)
+        scim = item.get("scim")
+        directory = build_record(Scim, scim) if isinstance(scim, Mapping) else None
+        return build_record(cls, item, email_addresses=addresses, scim=directory)
 
 
 @dataclass(frozen=True)
@@ -95,15 +150,27 @@ class Organization:
     created_by: str | None
     members_count: int | None
     max_allowed_memberships: int | None
+    role_set_key: str | None
+    """The role set the organization's members' roles come from."""
     public_metadata: Mapping[str, Any]
     private_metadata: Mapping[str, Any]
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Organization:
         """The organization of a live stored item."""
         return build_record(cls, item)
+
+
+@dataclass(frozen=True)
+class PublicUserData:
+    """A member's user's restrictions, where Clerk sends them with the membership."""
+
+    banned: bool | None
+    deprovisioned: bool | None
 
 
 @dataclass(frozen=True)
@@ -118,13 +185,20 @@ class Membership:
     """Clerk's role key, e.g. `org:admin`."""
     permissions: tuple[str, ...]
     public_metadata: Mapping[str, Any]
+    public_user_data: PublicUserData | None
+    """The member's user's `banned` / `deprovisioned`, when Clerk sent either."""
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Membership:
         """The membership of a live stored item."""
-        return build_record(cls, item, permissions=tuple(item.get("permissions") or ()))
+        user_data = item.get("public_user_data")
+        flags = build_record(PublicUserData, user_data) if isinstance(user_data, Mapping) else None
+        permissions = tuple(item.get("permissions") or ())
+        return build_record(cls, item, permissions=permissions, public_user_data=flags)
 
 
 @dataclass(frozen=True)
@@ -162,6 +236,8 @@ class Session:
     abandon_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Session:
@@ -189,6 +265,8 @@ class Invitation:
     expires_at: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Invitation:
@@ -210,6 +288,8 @@ class Role:
     is_creator_eligible: bool | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Role:
@@ -231,6 +311,8 @@ class Permission:
     """`system` or `user`."""
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Permission:
@@ -255,6 +337,8 @@ class Domain:
     total_pending_suggestions: int | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @property
     def verified(self) -> bool:
@@ -280,6 +364,8 @@ class WaitlistEntry:
     invitation_id: str | None
     created_at: int | None
     updated_at: int | None
+    clerk: ClerkObject
+    """Clerk's complete object as stored (every field Clerk sent, but those never stored), read-only."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> WaitlistEntry:

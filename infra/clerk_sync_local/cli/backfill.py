@@ -27,7 +27,7 @@ from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
 from clerk_sync.settings import CLERK_SECRET_KEY_ENV as SECRET_KEY_ENV
-from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS
+from clerk_sync.settings import DEFAULT_API_URL, DEFAULT_WORKERS, ConfigError, read_store_complete_objects
 
 from clerk_sync_local.cli.exit_codes import FAILED, INCOMPLETE, USAGE
 from clerk_sync_local.cli.target import TargetError, require_write_access, resolve
@@ -307,6 +307,10 @@ def run(
         return _fail(
             "--resume continues a run with the options it started with: leave out --kinds and --reconcile"
         )
+    try:
+        complete_objects = read_store_complete_objects(env)
+    except ConfigError as error:
+        return _fail(str(error), USAGE)
     target = resolve(env, args.endpoint, args.region, args.state_dir)
     names = tuple(table.value for table in args.kinds)
     if not args.dry_run and not args.status:
@@ -323,6 +327,7 @@ def run(
         workers=args.workers,
         local_credentials=target.local,
         retry=policy or RetryPolicy(),
+        complete_objects=complete_objects,
     )
     try:
         if args.status:

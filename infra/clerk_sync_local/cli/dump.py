@@ -21,8 +21,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from clerk_sync.adapters.dynamodb.values import deserialize
+from clerk_sync.domain.complete import decompress
 from clerk_sync.domain.entities.subscription_items import item_version_parts
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import CLERK, Table
 
 from clerk_sync_local.cli.exit_codes import FAILED
 from clerk_sync_local.cli.target import resolve_running
@@ -113,7 +114,7 @@ def read_tables(where: Source, tables: Sequence[str]) -> dict[str, list[dict[str
         items: list[dict[str, Any]] = []
         try:
             for page in client.get_paginator("scan").paginate(TableName=name):
-                items += [plain_item(i) for i in page["Items"]]
+                items += [shown_item(i) for i in page["Items"]]
         except client.exceptions.ResourceNotFoundException:
             raise DumpError(f"table {name} does not exist at {where.endpoint}") from None
         except EndpointConnectionError:
@@ -164,8 +165,16 @@ def _captured(aws_endpoint: str, service: str, model: str, what: str) -> list[di
 
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item (wire format) as plain JSON values."""
+    """A DynamoDB item (wire format) as plain values (Clerk's complete object as stored, compressed)."""
     return {key: _plain(deserialize(value)) for key, value in item.items()}
+
+
+def shown_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item (wire format) as plain JSON values, Clerk's complete object decompressed."""
+    plain = plain_item(item)
+    if CLERK in plain:
+        plain[CLERK] = decompress(bytes(plain[CLERK]))
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from clerk_sync.domain.entities.plans import PLAN_FIELDS, plan_write
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.event_types import changes_of
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import CLERK, Table
 from clerk_sync.domain.writes import InvalidEventError, Write
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ LISTINGS: Mapping[Table, Listing] = {
             lambda clerk, limit, offset: clerk.billing.list_plans(paginated=True, limit=limit, offset=offset),
             plan_write,
             Absence.LISTED,
-            content=(*PLAN_FIELDS, "features"),
+            content=(*PLAN_FIELDS, "features", CLERK),
         ),
         Listing(
             Table.SUBSCRIPTION_ITEMS,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -44,6 +45,8 @@ def _attribute(field: Field, owner: str) -> Attribute[Any]:
         return MapAttribute[str, Any](null=True)
     if field.type is FieldType.TEXTS:
         return ListAttribute(of=UnicodeAttribute, null=True)
+    if field.type is FieldType.COMPRESSED:
+        return BinaryAttribute(legacy_encoding=False, null=True)
     record = _map_of(field, owner)
     return record(null=True) if field.type is FieldType.RECORD else ListAttribute(of=record, null=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -47,6 +48,7 @@ EXPECTED_NUMBER = "expected a number DynamoDB can store and return (finite, at m
 EXPECTED_BOOLEAN = "expected true or false"
 EXPECTED_LIST = "expected a list"
 EXPECTED_OBJECT = "expected an object"
+EXPECTED_BYTES = "expected bytes"  # only the planner sets binary attributes: a bug, never Clerk's data
 
 
 class UnstorablePayloadError(Exception):
@@ -113,6 +115,8 @@ def _problem(attribute: Attribute[Any], value: object, path: str, depth: int = 1
         return None if storable_number(value) else f"{path}: {EXPECTED_NUMBER}"
     if isinstance(attribute, BooleanAttribute):
         return None if isinstance(value, bool) else f"{path}: {EXPECTED_BOOLEAN}"
+    if isinstance(attribute, BinaryAttribute):
+        return None if isinstance(value, bytes) else f"{path}: {EXPECTED_BYTES}"
     if isinstance(attribute, ListAttribute):
         if not isinstance(value, list):
             return f"{path}: {EXPECTED_LIST}"
@@ -147,6 +151,8 @@ def item_size(value: object) -> int:
     """An upper bound of DynamoDB's size of a value (attribute names and strings in UTF-8 bytes)."""
     if isinstance(value, str):
         return len(value.encode("utf-8"))
+    if isinstance(value, bytes):
+        return len(value)
     if isinstance(value, bool) or value is None:
         return 1
     if isinstance(value, int | float):

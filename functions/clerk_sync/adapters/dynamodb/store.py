@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from botocore.exceptions import ParamValidationError
@@ -14,7 +15,7 @@ from clerk_sync.adapters.dynamodb.models import Models
 from clerk_sync.adapters.dynamodb.pynamodb_internals import share_client
 from clerk_sync.adapters.dynamodb.schema_check import UnstorablePayloadError
 from clerk_sync.domain.rules import LIVE, may_replace
-from clerk_sync.domain.tables import Table
+from clerk_sync.domain.tables import CLERK, Table
 from clerk_sync.domain.writes import Write
 
 WriteOutcome = Literal["applied", "stale"]
@@ -29,15 +30,25 @@ REFUSED = "the record was refused by DynamoDB as invalid"
 class Store:
     """Version-guarded writes to the synced tables."""
 
-    def __init__(self, models: Models, client: Any) -> None:
-        """`client`: the botocore DynamoDB client the models share (see `bind_models`), for transactions."""
+    def __init__(self, models: Models, client: Any, complete_objects: bool = True) -> None:
+        """`client`: the botocore DynamoDB client the models share (see `bind_models`), for transactions.
+        `complete_objects`: False leaves Clerk's complete object out of every record (the template's
+        StoreCompleteObjects)."""
         self.models = models
+        self.complete_objects = complete_objects
         meta = models.for_table(Table.USERS).Meta
         self._connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
         share_client(self._connection, client)
 
+    def as_stored(self, write: Write) -> Write:
+        """The write as this store makes it: without Clerk's complete object when those are off."""
+        if self.complete_objects or CLERK not in write.item:
+            return write
+        return replace(write, item={name: value for name, value in write.item.items() if name != CLERK})
+
     def apply(self, write: Write) -> WriteOutcome:
         """Replace the record if the write is newer; 'stale' when a condition says otherwise."""
+        write = self.as_stored(write)
         model = self.models.for_table(write.table)
         record = model(**write.item)
         condition = as_condition(model, may_replace(write))

@@ -8,7 +8,8 @@ from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
-# Not `affiliation_email_address` (a person's address, not needed to enroll by domain).
+# Not `affiliation_email_address` as a typed attribute (a person's address, not needed to enroll by
+# domain): it is in Clerk's complete object (`clerk`, domain/complete.py) as sent.
 DOMAIN_FIELDS = TABLES[Table.DOMAINS].copied  # as Clerk sends them (domain/tables.py)
 
 

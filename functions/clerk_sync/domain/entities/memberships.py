@@ -9,6 +9,8 @@ from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, optional_id, pick, required_id, tombstone
 
 MEMBERSHIP_FIELDS = TABLES[Table.MEMBERSHIPS].copied  # as Clerk sends them (domain/tables.py)
+# Of the member's public user data, only the restrictions: the rest is the user's (its own record).
+USER_FLAGS = TABLES[Table.MEMBERSHIPS].field("public_user_data").copied
 
 
 def _membership_key(event: Event) -> dict[str, str]:
@@ -27,7 +29,10 @@ def _membership_key(event: Event) -> dict[str, str]:
 def on_membership_upsert(event: Event) -> Changes:
     """organizationMembership.created / .updated: store it while its user and organization live."""
     key = _membership_key(event)
-    write = live(event, Table.MEMBERSHIPS, key, pick(event.data, MEMBERSHIP_FIELDS))
+    user_data = event.field("public_user_data")  # a dict: the key needs its user_id
+    flags = pick(user_data, USER_FLAGS)
+    fields = {**pick(event.data, MEMBERSHIP_FIELDS), **({"public_user_data": flags} if flags else {})}
+    write = live(event, Table.MEMBERSHIPS, key, fields)
     return Changes(event.type, optional_id(event.field("id"), "data.id") or key["organization_id"], write)
 
 

@@ -10,7 +10,8 @@ from clerk_sync.domain.payers import payer_fields
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id
 
-# Not `payment_source` (card brand and last digits) or `payee`: nothing the app decides on.
+# Not `payment_source` (card brand and last digits) or `payee` as typed attributes: nothing the app
+# decides on (both are in Clerk's complete object, `clerk`, as sent).
 PAYMENT_ATTEMPT_FIELDS = TABLES[Table.PAYMENT_ATTEMPTS].copied  # as Clerk sends them (domain/tables.py)
 
 

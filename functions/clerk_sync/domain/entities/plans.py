@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clerk_sync.domain.tables import TABLES, Table, copied_names
-from clerk_sync.domain.writes import InvalidEventError, Write, pick, required_id
+from clerk_sync.domain.tables import CLERK, TABLES, Table, copied_names
+from clerk_sync.domain.writes import InvalidEventError, Write, complete_object, pick, required_id
 
 _PLANS = TABLES[Table.PLANS]
 PLAN_FIELDS = copied_names(_PLANS.fields)  # as the Backend API lists them (domain/tables.py)
@@ -36,6 +36,7 @@ def plan_write(plan: Mapping[str, Any], svix_id: str, version: int) -> Write:
         "id": plan_id,
         "version": version,
         "svix_id": svix_id,
+        CLERK: complete_object(dict(plan)),
     }
     return Write(
         table=Table.PLANS,
@@ -43,5 +44,5 @@ def plan_write(plan: Mapping[str, Any], svix_id: str, version: int) -> Write:
         item=item,
         version=version,
         tombstone=False,
-        sources={"version": "the backfill run's clock"},
+        sources={"version": "the backfill run's clock", CLERK: "the plan"},
     )

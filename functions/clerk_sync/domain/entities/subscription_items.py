@@ -6,6 +6,12 @@ one item are emitted in the order its state changed, so the timestamp orders the
 millisecond are ordered by how far along the lifecycle their status is. Backfill versions an item
 it reads from the Backend API by the item's own `updated_at` (adapters/clerk/listings.py,
 `item_listed_at`), so a listing never beats a webhook emitted at or after the change it shows.
+
+The event types are those of Clerk's webhook spec (clerk/openapi-specs `webhooks/2025-04-15.yml`),
+plus `subscriptionItem.created`: removed from the spec on 2026-08-03 but still in `@clerk/backend`'s
+types, so it may still be sent. There is no `subscriptionItem.expired` (in none of Clerk's spec, types
+or docs): one would be acknowledged and ignored. `expired` keeps its rank (stored versions depend on
+the ranks), for an item read from the Backend API with that status.
 """
 
 from __future__ import annotations
@@ -52,7 +58,6 @@ EVENT_STATUSES = (
     "incomplete",
     "pastDue",
     "freeTrialEnding",
-    "expired",
 )
 
 
@@ -79,13 +84,18 @@ def _plan(plan: object) -> dict[str, Any] | None:
     }
 
 
+def _seats(seats: object) -> object:
+    """The number of seats: Clerk's `seats` as a number, or the `quantity` of a `seats` object."""
+    return seats.get("quantity") if isinstance(seats, dict) else seats
+
+
 def item_fields(event: Event) -> dict[str, Any]:
     """The stored attributes of a subscription item: its own, its payer's ids, and its plan."""
     plan = _plan(event.field("plan"))
     plan_id = event.field("plan_id") or (plan or {}).get("id")
     return {
         **pick(event.data, ITEM_FIELDS),
-        **pick({"plan_id": plan_id}, ("plan_id",)),
+        **pick({"plan_id": plan_id, "seats": _seats(event.field("seats"))}, ("plan_id", "seats")),
         **payer_fields(event),
         **({"plan": plan} if plan else {}),
     }

@@ -11,6 +11,7 @@ from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.domain.writes import Changes, live, pick, required_id, tombstone
 
 USER_FIELDS = TABLES[Table.USERS].copied  # as Clerk sends them (domain/tables.py)
+SCIM_FIELDS = TABLES[Table.USERS].field("scim").copied
 
 
 def _primary(entries: object, primary_id: object, value_field: str) -> str | None:
@@ -55,6 +56,7 @@ def user_fields(data: dict[str, Any]) -> dict[str, Any]:
             ("email", "phone_number"),
         ),
         "email_addresses": stored_addresses,
+        **({"scim": pick(scim, SCIM_FIELDS)} if isinstance(scim := data.get("scim"), dict) else {}),
     }
 
 
