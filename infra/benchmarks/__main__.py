@@ -165,7 +165,9 @@ def main() -> int:
         "## Cost per million deliveries (us-east-1 list prices, DynamoDB Local latencies)",
         "",
         f"Lambda arm64 at {memory_mb} MB billed for the measured median duration; DynamoDB on-demand write "
-        "units from the requests above (items under 1 KB; a transaction costs 2 units per item it writes or "
+        "units from the requests above (items under 1 KB, as with `StoreCompleteObjects=false`: with Clerk's "
+        "complete object most records are 1-2 KB and their writes cost twice as many units, not yet measured "
+        "here; a transaction costs 2 units per item it writes or "
         "checks: 6 for a membership, its user and organization checked, 4 for a record with one parent); "
         "SQS: send + receive + delete per side-effect message.",
         "",
