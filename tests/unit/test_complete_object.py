@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 from builders import envelope, user
-from clerk_sync.domain.complete import DENIED, compress, decompress
+from clerk_sync.domain.complete import DENIED, DICTIONARIES, FDICT, ZDICT, allowed, compress, decompress
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import CLERK
@@ -16,16 +16,54 @@ from clerk_sync.domain.writes import InvalidEventError
 from clerk_sync.read import User
 from clerk_sync.read.records import ClerkObject
 from clerk_sync_local.cli.dump import shown_item
+from clerk_sync_local.cli.send import SAMPLES_DIR
 
 
 def changes(event_type, data, timestamp=1_732_000_000_500):
     return changes_of(parse_event(json.dumps(envelope(event_type, data, timestamp)).encode(), "msg_1", 0))
 
 
-def test_the_stored_form_is_zlib_of_canonical_json():
+def test_the_stored_form_is_zlib_of_canonical_json_with_the_preset_dictionary():
     stored = compress({"b": 1, "a": {"d": [1, 2.5], "c": "é"}})
-    assert zlib.decompress(stored) == b'{"a":{"c":"\\u00e9","d":[1,2.5]},"b":1}'
+    unpacker = zlib.decompressobj(zdict=ZDICT)
+    assert unpacker.decompress(stored) + unpacker.flush() == b'{"a":{"c":"\\u00e9","d":[1,2.5]},"b":1}'
+    assert stored[1] & FDICT and int.from_bytes(stored[2:6], "big") == zlib.adler32(ZDICT)
     assert compress({"a": {"c": "é", "d": [1, 2.5]}, "b": 1}) == stored  # key order does not matter
+    with pytest.raises(zlib.error):
+        zlib.decompress(stored)  # not readable without it
+
+
+def test_objects_stored_before_the_dictionary_plain_zlib_stay_readable():
+    data = {**user("user_1", 1_732_000_000_100), "two_factor_enabled": True}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+    plain = zlib.compress(text, 9)
+    assert not plain[1] & FDICT
+    assert decompress(plain) == data == decompress(compress(data))
+    assert User.from_item({"id": "user_1", "version": 5, CLERK: plain}).clerk["two_factor_enabled"] is True
+
+
+def test_a_stream_naming_an_unknown_dictionary_is_refused_not_misread():
+    packer = zlib.compressobj(9, zdict=b'{"another":"dictionary"}')
+    with pytest.raises(ValueError, match="unknown zlib dictionary"):
+        decompress(packer.compress(b'{"another":1}') + packer.flush())
+
+
+def test_the_dictionary_is_a_deterministic_constant_of_a_few_kb_of_clerk_shapes():
+    assert 2_000 < len(ZDICT) <= 8_192 and ZDICT.isascii()
+    assert dict(DICTIONARIES) == {zlib.adler32(ZDICT): ZDICT}
+    for fragment in (b'"object":"user"', b'"email_address":', b'"verification":{', b'"public_metadata":{}'):
+        assert fragment in ZDICT
+    assert ZDICT.endswith(b'"web3_wallets":[]')  # the user, most frequent, last (closest)
+    # records in tables name this dictionary: a change must keep it in DICTIONARIES beside the new one
+    assert zlib.adler32(ZDICT) == 1_765_910_895
+
+
+@pytest.mark.parametrize("event_type", ["user.updated", "session.created", "subscriptionItem.active"])
+def test_the_dictionary_shrinks_a_samples_object_by_at_least_a_third(event_type):
+    data = json.loads((SAMPLES_DIR / f"{event_type}.json").read_bytes())["data"]
+    assert decompress(compress(data)) == allowed(data)
+    text = json.dumps(allowed(data), sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert len(compress(data)) < len(zlib.compress(text, 9)) * 2 / 3
 
 
 def test_numbers_and_strings_come_back_exactly_as_parsed():
