@@ -25,7 +25,7 @@ from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 
-from benchmarks import cost, deliveries, imports, memory, package
+from benchmarks import cost, deliveries, imports, items, memory, package
 from benchmarks.report import REPORT, machine, write_section
 
 ROOT = TEMPLATE_PATH.parent
@@ -161,15 +161,12 @@ def main() -> int:
                     "",
                 ]
                 cost_rows = results
+    lines += items.size_lines(items.sample_sizes())
     lines += [
         "## Cost per million deliveries (us-east-1 list prices, DynamoDB Local latencies)",
         "",
         f"Lambda arm64 at {memory_mb} MB billed for the measured median duration; DynamoDB on-demand write "
-        "units from the requests above (items under 1 KB, as with `StoreCompleteObjects=false`: with Clerk's "
-        "complete object most records are 1-2 KB and their writes cost twice as many units, not yet measured "
-        "here; a transaction costs 2 units per item it writes or "
-        "checks: 6 for a membership, its user and organization checked, 4 for a record with one parent); "
-        "SQS: send + receive + delete per side-effect message.",
+        f"units {cost.UNITS_TEXT}; SQS: send + receive + delete per side-effect message.",
         "",
         "| event type | Lambda | DynamoDB | SQS | total behind the Function URL "
         "| total behind the HTTP API |",
