@@ -30,7 +30,7 @@ TYPE_WORDS = {
     FieldType.TEXTS: "list of strings",
     FieldType.RECORD: "map",
     FieldType.RECORDS: "list of maps",
-    FieldType.COMPRESSED: "binary (zlib of JSON)",
+    FieldType.COMPRESSED: "binary (zlib of JSON, preset dictionary)",
 }
 
 

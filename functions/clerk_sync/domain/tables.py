@@ -44,7 +44,7 @@ class FieldType(StrEnum):
     TEXTS = "texts"  # L of S
     RECORD = "record"  # M with the declared `fields`
     RECORDS = "records"  # L of M, each with the declared `fields`
-    COMPRESSED = "compressed"  # B: zlib of canonical JSON (domain/complete.py)
+    COMPRESSED = "compressed"  # B: zlib of canonical JSON, preset dictionary (domain/complete.py)
 
 
 @dataclass(frozen=True)
