@@ -56,7 +56,7 @@ def _shape(obj: dict[str, Any]) -> str:
 
 
 _TS = 1700000000000  # a timestamp's digits: Clerk's are milliseconds since 2023
-_IMAGE = "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCIsImlpZCI6Imluc18yIn0"
+_IMAGE = "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCIsImlpZCI6Imluc18"  # {"type":"default","iid":"ins_
 _AVATAR = "https://www.gravatar.com/avatar?d=mp"
 _VERIFICATION = {"attempts": 1, "expire_at": _TS, "status": "verified", "strategy": "email_code"}
 _AMOUNT = {"amount": 0, "amount_formatted": "0.00", "currency": "USD", "currency_symbol": "$"}
