@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from builders import answer, signed
+from builders import SECRET, answer, signed
 from clerk_spec_examples import spec_example, spec_example_types
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.complete import DENIED, allowed, decompress
@@ -23,8 +24,12 @@ from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.read import ClerkData
 from clerk_sync.read.records import frozen_value
 from clerk_sync.settings import load_config
+from clerk_sync_local.cli import send
+from clerk_sync_local.cli.overrides import Override
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.function_url import FunctionUrlServer
+from clerk_sync_local.stack.functions import Invocation
 from fakes.clerk_api import SECRET_KEY, FakeClerkApi
 from stacks import SYNCED, Stack, environment
 
@@ -272,3 +277,53 @@ def test_first_use_sync_follows_the_switch(stack, complete):
     (item,) = stack.items(TABLES[Table.USERS].template_id)
     assert (CLERK in item) is complete
     assert (user.clerk.get("id") == "user_first_use_1") is complete
+
+
+class _Receiver:
+    """The stack's receiver as the Function URL server invokes a function."""
+
+    logical_id = "WebhookFunction"
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        result = self._stack.receiver.handle(event, LocalContext(self.logical_id))
+        return Invocation(result=result, error=None, ms=0.0)
+
+
+def test_send_add_puts_the_field_in_the_stored_complete_object(stack, tmp_path, capsys):
+    """`clerk-sync send user.updated --add data.x=…` (the CLI's own body, signer and POST, through the
+    dev stack's Function URL server) stores the added fields in the complete object, read back
+    through `clerk`."""
+    server = FunctionUrlServer(("127.0.0.1", 0), lambda line: None)
+    server.function = _Receiver(stack)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    added = (
+        "data.favorite_color_2027=teal",
+        "data.email_addresses.0.favorite_color_2027=teal",  # inside a nested object
+        'data.future_object_2027.sizes=[1, {"s": true}]',  # an object created on the way
+    )
+    try:
+        code = send.run(
+            ["user.updated"],
+            url=server.url,
+            secret=SECRET,
+            state_dir=tmp_path,
+            overrides=[Override(assignment, add=True) for assignment in added],
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"status":"applied"' in out.replace(" ", ""), out
+    (item,) = stack.items(TABLES[Table.USERS].template_id)
+    stored = decompress(item[CLERK].value)
+    assert stored["favorite_color_2027"] == "teal"
+    assert stored["email_addresses"][0]["favorite_color_2027"] == "teal"
+    assert stored["future_object_2027"] == {"sizes": [1, {"s": True}]}
+    user = reader(stack).user(item["id"])
+    assert user is not None and user.clerk == frozen_value(stored)
+    assert user.clerk["future_object_2027"]["sizes"][1]["s"] is True
