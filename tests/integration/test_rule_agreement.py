@@ -1,13 +1,13 @@
 """The ordering rule read two ways agrees: Python (`rules.holds`, what backfill's dry run uses) and the
 DynamoDB condition the store sends (`conditions.condition`), on random stored/incoming pairs, on both
 engines. Parents (tombstoned or not) are part of the draw for tables that have them, and so are a
-stored record's complete object and the store's switch (a record without one is filled in at its own
-version by a write that carries one)."""
+stored record's complete object, the store's switch and the write's origin (a record without one is
+filled in at its own version by a backfill write that carries one)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
@@ -41,6 +41,7 @@ class Case:
     svix_id: str
     parents_deleted: tuple[bool, ...]
     complete_objects: bool  # the store's switch: a live write carries a complete object or none
+    fills_in: bool  # a backfill write (Write.fills_in), else a webhook's
 
 
 stored_states = st.none() | st.builds(Stored, VERSIONS, SVIX_IDS, st.booleans(), st.booleans())
@@ -57,6 +58,7 @@ def cases(draw: st.DrawFn) -> Case:
         draw(VERSIONS),
         draw(SVIX_IDS),
         parents,
+        draw(st.booleans()),
         draw(st.booleans()),
     )
 
@@ -99,7 +101,7 @@ def test_python_rule_and_dynamodb_condition_agree(stack, case):
     def put(table: Table, item: dict[str, Any]) -> None:
         stack.dynamodb.put_item(TableName=names[table], Item={k: _serialize(v) for k, v in item.items()})
 
-    write = store.as_stored(_write(case, ids))
+    write = store.as_stored(replace(_write(case, ids), fills_in=case.fills_in))
     stored_item = None if case.stored is None else _item(write.key, case.stored)
     if stored_item is not None:
         put(case.table, stored_item)

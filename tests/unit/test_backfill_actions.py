@@ -95,6 +95,9 @@ def test_a_record_without_its_complete_object_is_filled_in_once_and_only_when_th
     assert not holds(rule, {"version": 5, "svix_id": "msg_other", CLERK: b"x"})
     assert not holds(rule, {"version": 5, "svix_id": "msg_other", "deleted": True})
     assert not holds(may_replace(off), {"version": 5, "svix_id": "msg_other"})
+    webhook = changes_of(Event("msg_1", "user.updated", user("user_1", 5), 5)).write
+    assert webhook is not None and CLERK in webhook.item and not webhook.fills_in
+    assert not holds(may_replace(webhook), {"version": 5, "svix_id": "msg_other"})  # a re-sent event
 
 
 def test_tombstones_replace_live_records_only() -> None:

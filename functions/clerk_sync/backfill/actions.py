@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -85,8 +85,9 @@ def object_key(table: Table, obj: Mapping[str, Any]) -> Key | None:
 
 
 def synthesize(table: Table, obj: dict[str, Any], run_id: str, now_ms: int) -> Write:
-    """The write the kind's webhook with this object would make; InvalidEventError if it can't."""
-    return LISTINGS[table].write(obj, run_id, now_ms)
+    """The write the kind's webhook with this object would make; InvalidEventError if it can't. It fills
+    in a record of its version stored without Clerk's complete object (`Write.fills_in`)."""
+    return replace(LISTINGS[table].write(obj, run_id, now_ms), fills_in=True)
 
 
 def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
