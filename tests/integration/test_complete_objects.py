@@ -1,18 +1,21 @@
-"""Clerk's complete object on both engines: every bundled sample, with a field Clerk might add in 2027 at
-the top of its data and inside a nested object, is stored and read back through `record.clerk` exactly
-(but the deny-list); a stale delivery changes it no more than any other attribute; no deny-listed key
+"""Clerk's complete object on both engines: every bundled sample and every example payload of Clerk's
+webhook spec (tests/fixtures/clerk_spec_examples/), with a field Clerk might add in 2027 at the top of its
+data and inside a nested object, is stored and read back through `record.clerk` exactly (but the
+deny-list); a stale delivery changes it no more than any other attribute; no deny-listed key
 reaches a table."""
 
 from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from builders import answer, signed
+from builders import SECRET, answer, signed
+from clerk_spec_examples import spec_example, spec_example_types
 from clerk_sync.bootstrap.receiver import build_receiver
 from clerk_sync.domain.complete import DENIED, allowed, decompress
 from clerk_sync.domain.envelope import parse_event
@@ -21,8 +24,12 @@ from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.read import ClerkData
 from clerk_sync.read.records import frozen_value
 from clerk_sync.settings import load_config
+from clerk_sync_local.cli import send
+from clerk_sync_local.cli.overrides import Override
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 from clerk_sync_local.stack.context import LocalContext
+from clerk_sync_local.stack.function_url import FunctionUrlServer
+from clerk_sync_local.stack.functions import Invocation
 from fakes.clerk_api import SECRET_KEY, FakeClerkApi
 from stacks import SYNCED, Stack, environment
 
@@ -165,6 +172,37 @@ def test_every_sample_with_future_fields_reads_back_exactly_and_denied_keys_neve
     assert invitations and all("url" not in decompress(i[CLERK].value) for i in invitations)
 
 
+@pytest.mark.parametrize("event_type", spec_example_types())
+def test_every_spec_example_with_future_fields_reads_back_exactly(stack, event_type):
+    """Clerk's published example of each event type, with FUTURE added: a live record keeps it
+    (deny-list aside) and reads it back through `clerk`; a deletion writes a tombstone with none of it;
+    a type this product does not store is answered "ignored" and writes nothing."""
+    example = spec_example(event_type)
+    envelope = {**example, "data": with_future_fields(example["data"])}
+    status, body = stack.deliver(signed(envelope))
+    assert status == 200, (event_type, body)
+    changes = changes_of(parse_event(json.dumps(envelope).encode(), "msg_x", 0))
+    write = changes.write
+    if write is None:
+        assert body["status"] == "ignored", body
+        assert all(not stack.items(logical_id) for logical_id in SYNCED)
+        assert not stack.queued()
+        return
+    assert body["status"] == "applied", body
+    (item,) = stack.items(TABLES[write.table].template_id)
+    if write.tombstone:
+        assert item["deleted"] is True and CLERK not in item
+        return
+    expected = allowed(envelope["data"])
+    assert expected["favorite_color_2027"] == "teal"
+    assert any(isinstance(v, dict) and v.get("favorite_color_2027") == "teal" for v in expected.values())
+    assert decompress(item[CLERK].value) == expected
+    record = read_back(reader(stack), write.table, write.key, write.item)
+    if record is not None:
+        assert record.clerk == frozen_value(expected)
+        assert record.clerk["favorite_color_2027"] == "teal"
+
+
 @pytest.mark.parametrize("event_type", ["user.deleted", "organizationMembership.deleted"])
 def test_a_tombstone_keeps_no_complete_object(stack, event_type):
     envelope = json.loads((SAMPLES_DIR / f"{event_type}.json").read_text())
@@ -239,3 +277,53 @@ def test_first_use_sync_follows_the_switch(stack, complete):
     (item,) = stack.items(TABLES[Table.USERS].template_id)
     assert (CLERK in item) is complete
     assert (user.clerk.get("id") == "user_first_use_1") is complete
+
+
+class _Receiver:
+    """The stack's receiver as the Function URL server invokes a function."""
+
+    logical_id = "WebhookFunction"
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        result = self._stack.receiver.handle(event, LocalContext(self.logical_id))
+        return Invocation(result=result, error=None, ms=0.0)
+
+
+def test_send_add_puts_the_field_in_the_stored_complete_object(stack, tmp_path, capsys):
+    """`clerk-sync send user.updated --add data.x=…` (the CLI's own body, signer and POST, through the
+    dev stack's Function URL server) stores the added fields in the complete object, read back
+    through `clerk`."""
+    server = FunctionUrlServer(("127.0.0.1", 0), lambda line: None)
+    server.function = _Receiver(stack)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    added = (
+        "data.favorite_color_2027=teal",
+        "data.email_addresses.0.favorite_color_2027=teal",  # inside a nested object
+        'data.future_object_2027.sizes=[1, {"s": true}]',  # an object created on the way
+    )
+    try:
+        code = send.run(
+            ["user.updated"],
+            url=server.url,
+            secret=SECRET,
+            state_dir=tmp_path,
+            overrides=[Override(assignment, add=True) for assignment in added],
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"status":"applied"' in out.replace(" ", ""), out
+    (item,) = stack.items(TABLES[Table.USERS].template_id)
+    stored = decompress(item[CLERK].value)
+    assert stored["favorite_color_2027"] == "teal"
+    assert stored["email_addresses"][0]["favorite_color_2027"] == "teal"
+    assert stored["future_object_2027"] == {"sizes": [1, {"s": True}]}
+    user = reader(stack).user(item["id"])
+    assert user is not None and user.clerk == frozen_value(stored)
+    assert user.clerk["future_object_2027"]["sizes"][1]["s"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from builders import membership, organization, user
@@ -15,7 +16,8 @@ from clerk_sync.backfill.actions import Action, Stored
 from clerk_sync.domain.entities.subscription_items import item_version
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.event_types import EVENT_TYPES, changes_of
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.rules import holds, may_replace
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.domain.writes import InvalidEventError
 from fakes.clerk_api import (
     clerk_domain,
@@ -58,11 +60,13 @@ def test_objects_lacking_what_the_write_path_needs_are_refused() -> None:
     [
         (Table.USERS, None, False, Action.CREATE),
         (Table.USERS, Stored(4, False), False, Action.UPDATE),
-        (Table.USERS, Stored(5, False), False, Action.UNCHANGED),
+        (Table.USERS, Stored(5, False, complete=True), False, Action.UNCHANGED),
+        (Table.USERS, Stored(5, False), False, Action.UPDATE),  # its complete object is filled in
         (Table.USERS, Stored(6, False), False, Action.STALE),
         (Table.USERS, Stored(1, True), False, Action.STALE),  # final tombstone
         (Table.MEMBERSHIPS, Stored(4, True), False, Action.UPDATE),  # a re-join after leaving
-        (Table.MEMBERSHIPS, Stored(5, True), False, Action.STALE),
+        (Table.MEMBERSHIPS, Stored(5, True), False, Action.STALE),  # a tombstone is never filled in
+        (Table.MEMBERSHIPS, Stored(5, False), False, Action.UPDATE),
         (Table.MEMBERSHIPS, None, True, Action.STALE),  # its user or organization is deleted
     ],
 )
@@ -76,6 +80,24 @@ def test_classification_follows_the_stores_conditions(
     write = actions.synthesize(table, objects[table], RUN, NOW)
 
     assert actions.classify(write, stored, parent_tombstoned) is action
+
+
+def test_a_record_without_its_complete_object_is_filled_in_once_and_only_when_they_are_on() -> None:
+    write = actions.synthesize(Table.USERS, user("user_1", 5), RUN, NOW)
+    off = replace(write, item={k: v for k, v in write.item.items() if k != CLERK})  # Store.as_stored
+
+    assert actions.classify(write, Stored(5, False)) is Action.UPDATE
+    assert actions.classify(write, Stored(5, False, complete=True)) is Action.UNCHANGED  # filled in: once
+    assert actions.classify(off, Stored(5, False)) is Action.UNCHANGED  # complete objects off
+    assert actions.classify(write, Stored(6, False)) is Action.STALE  # a newer version stays
+    rule = may_replace(write)
+    assert holds(rule, {"version": 5, "svix_id": "msg_other"})
+    assert not holds(rule, {"version": 5, "svix_id": "msg_other", CLERK: b"x"})
+    assert not holds(rule, {"version": 5, "svix_id": "msg_other", "deleted": True})
+    assert not holds(may_replace(off), {"version": 5, "svix_id": "msg_other"})
+    webhook = changes_of(Event("msg_1", "user.updated", user("user_1", 5), 5)).write
+    assert webhook is not None and CLERK in webhook.item and not webhook.fills_in
+    assert not holds(may_replace(webhook), {"version": 5, "svix_id": "msg_other"})  # a re-sent event
 
 
 def test_tombstones_replace_live_records_only() -> None:
@@ -141,7 +163,10 @@ def test_a_listed_subscription_item_is_versioned_by_its_last_change_never_the_ru
     # a webhook emitted at the change itself or later is at least as new: backfill never beats it
     for emitted in (200, 201):  # Clerk's timestamp of that change's webhook, or of a later one
         webhook = changes_of(Event("msg_1", "subscriptionItem.pastDue", item, emitted)).write
-        assert webhook is not None and not actions.classify(write, Stored(webhook.version, False)).writes
+        assert (
+            webhook is not None
+            and not actions.classify(write, Stored(webhook.version, False, complete=True)).writes
+        )
     del item["updated_at"]
     assert actions.synthesize(Table.SUBSCRIPTION_ITEMS, item, RUN, NOW).version == item_version(
         100, "past_due"

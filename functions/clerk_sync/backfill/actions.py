@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from clerk_sync.adapters.clerk.listings import LISTINGS, Key
 from clerk_sync.domain.envelope import Event
 from clerk_sync.domain.rules import holds, may_replace
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.domain.writes import Write
 from clerk_sync.domain.writes import tombstone as tombstone_write
 
@@ -48,6 +48,8 @@ class Stored:
     deleted: bool
     content: Mapping[str, Any] | None = None
     """The kind's `content` attributes that the record has (None: the kind compares none)."""
+    complete: bool = False
+    """The record keeps Clerk's complete object (a live record without one is filled in: rules.newer)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,9 @@ def object_key(table: Table, obj: Mapping[str, Any]) -> Key | None:
 
 
 def synthesize(table: Table, obj: dict[str, Any], run_id: str, now_ms: int) -> Write:
-    """The write the kind's webhook with this object would make; InvalidEventError if it can't."""
-    return LISTINGS[table].write(obj, run_id, now_ms)
+    """The write the kind's webhook with this object would make; InvalidEventError if it can't. It fills
+    in a record of its version stored without Clerk's complete object (`Write.fills_in`)."""
+    return replace(LISTINGS[table].write(obj, run_id, now_ms), fills_in=True)
 
 
 def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
@@ -95,14 +98,20 @@ def tombstone(table: Table, key: Key, run_id: str, now_ms: int) -> Write:
 
 
 def classify(write: Write, stored: Stored | None, parent_tombstoned: bool = False) -> Action:
-    """What `Store.apply(write)` would do to `stored`: the rule (`rules.may_replace`) read in Python."""
+    """What `Store.apply(write)` would do to `stored`: the rule (`rules.may_replace`) read in Python.
+    `write` as the store makes it (`Store.as_stored`): with complete objects off it carries none, so a
+    record without one is not filled in."""
     if write.tombstone and stored is None:
         return Action.STALE  # nothing to delete
     if parent_tombstoned and not write.tombstone:
         return Action.STALE
     if _same_content(write, stored):
         return Action.UNCHANGED
-    item = None if stored is None else {"version": stored.version, "deleted": stored.deleted or None}
+    item = (
+        None
+        if stored is None
+        else {"version": stored.version, "deleted": stored.deleted or None, CLERK: stored.complete or None}
+    )
     if not holds(may_replace(write), item):
         same = stored is not None and stored.version == write.version and not stored.deleted
         return Action.UNCHANGED if same and not write.tombstone else Action.STALE

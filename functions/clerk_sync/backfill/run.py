@@ -317,7 +317,7 @@ class Backfill:
         writes: list[Write] = []
         for obj in objects:
             try:
-                writes.append(actions.synthesize(table, obj, run_id, now))
+                writes.append(self.store.as_stored(actions.synthesize(table, obj, run_id, now)))
             except InvalidEventError:
                 counts.malformed += 1
         stored = self.stored.get(table, (actions.key_of(table, w.key) for w in writes), pool)

@@ -1,8 +1,10 @@
 """Reading what is stored: versions by key (BatchGetItem) and the live keys of a table (Scan).
 
 Only the attributes a write's classification (actions.py) needs are projected (key, version, tombstone
-mark, a kind's `content`), so that reads stay cheap (a 2,500-user page set is 25 BatchGetItem calls of
-100 keys).
+mark, a kind's `content`, and Clerk's complete object, whose presence decides whether a record is filled
+in: rules.newer), so that reads stay cheap (a 2,500-user page set is 25 BatchGetItem calls of 100 keys).
+DynamoDB charges a read by the whole item's size whatever is projected: the complete object (compressed,
+typically a few hundred bytes to 1.5 KB) costs transfer only, no read units.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.backfill.actions import Stored, key_dict
 from clerk_sync.backfill.failures import StorageError
 from clerk_sync.domain.rules import is_tombstone
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.settings import Tables
 
 UNPROCESSED_ATTEMPTS = 8
@@ -57,11 +59,14 @@ class StoredRecords:
                     version=int(plain["version"]),
                     deleted=is_tombstone(plain),
                     content={n: plain[n] for n in content if n in plain} if content else None,
+                    complete=CLERK in item,
                 )
         return found
 
     def _batch_get(self, table: Table, keys: list[Key]) -> list[dict[str, Any]]:
-        projection = (*TABLES[table].key_names, *_content(table), "version", "deleted")
+        projection = tuple(
+            dict.fromkeys((*TABLES[table].key_names, *_content(table), "version", "deleted", CLERK))
+        )
         try:
             return batch_get(
                 self._client,

@@ -1,9 +1,14 @@
 """The ordering rule, stated once: when a write may replace the stored record.
 
 A write replaces the stored record when the record is absent, older, or this very delivery's version
-(a retry completing). In a table with final tombstones (users, organizations) a tombstone replaces any
-live version and only the first deletion counts, and no live write replaces a tombstone. A write whose
-parents (tables.py) are tombstoned is refused as well.
+(a retry completing). A backfill write (`Write.fills_in`) carrying Clerk's complete object also
+replaces a live record (never a tombstone) of its own version that has none (written while complete
+objects were off, or before they existed): the same version is the same state of the Clerk object, so
+the rewrite only fills the complete object in, and once it is there the rule no longer holds (a
+backfill fills records in once, then finds them unchanged). Webhooks never fill in: an event re-sent
+under a new svix id stays stale and queues no effect twice. In a table with final tombstones (users,
+organizations) a tombstone replaces any live version and only the first deletion counts, and no live
+write replaces a tombstone. A write whose parents (tables.py) are tombstoned is refused as well.
 
 The rule is a small expression (`Rule`), so that both readings come from this one statement: `holds`
 evaluates it against a stored item in Python (backfill's dry run), and the DynamoDB adapter turns it
@@ -17,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from clerk_sync.domain.tables import TABLES
+from clerk_sync.domain.tables import CLERK, TABLES
 
 if TYPE_CHECKING:  # the worker's clean-ups need only `cascade_version`: no writes.py on its cold start
     from clerk_sync.domain.writes import Write
@@ -73,12 +78,18 @@ def is_tombstone(item: Mapping[str, Any]) -> bool:
 
 
 def newer(write: Write) -> Rule:
-    """The stored record is absent, older than `write`, or `write`'s own delivery (a retry)."""
+    """The stored record is absent, older than `write`, or `write`'s own delivery (a retry); or, for a
+    backfill write carrying Clerk's complete object, the same version without one (it is filled in)."""
+    same_version = Equals("version", write.version)
+    filled = write.fills_in and CLERK in write.item and not write.tombstone
+    # a live record only: a tombstone has no complete object and is never replaced at its own version
+    fill_in = (AllOf((same_version, Absent(CLERK), Absent("deleted"))),) if filled else ()
     return AnyOf(
         (
             Absent("version"),
             Below("version", write.version),
-            AllOf((Equals("version", write.version), Equals("svix_id", write.svix_id))),
+            AllOf((same_version, Equals("svix_id", write.svix_id))),
+            *fill_in,
         )
     )
 

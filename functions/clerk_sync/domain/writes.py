@@ -37,6 +37,10 @@ class Write:
     parents: tuple[Parent, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where an item attribute comes from in the event, when not `data.<its name>` (for error messages)."""
+    fills_in: bool = False
+    """True for backfill's writes: one carrying Clerk's complete object may replace a live record of its
+    own version that has none (rules.newer). Webhooks never do, so a re-sent event (a new svix id, the
+    same version) stays stale and queues no effect twice."""
 
     @property
     def svix_id(self) -> str:
