@@ -162,6 +162,7 @@ def main() -> int:
                 ]
                 cost_rows = results
     lines += items.size_lines(items.sample_sizes())
+    lines += items.size_lines(items.example_sizes(), "Clerk's published example payloads")
     lines += [
         "## Cost per million deliveries (us-east-1 list prices, DynamoDB Local latencies)",
         "",

@@ -1,11 +1,12 @@
-"""The size of the record each bundled sample's delivery stores, without and with Clerk's complete object
-(`StoreCompleteObjects`), and the write units a put of it costs: measured from the event-type function's
-write, no engine needed."""
+"""The size of the record each delivery stores, without and with Clerk's complete object
+(`StoreCompleteObjects`), and the write units a put of it costs, for the bundled samples and for Clerk's
+published example payloads: measured from the event-type function's write, no engine needed."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clerk_sync.adapters.dynamodb.schema_check import item_size
@@ -17,6 +18,8 @@ from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 from benchmarks.cost import item_units
 
 SVIX_ID = "msg_2Ml9Xvq2ZG4MzAOUQklImCvBPt4"  # a delivery's id as Svix makes them (stored as `svix_id`)
+SPEC_EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "clerk_spec_examples"
+"""Clerk's published example payloads (webhooks/2025-04-15.yml; tests/clerk_spec_examples.py)."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,27 @@ def record_size(envelope: dict[str, Any]) -> RecordSize | None:
     return RecordSize(str(envelope["type"]), item_bytes(typed), item_bytes(write.item))
 
 
-def sample_sizes() -> list[RecordSize]:
-    """Every bundled sample's record (infra/clerk_sync_local/samples/)."""
-    sizes = (record_size(json.loads((SAMPLES_DIR / f"{t}.json").read_bytes())) for t in sample_types())
+def _sizes(paths: list[Path]) -> list[RecordSize]:
+    sizes = (record_size(json.loads(path.read_bytes())) for path in paths)
     return [size for size in sizes if size is not None]
 
 
-def size_lines(sizes: list[RecordSize]) -> list[str]:
+def sample_sizes() -> list[RecordSize]:
+    """Every bundled sample's record (infra/clerk_sync_local/samples/)."""
+    return _sizes([SAMPLES_DIR / f"{t}.json" for t in sample_types()])
+
+
+def example_sizes() -> list[RecordSize]:
+    """The record of each of Clerk's published example payloads (SPEC_EXAMPLES_DIR)."""
+    return _sizes(sorted(SPEC_EXAMPLES_DIR.glob("*.json")))
+
+
+def size_lines(sizes: list[RecordSize], source: str = "the bundled samples") -> list[str]:
     """The report's section: per type, bytes and write units without and with the complete object."""
     lines = [
-        "## Record size per event type (the bundled samples)",
+        f"## Record size per event type ({source})",
         "",
-        "The item each sample's delivery writes, as DynamoDB counts its size (attribute names and values), "
+        "The item each payload's delivery writes, as DynamoDB counts its size (attribute names and values), "
         "and the write units a put of it costs (one per started KB): with `StoreCompleteObjects=false` "
         "(typed attributes only) and with Clerk's complete object (the default; zlib with a preset "
         "dictionary of Clerk's object shapes, domain/complete.py).",

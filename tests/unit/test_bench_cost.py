@@ -46,6 +46,14 @@ def test_record_sizes_per_sample_without_and_with_the_complete_object():
     assert sum(s.units_with == 1 for s in sizes) >= len(sizes) * 3 // 4  # most types stay at one unit
 
 
+def test_record_sizes_of_clerks_published_examples():
+    sizes = {s.event_type: s for s in items.example_sizes()}
+    assert {"user.created", "organization.created", "subscriptionItem.active"} <= set(sizes)
+    assert "user.deleted" not in sizes and "email.created" not in sizes
+    assert all(s.without < s.with_object for s in sizes.values())
+    assert sum(s.units_with == 1 for s in sizes.values()) >= len(sizes) * 3 // 4
+
+
 def test_the_record_size_section_lists_every_type_with_its_units():
     sizes = [
         items.RecordSize("user.updated", 543, 746),
