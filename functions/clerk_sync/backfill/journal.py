@@ -28,6 +28,7 @@ INDEX_ID = "backfill-runs"
 KEPT_RUNS = 20
 RETENTION_DAYS = 30
 UNPROCESSED_MAX_WAIT = 2.0  # s at most between requests for unprocessed keys
+INDEX_ATTEMPTS = 8  # conditional writes of the index before a run gives up listing itself
 LEASE_SECONDS = 120.0  # a `running` run without progress for this long is taken to have died
 
 
@@ -46,12 +47,31 @@ class Journal:
     # --- runs ----------------------------------------------------------------------------------
 
     def create(self, record: RunRecord) -> None:
-        """Record a new run and put it first in the index."""
+        """Record a new run and put it first in the index: a conditional write on the index's revision,
+        read again and retried when another run changed it in between (a CLI run and ReconcileFunction
+        starting at once both stay listed)."""
         self.save(record)
-        runs = [record.run_id, *(r for r in self._index() if r != record.run_id)][:KEPT_RUNS]
-        self._client.put_item(
-            TableName=self._table,
-            Item={"id": {"S": INDEX_ID}, "runs": {"S": json.dumps(runs)}, **self._expiration()},
+        for _ in range(INDEX_ATTEMPTS):
+            listed, revision = self._index_item()
+            runs = [record.run_id, *(r for r in listed if r != record.run_id)][:KEPT_RUNS]
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={
+                        "id": {"S": INDEX_ID},
+                        "runs": {"S": json.dumps(runs)},
+                        "revision": {"N": str(revision + 1)},
+                        **self._expiration(),
+                    },
+                    ConditionExpression="attribute_not_exists(#r) OR #r = :seen",
+                    ExpressionAttributeNames={"#r": "revision"},
+                    ExpressionAttributeValues={":seen": {"N": str(revision)}},
+                )
+                return
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue
+        raise StorageError(
+            f"DynamoDB: the run index changed {INDEX_ATTEMPTS} times while this run was listed"
         )
 
     def save(self, record: RunRecord) -> None:
@@ -156,11 +176,17 @@ class Journal:
             raise StorageError(f"DynamoDB: {error}") from None
 
     def _index(self) -> list[str]:
+        return self._index_item()[0]
+
+    def _index_item(self) -> tuple[list[str], int]:
+        """The listed run ids, newest first, and the index's revision (0: none yet)."""
         answer = self._client.get_item(
             TableName=self._table, Key={"id": {"S": INDEX_ID}}, ConsistentRead=True
         )
         item = answer.get("Item")
-        return list(json.loads(item["runs"]["S"])) if item else []
+        if not item:
+            return [], 0
+        return list(json.loads(item["runs"]["S"])), int(item.get("revision", {}).get("N", "0"))
 
     def _expiration(self) -> dict[str, Any]:
         return {"expiration": {"N": str(int(self._clock()) + RETENTION_DAYS * 86_400)}}
