@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from clerk_sync.domain.changes import ChangeDetail
 from clerk_sync.domain.deadline import CleanupBudget
 from clerk_sync.domain.tables import TABLES, Table
 
@@ -347,3 +348,35 @@ def telemetry_names(environ: Mapping[str, str] | None = None) -> tuple[str, str]
         env.get(SERVICE_NAME_ENV, "clerk-sync"),
         env.get(METRICS_NAMESPACE_ENV, "ClerkSync"),
     )
+
+
+CHANGES_BUS_ENV = "CHANGES_BUS_NAME"
+CHANGE_DETAIL_ENV = "CHANGE_DETAIL"  # the template's ChangeDetail
+
+
+@dataclass(frozen=True)
+class ChangesConfig:
+    """Everything the ChangesFunction reads from its environment."""
+
+    tables: Tables
+    bus_name: str
+    """CHANGES_BUS_NAME: the EventBridge bus the change feed's events go to."""
+    contents: ChangeDetail = ChangeDetail.FULL
+    """CHANGE_DETAIL: `full` (the records before and after) or `keys` (no record contents)."""
+
+    def table_of(self) -> dict[str, Table]:
+        """Each synced table by its physical name (how stream records name it)."""
+        return {self.tables.name_of(table): table for table in Table}
+
+
+def load_changes_config(environ: Mapping[str, str] | None = None) -> ChangesConfig:
+    """The ChangesFunction's configuration; raises ConfigError with a readable reason."""
+    env = os.environ if environ is None else environ
+    bus_name = env.get(CHANGES_BUS_ENV, "").strip()
+    if not bus_name:
+        raise ConfigError(f"{CHANGES_BUS_ENV} is not set: the change feed publishes to that bus")
+    raw = env.get(CHANGE_DETAIL_ENV, "").strip().lower() or ChangeDetail.FULL.value
+    if raw not in {d.value for d in ChangeDetail}:
+        allowed = " or ".join(d.value for d in ChangeDetail)
+        raise ConfigError(f"{CHANGE_DETAIL_ENV} must be {allowed}, not {raw[:20]!r}")
+    return ChangesConfig(tables=read_tables(env), bus_name=bus_name, contents=ChangeDetail(raw))

@@ -50,6 +50,7 @@ class Endpoints:
     ses: str | None = None
     sns: str | None = None
     secretsmanager: str | None = None
+    events: str | None = None
     region: str | None = None
 
 

@@ -104,6 +104,9 @@ class TableSpec:
     """What the code needs to know of one synced table."""
 
     table: Table
+    entity: str
+    """Clerk's name for the object (`user`, `organizationMembership`, …): its events' prefix, and the
+    change feed's entity."""
     variable: str
     """The environment variable naming the table (template.yaml sets it on every function)."""
     default_name: str
@@ -190,6 +193,7 @@ TABLES: Mapping[Table, TableSpec] = {
     for spec in (
         TableSpec(
             Table.USERS,
+            "user",
             "USERS_TABLE",
             "clerk-sync-users",
             "UsersTable",
@@ -236,6 +240,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.ORGANIZATIONS,
+            "organization",
             "ORGANIZATIONS_TABLE",
             "clerk-sync-organizations",
             "OrganizationsTable",
@@ -255,6 +260,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.MEMBERSHIPS,
+            "organizationMembership",
             "MEMBERSHIPS_TABLE",
             "clerk-sync-memberships",
             "MembershipsTable",
@@ -276,6 +282,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.SESSIONS,
+            "session",
             "SESSIONS_TABLE",
             "clerk-sync-sessions",
             "SessionsTable",
@@ -294,6 +301,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.INVITATIONS,
+            "organizationInvitation",
             "INVITATIONS_TABLE",
             "clerk-sync-invitations",
             "InvitationsTable",
@@ -313,6 +321,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.ROLES,
+            "role",
             "ROLES_TABLE",
             "clerk-sync-roles",
             "RolesTable",
@@ -330,6 +339,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.PERMISSIONS,
+            "permission",
             "PERMISSIONS_TABLE",
             "clerk-sync-permissions",
             "PermissionsTable",
@@ -345,6 +355,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.DOMAINS,
+            "organizationDomain",
             "DOMAINS_TABLE",
             "clerk-sync-domains",
             "DomainsTable",
@@ -364,6 +375,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.WAITLIST,
+            "waitlistEntry",
             "WAITLIST_TABLE",
             "clerk-sync-waitlist",
             "WaitlistTable",
@@ -378,6 +390,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.SUBSCRIPTIONS,
+            "subscription",
             "SUBSCRIPTIONS_TABLE",
             "clerk-sync-subscriptions",
             "SubscriptionsTable",
@@ -397,6 +410,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.SUBSCRIPTION_ITEMS,
+            "subscriptionItem",
             "SUBSCRIPTION_ITEMS_TABLE",
             "clerk-sync-subscription_items",
             "SubscriptionItemsTable",
@@ -431,6 +445,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.PAYMENT_ATTEMPTS,
+            "paymentAttempt",
             "PAYMENT_ATTEMPTS_TABLE",
             "clerk-sync-payment_attempts",
             "PaymentAttemptsTable",
@@ -458,6 +473,7 @@ TABLES: Mapping[Table, TableSpec] = {
         ),
         TableSpec(
             Table.PLANS,
+            "plan",
             "PLANS_TABLE",
             "clerk-sync-plans",
             "PlansTable",
