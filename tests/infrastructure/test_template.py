@@ -239,13 +239,99 @@ def test_http_api_route(resources):
     assert target(stage["AccessLogSettings"]["DestinationArn"]) == "HttpApiAccessLogGroup.Arn"
 
 
+def mappings_of(resources: dict[str, Any], function: str) -> dict[str, Any]:
+    """The event source mappings invoking `function`."""
+    return {
+        name: mapping
+        for name, mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").items()
+        if target(mapping["Properties"]["FunctionName"]) == function
+    }
+
+
 def test_worker_consumes_the_queue_with_partial_batch_failures(resources):
-    [(_, mapping)] = of_type(resources, "AWS::Lambda::EventSourceMapping").items()
+    [(_, mapping)] = mappings_of(resources, "SideEffectsFunction").items()
     p = mapping["Properties"]
     assert target(p["EventSourceArn"]) == "SideEffectsQueue.Arn"
     assert target(p["FunctionName"]) == "SideEffectsFunction"
     assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert target(p["ScalingConfig"]["MaximumConcurrency"]) == "WorkerMaximumConcurrency"
+
+
+# --- change feed ---------------------------------------------------------------------------------
+
+FEED = "ChangeFeedEnabled"
+STREAM = {"Fn::If": [FEED, {"StreamViewType": "NEW_AND_OLD_IMAGES"}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_every_synced_table_streams_its_changes_to_the_changes_function(resources):
+    for table in SYNCED_TABLES:
+        assert props(resources, table)["StreamSpecification"] == STREAM, table
+    assert "StreamSpecification" not in props(resources, IDEMPOTENCY_TEMPLATE_ID)
+    mappings = mappings_of(resources, "ChangesFunction")
+    assert {target(m["Properties"]["EventSourceArn"]) for m in mappings.values()} == {
+        f"{table}.StreamArn" for table in SYNCED_TABLES
+    }
+    for mapping in mappings.values():
+        p = mapping["Properties"]
+        assert mapping["Condition"] == FEED
+        assert p["StartingPosition"] == "TRIM_HORIZON"  # a new stream: from its first record
+        assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert p["BisectBatchOnFunctionError"] is True
+        assert target(p["MaximumRetryAttempts"]) == "ChangeRetryAttempts"
+        assert p["MaximumRecordAgeInSeconds"] == 24 * 3600  # what the stream keeps
+        assert p["ParallelizationFactor"] == 1  # one batch at a time per shard: per-key order kept
+        assert target(p["DestinationConfig"]["OnFailure"]["Destination"]) == "ChangesFailedQueue.Arn"
+
+
+def test_the_changes_function_publishes_to_the_bus(resources):
+    assert environment(resources, "ChangesFunction") == {
+        **POWERTOOLS,
+        **TABLE_VARIABLES,
+        "CHANGES_BUS_NAME": "ChangesBus",
+        "CHANGE_DETAIL": "ChangeDetail",
+    }
+    assert props(resources, "ChangesFunction")["Handler"] == "clerk_sync.handlers.changes.handler"
+    assert target(props(resources, "ChangesBus")["Name"]) == "AWS::StackName-changes"
+    archive = props(resources, "ChangesArchive")
+    assert target(archive["SourceArn"]) == "ChangesBus.Arn"
+    assert target(archive["RetentionDays"]) == "ChangeArchiveRetentionDays"
+    assert archive["EventPattern"] == {"source": ["clerk-sync"]}
+
+
+def test_the_feed_is_on_by_default_and_off_creates_none_of_it(cfn, resources):
+    parameters = cfn["Parameters"]
+    assert parameters["ChangeFeed"]["Default"] == "true"
+    assert parameters["ChangeDetail"]["Default"] == "full"
+    assert parameters["ChangeDetail"]["AllowedValues"] == ["full", "keys"]
+    assert parameters["ChangeArchiveRetentionDays"]["Default"] == 30
+    assert cfn["Conditions"][FEED] == {"Fn::Equals": [{"Ref": "ChangeFeed"}, "true"]}
+    assert cfn["Conditions"]["ChangeArchiveEnabled"] == {
+        "Fn::And": [
+            {"Condition": FEED},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ChangeArchiveRetentionDays"}, 0]}]},
+        ]
+    }
+    feed = {name for name, r in resources.items() if r.get("Condition") == FEED}
+    assert feed == {
+        "ChangesFunction", "ChangesBus", "ChangesFailedQueue", "ChangesLogGroup", "ChangesFunctionRole",
+        "ChangesFailedAlarm", "ChangesLagAlarm", "ChangesErrorsAlarm", *mappings_of(resources, "ChangesFunction"),
+    }  # fmt: skip
+    assert resources["ChangesArchive"]["Condition"] == "ChangeArchiveEnabled"
+    # nothing else refers to them (a reference from an unconditional resource would fail with the feed off)
+    conditional = {*feed, "ChangesArchive"}
+    for name, resource in resources.items():
+        if name in conditional or name == "Dashboard":
+            continue
+        text = json.dumps(resource)
+        assert not any(f'"{other}"' in text for other in conditional), name
+    outputs = {name: o.get("Condition") for name, o in cfn["Outputs"].items() if name.startswith("Changes")}
+    assert outputs == {
+        "ChangesBusName": FEED,
+        "ChangesBusArn": FEED,
+        "ChangesArchiveArn": "ChangeArchiveEnabled",
+        "ChangesFailedQueueUrl": FEED,
+    }
+    assert cfn["Outputs"]["ChangesBusName"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-ChangesBusName"}
 
 
 # --- queues --------------------------------------------------------------------------------------
@@ -465,6 +551,18 @@ EXPECTED_GRANTS = {
         *table_grants(("IdempotencyTable",), ("GetItem", "PutItem", "UpdateItem", "BatchGetItem")),  # runs
         ("lambda:InvokeFunction", "ReconcileFunction.Arn"),  # the hand-over to its next invocation
     },
+    "ChangesFunctionRole": {
+        ("logs:CreateLogStream", "ChangesLogGroup.Arn"),
+        ("logs:PutLogEvents", "ChangesLogGroup.Arn"),
+        *XRAY,
+        *{
+            (f"dynamodb:{action}", f"{table}.StreamArn")
+            for table in SYNCED_TABLES
+            for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+        },
+        ("events:PutEvents", "ChangesBus.Arn"),
+        ("sqs:SendMessage", "ChangesFailedQueue.Arn"),  # the event source mappings' on-failure destination
+    },
     # made by SAM for the ScheduleV2 event: EventBridge Scheduler may invoke the function, nothing else
     "ReconcileFunctionScheduleRole": {("lambda:InvokeFunction", "ReconcileFunction.Arn")},
 }
@@ -472,7 +570,11 @@ EXPECTED_GRANTS = {
 
 @pytest.mark.parametrize(
     ("function", "role"),
-    [("WebhookFunction", "WebhookFunctionRole"), ("SideEffectsFunction", "SideEffectsFunctionRole")],
+    [
+        ("WebhookFunction", "WebhookFunctionRole"),
+        ("SideEffectsFunction", "SideEffectsFunctionRole"),
+        ("ChangesFunction", "ChangesFunctionRole"),
+    ],
 )
 def test_each_function_has_its_own_role_without_managed_policies(resources, function, role):
     assert target(props(resources, function)["Role"]) == f"{role}.Arn"
@@ -642,6 +744,11 @@ EXPECTED_ALARMS = {
     },
     "UnconfirmedEmailsAlarm": {("ClerkSync", "UnconfirmedEmails", (("service", "clerk-sync"),))},
     "UnconfirmedSmsAlarm": {("ClerkSync", "UnconfirmedSms", (("service", "clerk-sync"),))},
+    "ChangesFailedAlarm": {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", "ChangesFailedQueue.QueueName"),))
+    },
+    "ChangesLagAlarm": {("AWS/Lambda", "IteratorAge", (("FunctionName", "ChangesFunction"),))},
+    "ChangesErrorsAlarm": {("AWS/Lambda", "Errors", (("FunctionName", "ChangesFunction"),))},
 }
 
 
@@ -692,14 +799,22 @@ def test_the_code_emits_the_metrics_the_alarms_and_dashboard_read(resources, cap
     assert (delivery["service"], delivery["outcome"]) == ("clerk-sync", "rejected_401")
 
 
+def dashboard_text(resources: dict[str, Any]) -> str:
+    """The dashboard's body with the change feed's alarms in (ChangeFeed "true")."""
+    body, variables = props(resources, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    condition, alarms, without = variables["ChangeAlarms"]["Fn::If"]
+    assert (condition, without) == (FEED, "")
+    return str(body).replace("${ChangeAlarms}", alarms["Fn::Sub"])
+
+
 def dashboard(resources: dict[str, Any]) -> dict[str, Any]:
-    body = props(resources, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    body = dashboard_text(resources)
     resolved = re.sub(r"\$\{!", "${", re.sub(r"\$\{[A-Za-z:.]+\}", "X", body))
     return dict(json.loads(resolved))
 
 
 def test_dashboard(resources):
-    body = props(resources, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    body = dashboard_text(resources)
     widgets = dashboard(resources)["widgets"]
     expressions = [
         m[0]["expression"]
