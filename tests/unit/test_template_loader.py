@@ -81,7 +81,9 @@ def test_the_project_template_loads_with_its_references():
 def test_resources_selects_one_type_and_returns_properties():
     template = load_template()
 
-    assert list(resources(template, "AWS::SQS::Queue")) == ["SideEffectsQueue", "SideEffectsDeadLetterQueue"]
+    assert list(resources(template, "AWS::SQS::Queue")) == [
+        "SideEffectsQueue", "SideEffectsDeadLetterQueue", "ChangesFailedQueue"
+    ]
     assert set(resources(template, "AWS::DynamoDB::Table")) == {
         "UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable", "InvitationsTable",
         "RolesTable", "PermissionsTable", "DomainsTable", "WaitlistTable", "SubscriptionsTable",

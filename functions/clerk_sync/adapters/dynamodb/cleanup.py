@@ -17,6 +17,9 @@ BATCH_SIZE = 25  # BatchWriteItem's limit; the deadline is checked after each ba
 # Items per query page (8 batches): a part reads little more than it tombstones. A 1 MB page
 # (DynamoDB's default) holds thousands of memberships: ≈0.5 s to read on DynamoDB Local, over 3 s on moto.
 PAGE_SIZE = 200
+SVIX_ID_PREFIX = "cleanup:"
+"""A clean-up tombstone's `svix_id`: this prefix, then the svix id of the parent's deletion (what the
+change feed names as `written_by`)."""
 
 Query = Callable[[dict[str, dict[str, str]] | None], Iterable[Versioned]]
 
@@ -48,7 +51,7 @@ def _tombstone(record: Versioned, deleted_at: int, svix_id: str) -> Versioned:
         deleted=True,
         deleted_at=deleted_at,
         version=cascade_version(int(record.attribute_values["version"]), deleted_at),
-        svix_id=svix_id,
+        svix_id=f"{SVIX_ID_PREFIX}{svix_id}",
     )
 
 
