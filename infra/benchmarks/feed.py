@@ -182,14 +182,14 @@ def lines(sizes: list[EventSize], timings: list[BatchTiming], latency: Callable[
     median = sorted(s.updated for s in sizes)[len(sizes) // 2]
     out += [
         "",
-        f"### Cost per million changes (us-east-1 list prices; a {median:,} B event, the median update above)",
+        f"### Cost per million changes (us-east-1 list prices; {median:,} B events, the median update)",
         "",
-        f"Stream reads by Lambda are free. Lambda arm64 at {MEMORY_MB} MB for the measured batch durations "
-        f"(moto's latency: AWS's PutEvents takes longer); PutEvents ${PUT_EVENTS_PER_MILLION:.2f} per million "
-        f"64 KB chunks; the archive ${ARCHIVE_PER_GB:.2f} per GB archived and ${ARCHIVE_PER_GB_MONTH:.3f} per "
-        "GB-month kept.",
+        f"Stream reads by Lambda are free. Lambda arm64 at {MEMORY_MB} MB for the measured batch "
+        "durations (moto's latency: AWS's PutEvents takes longer); PutEvents "
+        f"${PUT_EVENTS_PER_MILLION:.2f} per million 64 KB chunks; the archive ${ARCHIVE_PER_GB:.2f} per GB "
+        f"archived and ${ARCHIVE_PER_GB_MONTH:.3f} per GB-month kept.",
         "",
-        "| batches of | Lambda | PutEvents | archive (once) | archive (per month kept) | total, first month |",
+        "| batches of | Lambda | PutEvents | archive (once) | archive (a month kept) | total, first month |",
         "|---|---|---|---|---|---|",
     ]
     for timing in (timings[0], timings[-1]):

@@ -11,7 +11,7 @@ destination and the alarm fires.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ class ChangePublisher:
             "batchItemFailures": [] if done.failed_from is None else [{"itemIdentifier": done.failed_from}]
         }
 
-    def publish(self, records: list[Mapping[str, Any]], context: LambdaContext | None) -> Published:
+    def publish(self, records: Sequence[Mapping[str, Any]], context: LambdaContext | None) -> Published:
         """Publish the changes of `records`, in order."""
         deadline = Deadline.of_invocation(context, MARGIN_SECONDS, DEFAULT_SECONDS)
         entries: list[Entry] = []
