@@ -13,7 +13,17 @@ Importing this package loads boto3, the settings and the table registry: not the
 Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss).
 """
 
-from clerk_sync.read.billing import BillingPlan, Entitlements, Feature, SubscriptionItem
+from clerk_sync.read.billing import (
+    BillingPlan,
+    Entitlements,
+    FailedReason,
+    Feature,
+    PaymentAttempt,
+    Plan,
+    PlanFeature,
+    Subscription,
+    SubscriptionItem,
+)
 from clerk_sync.read.data import ClerkData
 from clerk_sync.read.errors import AwsConfigError, ClerkUnavailableError
 from clerk_sync.read.records import (
@@ -40,16 +50,21 @@ __all__ = [
     "Domain",
     "EmailAddress",
     "Entitlements",
+    "FailedReason",
     "Feature",
     "Invitation",
     "Membership",
     "Organization",
     "OrganizationMembership",
+    "PaymentAttempt",
     "Permission",
+    "Plan",
+    "PlanFeature",
     "PublicUserData",
     "Role",
     "Scim",
     "Session",
+    "Subscription",
     "SubscriptionItem",
     "User",
     "WaitlistEntry",
