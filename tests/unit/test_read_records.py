@@ -32,6 +32,7 @@ from clerk_sync.read import (
     User,
     WaitlistEntry,
 )
+from clerk_sync.read.changes import RECORDS as READ_RECORDS
 from clerk_sync.read.records import ClerkObject, EmailAddress, frozen_value
 from clerk_sync_local.stack.template import load_template
 
@@ -65,8 +66,9 @@ def inner(table: Table, name: str) -> set[str]:
     return {f.name for f in field.fields}
 
 
-def test_every_synced_table_has_a_record_class():
+def test_every_synced_table_has_a_record_class_and_the_change_feed_reads_the_same():
     assert set(RECORDS) == set(Table)
+    assert dict(READ_RECORDS) == RECORDS
 
 
 def test_every_stored_attribute_is_a_record_field_and_nothing_else():

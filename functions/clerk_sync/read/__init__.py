@@ -1,6 +1,6 @@
 """The read side: typed, tombstone-aware reads of the synced tables for application code.
 
-    from clerk_sync.read import ClerkData
+    from clerk_sync.read import ClerkData, Membership, parse
 
     data = ClerkData.from_environment()
     user = data.ensure_user(user_id)          # stored, or fetched from Clerk and stored first
@@ -9,9 +9,16 @@
     if data.entitlements(user_id).has("exports"):  # a Clerk Billing feature, by slug
         ...
 
+    change = parse(event)                     # an event of the change feed (clerk_sync.read.changes)
+    if change.change == "created" and isinstance(change.new, Membership):
+        ...
+
 Importing this package loads boto3, the settings and the table registry: not the webhook's modules,
-Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss).
+Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss). The change
+feed's names (`parse`, `Change`, …) load `clerk_sync.read.changes` when first used.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from clerk_sync.read.billing import (
     BillingPlan,
@@ -42,9 +49,27 @@ from clerk_sync.read.records import (
     WaitlistEntry,
 )
 
+if TYPE_CHECKING:
+    from clerk_sync.read.changes import Change, ChangeType, NotAChangeError, Record, parse
+
+_CHANGES = frozenset({"Change", "ChangeType", "NotAChangeError", "Record", "parse"})
+
+
+def __getattr__(name: str) -> Any:
+    """The change feed's names, from `clerk_sync.read.changes` imported at the first use of one (an
+    application that only reads pays nothing for them)."""
+    if name in _CHANGES:
+        from clerk_sync.read import changes
+
+        return getattr(changes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AwsConfigError",
     "BillingPlan",
+    "Change",
+    "ChangeType",
     "ClerkData",
     "ClerkUnavailableError",
     "Domain",
@@ -54,6 +79,7 @@ __all__ = [
     "Feature",
     "Invitation",
     "Membership",
+    "NotAChangeError",
     "Organization",
     "OrganizationMembership",
     "PaymentAttempt",
@@ -61,6 +87,7 @@ __all__ = [
     "Plan",
     "PlanFeature",
     "PublicUserData",
+    "Record",
     "Role",
     "Scim",
     "Session",
@@ -68,4 +95,5 @@ __all__ = [
     "SubscriptionItem",
     "User",
     "WaitlistEntry",
+    "parse",
 ]
