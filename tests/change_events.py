@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,13 +29,15 @@ from clerk_sync.domain.changes import (
 from clerk_sync.domain.entities.plans import plan_write
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
-from clerk_sync.domain.tables import TABLES, Table
+from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.domain.writes import Write
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TIME = "2026-12-08T02:11:16Z"
+SECRET = "ann.secret@example.com"
+"""Put where a malformed event has a value: no refusal's message may hold it."""
 _serialize = TypeSerializer().serialize
 _item_deserialize = TypeDeserializer().deserialize
 
@@ -192,3 +194,69 @@ def sqs_record(body: Mapping[str, Any]) -> dict[str, Any]:
 def entities_covered(changes: list[Produced]) -> set[str]:
     """The entities (domain/tables.py) the changes are of."""
     return {TABLES[p.change.table].entity for p in changes}
+
+
+Mutation = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def malformed() -> dict[str, tuple[Mutation, str]]:
+    """Ways a user's creation event (full records) is made no clerk-sync change: what is done to it,
+    and the words `parse`'s refusal names."""
+
+    def setter(path: tuple[str, ...], value: Any) -> Mutation:
+        def change(sent: dict[str, Any]) -> dict[str, Any]:
+            target = sent
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = value
+            return sent
+
+        return change
+
+    def dropper(path: tuple[str, ...]) -> Mutation:
+        def change(sent: dict[str, Any]) -> dict[str, Any]:
+            target = sent
+            for part in path[:-1]:
+                target = target[part]
+            del target[path[-1]]
+            return sent
+
+        return change
+
+    return {
+        "another source": (setter(("source",), SECRET), "source"),
+        "no detail-type": (dropper(("detail-type",)), "detail-type"),
+        "an unknown entity": (setter(("detail-type",), f"{SECRET}.created"), "detail-type"),
+        "an unknown change": (setter(("detail-type",), "user.renamed"), "detail-type"),
+        "a detail of text": (setter(("detail",), SECRET), "detail"),
+        "another entity in the detail": (setter(("detail", "entity"), "organization"), "detail"),
+        "another table": (setter(("detail", "table"), SECRET), "detail.table"),
+        "an id that is no UUID": (setter(("detail", "id"), SECRET), "detail.id"),
+        "a key of the wrong names": (setter(("detail", "key"), {"email": SECRET}), "detail.key"),
+        "a key of a number": (setter(("detail", "key", "id"), 7), "detail.key"),
+        "a version of text": (setter(("detail", "version"), SECRET), "detail.version"),
+        "a boolean version": (setter(("detail", "version"), True), "detail.version"),
+        "a previous version of text": (setter(("detail", "previous_version"), SECRET), "previous_version"),
+        "a written_by number": (setter(("detail", "written_by"), 5), "written_by"),
+        "changed not a list": (setter(("detail", "changed"), SECRET), "detail.changed"),
+        "an unknown omitted part": (setter(("detail", "omitted"), [SECRET]), "detail.omitted"),
+        "a record of text": (setter(("detail", "new"), SECRET), "detail.new"),
+        "a record of another key": (setter(("detail", "new", "id"), SECRET), "detail.new"),
+        "a record without a version": (dropper(("detail", "new", "version")), "detail.new.version"),
+        "an e-mail of a number": (setter(("detail", "new", "email"), 12), "detail.new.email"),
+        "a flag of text": (setter(("detail", "new", "banned"), SECRET), "detail.new.banned"),
+        "metadata of text": (setter(("detail", "new", "public_metadata"), SECRET), "public_metadata"),
+        "addresses of text": (setter(("detail", "new", "email_addresses"), [SECRET]), "email_addresses"),
+        "an address of a number": (
+            setter(("detail", "new", "email_addresses"), [{"email_address": 3}]),
+            "detail.new.email_addresses[0].email_address",
+        ),
+        "a complete object of text": (setter(("detail", "new", CLERK), SECRET), "detail.new.clerk"),
+        "a time that is no time": (setter(("time",), SECRET), "time"),
+        "a creation with an old record": (setter(("detail", "old"), {"id": "x"}), "detail.old"),
+        "a creation without its record": (setter(("detail", "new"), None), "detail.new"),
+    }
+
+
+MALFORMED = malformed()
+"""By name: (mutation, words of the refusal)."""

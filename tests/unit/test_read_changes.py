@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from change_events import (
+    MALFORMED,
+    SECRET,
     Produced,
     as_image,
     as_read,
@@ -32,7 +34,6 @@ from clerk_sync.read import Change, Membership, NotAChangeError, Record, User, p
 from clerk_sync.read.changes import CHANGE_TYPES, OMITTABLE, RECORDS, SOURCE
 
 CHANGES = every_change()
-SECRET = "ann.secret@example.com"  # put where a malformed event has a value: never in a message
 
 
 def record_fields_equal(parsed: Record | None, expected: Record | None, label: str) -> None:
@@ -157,67 +158,6 @@ def test_a_membership_event_is_a_membership_with_its_typed_fields():
     )
     with pytest.raises(TypeError):
         parsed.key["user_id"] = "user_other"  # type: ignore[index]
-
-
-def malformed() -> dict[str, Any]:
-    """Ways an event is not a clerk-sync change: (what to do to a valid event, words of the message)."""
-
-    def setter(path: tuple[str, ...], value: Any):
-        def change(sent: dict[str, Any]) -> dict[str, Any]:
-            target = sent
-            for part in path[:-1]:
-                target = target[part]
-            target[path[-1]] = value
-            return sent
-
-        return change
-
-    def dropper(path: tuple[str, ...]):
-        def change(sent: dict[str, Any]) -> dict[str, Any]:
-            target = sent
-            for part in path[:-1]:
-                target = target[part]
-            del target[path[-1]]
-            return sent
-
-        return change
-
-    return {
-        "another source": (setter(("source",), SECRET), "source"),
-        "no detail-type": (dropper(("detail-type",)), "detail-type"),
-        "an unknown entity": (setter(("detail-type",), f"{SECRET}.created"), "detail-type"),
-        "an unknown change": (setter(("detail-type",), "user.renamed"), "detail-type"),
-        "a detail of text": (setter(("detail",), SECRET), "detail"),
-        "another entity in the detail": (setter(("detail", "entity"), "organization"), "detail"),
-        "another table": (setter(("detail", "table"), SECRET), "detail.table"),
-        "an id that is no UUID": (setter(("detail", "id"), SECRET), "detail.id"),
-        "a key of the wrong names": (setter(("detail", "key"), {"email": SECRET}), "detail.key"),
-        "a key of a number": (setter(("detail", "key", "id"), 7), "detail.key"),
-        "a version of text": (setter(("detail", "version"), SECRET), "detail.version"),
-        "a boolean version": (setter(("detail", "version"), True), "detail.version"),
-        "a previous version of text": (setter(("detail", "previous_version"), SECRET), "previous_version"),
-        "a written_by number": (setter(("detail", "written_by"), 5), "written_by"),
-        "changed not a list": (setter(("detail", "changed"), SECRET), "detail.changed"),
-        "an unknown omitted part": (setter(("detail", "omitted"), [SECRET]), "detail.omitted"),
-        "a record of text": (setter(("detail", "new"), SECRET), "detail.new"),
-        "a record of another key": (setter(("detail", "new", "id"), SECRET), "detail.new"),
-        "a record without a version": (dropper(("detail", "new", "version")), "detail.new.version"),
-        "an e-mail of a number": (setter(("detail", "new", "email"), 12), "detail.new.email"),
-        "a flag of text": (setter(("detail", "new", "banned"), SECRET), "detail.new.banned"),
-        "metadata of text": (setter(("detail", "new", "public_metadata"), SECRET), "public_metadata"),
-        "addresses of text": (setter(("detail", "new", "email_addresses"), [SECRET]), "email_addresses"),
-        "an address of a number": (
-            setter(("detail", "new", "email_addresses"), [{"email_address": 3}]),
-            "detail.new.email_addresses[0].email_address",
-        ),
-        "a complete object of text": (setter(("detail", "new", CLERK), SECRET), "detail.new.clerk"),
-        "a time that is no time": (setter(("time",), SECRET), "time"),
-        "a creation with an old record": (setter(("detail", "old"), {"id": "x"}), "detail.old"),
-        "a creation without its record": (setter(("detail", "new"), None), "detail.new"),
-    }
-
-
-MALFORMED = malformed()
 
 
 @pytest.mark.parametrize("case", MALFORMED, ids=str)
