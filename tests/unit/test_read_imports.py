@@ -46,6 +46,7 @@ def test_importing_the_read_library_loads_no_webhook_code_powertools_pynamodb_or
     assert "clerk_sync.read.data" in loaded
     assert [m for m in loaded if m.startswith(FORBIDDEN)] == []
     assert "clerk_sync.read.changes" not in loaded  # loaded at the first use of `parse` and its kin
+    assert "clerk_sync.read.billing_records" not in loaded  # at the first use of `Subscription` …
 
 
 def test_parsing_a_change_loads_its_module_and_nothing_of_the_publishing_side():

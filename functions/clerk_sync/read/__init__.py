@@ -15,22 +15,14 @@
 
 Importing this package loads boto3, the settings and the table registry: not the webhook's modules,
 Powertools, PynamoDB or the Clerk SDK (those two are imported at the first `ensure_*` miss). The change
-feed's names (`parse`, `Change`, …) load `clerk_sync.read.changes` when first used.
+feed's names (`parse`, `Change`, …) and the records of the tables no `ClerkData` call reads
+(`Subscription`, `PaymentAttempt`, `Plan`) load when first used.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from clerk_sync.read.billing import (
-    BillingPlan,
-    Entitlements,
-    FailedReason,
-    Feature,
-    PaymentAttempt,
-    Plan,
-    PlanFeature,
-    Subscription,
-    SubscriptionItem,
-)
+from clerk_sync.read.billing import BillingPlan, Entitlements, Feature, SubscriptionItem
 from clerk_sync.read.data import ClerkData
 from clerk_sync.read.errors import AwsConfigError, ClerkUnavailableError
 from clerk_sync.read.records import (
@@ -50,19 +42,25 @@ from clerk_sync.read.records import (
 )
 
 if TYPE_CHECKING:
+    from clerk_sync.read.billing_records import FailedReason, PaymentAttempt, Plan, PlanFeature, Subscription
     from clerk_sync.read.changes import Change, ChangeType, NotAChangeError, Record, parse
 
-_CHANGES = frozenset({"Change", "ChangeType", "NotAChangeError", "Record", "parse"})
+_LAZY = {
+    **dict.fromkeys(("Change", "ChangeType", "NotAChangeError", "Record", "parse"), "changes"),
+    **dict.fromkeys(
+        ("FailedReason", "PaymentAttempt", "Plan", "PlanFeature", "Subscription"), "billing_records"
+    ),
+}
+"""Names loaded at their first use, by module: the change feed's, and the records of the tables no
+`ClerkData` call reads (an application that only reads pays nothing for them)."""
 
 
 def __getattr__(name: str) -> Any:
-    """The change feed's names, from `clerk_sync.read.changes` imported at the first use of one (an
-    application that only reads pays nothing for them)."""
-    if name in _CHANGES:
-        from clerk_sync.read import changes
-
-        return getattr(changes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """A name of `_LAZY`, its module imported now."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 __all__ = [

@@ -9,8 +9,8 @@
 
 Each event is one state of one record (domain/changes.py builds them): `id` is the same whenever that
 state is published again (de-duplicate on it), `version` orders the states of a key (ignore one older
-than a state already handled). `new` and `old` are the records before and after, of the classes
-`ClerkData` returns for the table (`RECORDS`), or None: a creation has no `old`, a deletion no `new`,
+than a state already handled). `new` and `old` are the records before and after, of the table's record
+class (`RECORDS`: those `ClerkData` returns), or None: a creation has no `old`, a deletion no `new`,
 and an event leaves out what `omitted` names (ChangeDetail "keys", or a record too large for
 EventBridge: then read the current state with ClerkData). Attributes a newer clerk-sync stores are
 ignored here; every field Clerk sent stays readable through `new.clerk`.
@@ -30,7 +30,8 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias, cast, get_args
 
 from clerk_sync.domain.tables import BOOKKEEPING, CLERK, TABLES, Field, FieldType, Table, TableSpec
-from clerk_sync.read.billing import PaymentAttempt, Plan, Subscription, SubscriptionItem
+from clerk_sync.read.billing import SubscriptionItem
+from clerk_sync.read.billing_records import PaymentAttempt, Plan, Subscription
 from clerk_sync.read.records import (
     Domain,
     Invitation,
