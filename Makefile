@@ -87,6 +87,12 @@ dev: install
 readme: install
 	$(PY) -m clerk_sync_local.readme_tables
 
+# The change feed's JSON Schema, schemas/clerk-sync-change.schema.json, made anew from the same declaration
+# (tests/unit/test_change_schema.py fails while it is stale).
+.PHONY: schema
+schema: install
+	$(PY) -m clerk_sync_local.change_schema
+
 # The same stack with the `sam build` artifacts served by `sam local start-api` / `start-lambda` in
 # Lambda-like containers (docs/local-development.md): `make sam-local PORT=3002 STATE_DIR=/tmp/s ARCH=x86_64`
 sam-local: install tools

@@ -1,4 +1,5 @@
-"""Clerk Billing as an application reads it: subscription items, plans, and what a payer is entitled to.
+"""Clerk Billing as an application reads it: subscription items, plans, and what a payer is entitled to
+(the records of the subscriptions, payment attempts and plans tables: `billing_records`).
 
 Which items grant their plan's features (`grants`) is decided here, without I/O: an `active` item (a
 free trial included), and a `canceled` one until its period ends (Clerk keeps a canceled plan until

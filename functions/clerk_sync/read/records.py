@@ -34,19 +34,29 @@ def frozen_value(value: Any) -> Any:
 
 class ClerkObject(Mapping[str, Any]):
     """Clerk's complete object of a record as a read-only mapping (nested maps read-only, lists as
-    tuples), decompressed at its first use; empty when none is stored (written with complete objects
-    off, or before they were stored)."""
+    tuples), decoded at its first use; empty when none is stored (written with complete objects off, or
+    before they were stored).
 
-    __slots__ = ("_decoded", "_stored")
+    Made from the stored bytes (a table's item: decompressed at first use) or from the object already
+    decoded (a change event's `clerk`: made read-only at first use). Its repr never shows the content:
+    it holds personal data."""
 
-    def __init__(self, stored: bytes | None) -> None:
-        self._stored = stored
+    __slots__ = ("_decoded", "_given", "_size", "_stored")
+
+    def __init__(self, stored: bytes | Mapping[str, Any] | None) -> None:
+        self._stored = bytes(stored) if isinstance(stored, bytes | bytearray) else None
+        self._given = stored if isinstance(stored, Mapping) else None
+        self._size = None if self._given is not None else len(self._stored or b"")
         self._decoded: Mapping[str, Any] | None = None
 
     def _object(self) -> Mapping[str, Any]:
         if self._decoded is None:
-            decoded = frozen_value(decompress(self._stored)) if self._stored else EMPTY
+            if self._given is not None:
+                decoded = frozen_value(self._given)
+            else:
+                decoded = frozen_value(decompress(self._stored)) if self._stored else EMPTY
             self._decoded = decoded if isinstance(decoded, Mapping) else EMPTY
+            self._given = None  # the read-only copy is what is kept
         return self._decoded
 
     def __getitem__(self, key: str) -> Any:
@@ -59,7 +69,9 @@ class ClerkObject(Mapping[str, Any]):
         return len(self._object())
 
     def __repr__(self) -> str:  # never the content: it holds personal data
-        return f"ClerkObject({len(self._stored or b'')} bytes compressed)"
+        if self._size is None:
+            return "ClerkObject(from a change event)"
+        return f"ClerkObject({self._size} bytes compressed)"
 
 
 R = TypeVar("R")
@@ -68,10 +80,15 @@ R = TypeVar("R")
 def build_record(cls: type[R], item: Mapping[str, Any], **given: Any) -> R:
     """An instance of the dataclass `cls` from a stored item (attributes it does not declare ignored):
     absent metadata maps read as empty ones, `given` values are taken as they are."""
-    values = {f.name: frozen_value(item.get(f.name)) for f in fields(cls)}  # type: ignore[arg-type]
-    if CLERK in values:  # boto3's Binary, or bytes
+    values = {
+        f.name: frozen_value(item.get(f.name)) if f.name != CLERK else None
+        for f in fields(cls)  # type: ignore[arg-type]
+    }
+    if CLERK in values:  # boto3's Binary or bytes (a stored item), or a decoded object (a change event's)
         stored = item.get(CLERK)
-        values[CLERK] = ClerkObject(bytes(stored) if stored is not None else None)
+        values[CLERK] = ClerkObject(
+            stored if stored is None or isinstance(stored, Mapping) else bytes(stored)
+        )
     for name, value in values.items():
         if name.endswith("_metadata") and value is None:
             values[name] = EMPTY
