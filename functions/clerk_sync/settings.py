@@ -9,10 +9,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from clerk_sync.domain.changes import ChangeDetail
 from clerk_sync.domain.deadline import CleanupBudget
 from clerk_sync.domain.tables import TABLES, Table
+
+if TYPE_CHECKING:  # the change feed's module, only for the ChangesFunction (readers import this one)
+    from clerk_sync.domain.changes import ChangeDetail
 
 SECRET_ENV = "CLERK_WEBHOOK_SIGNING_SECRET"
 SECRET_ARN_ENV = "CLERK_WEBHOOK_SIGNING_SECRET_ARN"
@@ -361,7 +364,7 @@ class ChangesConfig:
     tables: Tables
     bus_name: str
     """CHANGES_BUS_NAME: the EventBridge bus the change feed's events go to."""
-    contents: ChangeDetail = ChangeDetail.FULL
+    contents: ChangeDetail
     """CHANGE_DETAIL: `full` (the records before and after) or `keys` (no record contents)."""
 
     def table_of(self) -> dict[str, Table]:
@@ -371,6 +374,8 @@ class ChangesConfig:
 
 def load_changes_config(environ: Mapping[str, str] | None = None) -> ChangesConfig:
     """The ChangesFunction's configuration; raises ConfigError with a readable reason."""
+    from clerk_sync.domain.changes import ChangeDetail  # here: see TYPE_CHECKING above
+
     env = os.environ if environ is None else environ
     bus_name = env.get(CHANGES_BUS_ENV, "").strip()
     if not bus_name:

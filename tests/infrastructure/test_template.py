@@ -314,7 +314,8 @@ def test_the_feed_is_on_by_default_and_off_creates_none_of_it(cfn, resources):
     feed = {name for name, r in resources.items() if r.get("Condition") == FEED}
     assert feed == {
         "ChangesFunction", "ChangesBus", "ChangesFailedQueue", "ChangesLogGroup", "ChangesFunctionRole",
-        "ChangesFailedAlarm", "ChangesLagAlarm", "ChangesErrorsAlarm", *mappings_of(resources, "ChangesFunction"),
+        "ChangesFailedAlarm", "ChangesLagAlarm", "ChangesErrorsAlarm",
+        *mappings_of(resources, "ChangesFunction"),
     }  # fmt: skip
     assert resources["ChangesArchive"]["Condition"] == "ChangeArchiveEnabled"
     # nothing else refers to them (a reference from an unconditional resource would fail with the feed off)
@@ -331,7 +332,8 @@ def test_the_feed_is_on_by_default_and_off_creates_none_of_it(cfn, resources):
         "ChangesArchiveArn": "ChangeArchiveEnabled",
         "ChangesFailedQueueUrl": FEED,
     }
-    assert cfn["Outputs"]["ChangesBusName"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-ChangesBusName"}
+    export = cfn["Outputs"]["ChangesBusName"]["Export"]["Name"]
+    assert export == {"Fn::Sub": "${AWS::StackName}-ChangesBusName"}
 
 
 # --- queues --------------------------------------------------------------------------------------
