@@ -680,13 +680,16 @@ def _handler_for(api: FakeClerkApi) -> type[BaseHTTPRequestHandler]:
             status, body, headers = api.answer(url.path, query, self.headers.get("Authorization"))
             api.log(url.path, query, status)
             payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client has gone (e.g. killed)
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

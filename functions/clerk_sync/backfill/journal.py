@@ -29,11 +29,19 @@ KEPT_RUNS = 20
 RETENTION_DAYS = 30
 UNPROCESSED_MAX_WAIT = 2.0  # s at most between requests for unprocessed keys
 INDEX_ATTEMPTS = 8  # conditional writes of the index before a run gives up listing itself
-LEASE_SECONDS = 120.0  # a `running` run without progress for this long is taken to have died
+LEASE_SECONDS = 120.0  # a `running` run without progress for this long is taken to have died (`claim`)
 
 
 class RunBusyError(Exception):
-    """Another process is working on the run (it made progress less than LEASE_SECONDS ago)."""
+    """Another process looks to be working on the run (it made progress less than LEASE_SECONDS ago)."""
+
+    def __init__(self, run_id: str, idle_seconds: float) -> None:
+        super().__init__(
+            f"run {run_id} is running elsewhere (progress {idle_seconds:.0f} s ago); "
+            f"a run without progress for {LEASE_SECONDS:.0f} s can be resumed"
+        )
+        self.run_id = run_id
+        self.idle_seconds = idle_seconds
 
 
 class Journal:
@@ -88,34 +96,36 @@ class Journal:
             },
         )
 
-    def claim(self, run_id: str) -> RunRecord | None:
+    def claim(self, run_id: str, take_over: bool = False) -> RunRecord | None:
         """Take an unfinished run over (state `running`); None when there is no such run.
 
-        Raises RunBusyError while another process is making progress on it."""
+        Raises RunBusyError while another process looks to be making progress on it (a `running` run
+        saved less than LEASE_SECONDS ago), unless `take_over`: then it is claimed all the same (for an
+        operator who knows that process is gone, e.g. killed)."""
         now = self._clock()
+        condition = "attribute_exists(#id) AND #s <> :done"
+        values = {
+            ":running": {"S": State.RUNNING.value},
+            ":done": {"S": State.DONE.value},
+            ":now": {"N": repr(now)},
+        }
+        if not take_over:
+            condition += " AND (#s <> :running OR #u < :stale)"
+            values[":stale"] = {"N": repr(now - LEASE_SECONDS)}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"id": {"S": PREFIX + run_id}},
                 UpdateExpression="SET #s = :running, #u = :now",
-                ConditionExpression="attribute_exists(#id) AND #s <> :done "
-                "AND (#s <> :running OR #u < :stale)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#id": "id", "#s": "state", "#u": "updated_at"},
-                ExpressionAttributeValues={
-                    ":running": {"S": State.RUNNING.value},
-                    ":done": {"S": State.DONE.value},
-                    ":now": {"N": repr(now)},
-                    ":stale": {"N": repr(now - LEASE_SECONDS)},
-                },
+                ExpressionAttributeValues=values,
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             current = self.get(run_id)
             if current is None or not current.state.unfinished:
                 return None
-            raise RunBusyError(
-                f"run {run_id} is running elsewhere (progress {now - current.updated_at:.0f} s ago); "
-                f"a run without progress for {LEASE_SECONDS:.0f} s can be resumed"
-            ) from None
+            raise RunBusyError(run_id, now - current.updated_at) from None
         return self.get(run_id)
 
     def get(self, run_id: str) -> RunRecord | None:

@@ -87,6 +87,26 @@ def _never() -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Since:
+    """Where this invocation started: what earlier invocations of the run counted, and the reader's
+    stats then."""
+
+    started: float  # time.monotonic()
+    api: ApiStats
+    earlier: Summary
+
+    def tally(self, summary: Summary, stats: ApiStats) -> None:
+        """The whole run's time, requests and waits so far, in `summary` (kept at every save, so that a
+        killed process's part is counted up to its last completed page)."""
+        earlier, before = self.earlier, self.api
+        summary.seconds = earlier.seconds + time.monotonic() - self.started
+        summary.api_requests = earlier.api_requests + stats.requests - before.requests
+        summary.lenient_pages = earlier.lenient_pages + stats.lenient_pages - before.lenient_pages
+        summary.waits = earlier.waits + stats.waits - before.waits
+        summary.waited_seconds = earlier.waited_seconds + stats.waited_seconds - before.waited_seconds
+
+
 @dataclass
 class _Run:
     """One invocation's work on a run."""
@@ -97,6 +117,7 @@ class _Run:
     record: RunRecord | None  # None: not recorded (a dry run, or no journal)
     stop: Callable[[], bool]  # True: hand the run over now
     saved: bool  # the record is in the journal (a run is recorded once it has done something)
+    since: _Since
 
 
 class Backfill:
@@ -148,15 +169,17 @@ class Backfill:
         stop: Callable[[], bool],
         new: bool,
     ) -> Summary:
-        started = time.monotonic()
-        before = replace(self.api.stats, notes=list(self.api.stats.notes))
-        earlier = replace(summary, kinds={}, notes=[])  # what earlier invocations of the run counted
+        since = _Since(
+            started=time.monotonic(),
+            api=replace(self.api.stats, notes=list(self.api.stats.notes)),
+            earlier=replace(summary, kinds={}, notes=[]),  # what earlier invocations of the run counted
+        )
         summary.paused = False
         run: _Run | None = None
         ended = False  # the run ended (done, paused or failed) rather than being interrupted
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="backfill") as pool:
-                run = _Run(summary, options, pool, record, stop, saved=not new)
+                run = _Run(summary, options, pool, record, stop, saved=not new, since=since)
                 for table in options.kinds:
                     self._kind_or_skip(table, run)
             ended = True
@@ -167,13 +190,8 @@ class Backfill:
         except (BotoCoreError, ClientError, PynamoDBException) as error:
             summary.failure, ended = str(StorageError(f"DynamoDB: {error}")), True
         finally:
-            summary.seconds = earlier.seconds + time.monotonic() - started
-            stats = self.api.stats
-            summary.api_requests = earlier.api_requests + stats.requests - before.requests
-            summary.lenient_pages = earlier.lenient_pages + stats.lenient_pages - before.lenient_pages
-            summary.waits = earlier.waits + stats.waits - before.waits
-            summary.waited_seconds = earlier.waited_seconds + stats.waited_seconds - before.waited_seconds
-            summary.notes.extend(stats.notes[len(before.notes) :])
+            since.tally(summary, self.api.stats)
+            summary.notes.extend(self.api.stats.notes[len(since.api.notes) :])
             if run is not None and run.saved:
                 self._close(run, ended)
         return summary
@@ -197,6 +215,7 @@ class Backfill:
     def _save(self, run: _Run) -> None:
         if run.record is None or self.journal is None:
             return
+        run.since.tally(run.summary, self.api.stats)
         if run.saved:
             self.journal.save(run.record)
         else:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
+from clerk_sync.backfill.journal import LEASE_SECONDS
 from clerk_sync.backfill.report import counts_line, format_summary
 from clerk_sync.domain.tables import TABLES, Table
 from clerk_sync.settings import CLERK_API_URL_ENV as API_URL_ENV
@@ -39,7 +40,9 @@ NOT_RECONCILED = tuple(table.value for table, kind in LISTINGS.items() if kind.a
 if TYPE_CHECKING:
     from clerk_sync.adapters.clerk.retry import RetryPolicy
     from clerk_sync.backfill.build import Settings
+    from clerk_sync.backfill.journal import RunBusyError
     from clerk_sync.backfill.report import KindCounts, Summary
+    from clerk_sync.backfill.runs import RunRecord
 
 PROG = "clerk-sync"
 PLAIN_INTERVAL_SECONDS = 5.0
@@ -70,6 +73,7 @@ def add_parser(subparsers: Any) -> None:
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --kinds plans,subscription_items\n"
         "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --resume\n"
+        "  CLERK_SECRET_KEY=sk_test_… clerk-sync backfill --resume --take-over   # its process was killed\n"
         "  clerk-sync backfill --status\n"
         f"  CLERK_SECRET_KEY=sk_live_… {TABLES[Table.USERS].variable}=… "
         "clerk-sync backfill --reconcile --region eu-west-1 --aws",
@@ -93,9 +97,16 @@ def add_parser(subparsers: Any) -> None:
     runs.add_argument(
         "--resume",
         action="store_true",
-        help="continue the last unfinished run (failed, interrupted or handed over) where it stopped, "
-        "with the options it started with (--kinds, --reconcile and --dry-run are refused); says so when "
-        "there is none",
+        help="continue the last unfinished run (failed, interrupted, killed: see --take-over, or handed "
+        "over) where it stopped, with the options it started with (--kinds, --reconcile and --dry-run "
+        "are refused); says so when there is none",
+    )
+    parser.add_argument(
+        "--take-over",
+        action="store_true",
+        help="with --resume: continue the run even if it looks alive (state running, progress less than "
+        f"{LEASE_SECONDS:.0f} s ago), e.g. right after its process was killed; only when that process is "
+        "gone (two processes on one run both write, harmlessly, but overwrite each other's progress)",
     )
     runs.add_argument(
         "--status",
@@ -301,6 +312,8 @@ def run(
         )
     if not 1 <= args.workers <= 64:
         return _fail(f"--workers {args.workers}: choose 1..64", USAGE)
+    if args.take_over and not args.resume:
+        return _fail("--take-over goes with --resume: it takes over the run --resume continues", USAGE)
     if args.resume and args.dry_run:
         return _fail("--resume continues a run that writes: leave out --dry-run", USAGE)
     if args.resume and (args.reconcile or args.kinds != tuple(LISTINGS)):
@@ -358,14 +371,16 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
         assert journal is not None  # build_backfill always records runs
         unfinished = journal.last_unfinished()
         try:
-            record = journal.claim(unfinished.run_id) if unfinished is not None else None
+            record = journal.claim(unfinished.run_id, args.take_over) if unfinished is not None else None
         except RunBusyError as error:
-            return _fail(str(error), FAILED)
+            return _fail(_looks_alive(error), FAILED)
         if unfinished is None or record is None:
             print("backfill: nothing to resume: every recorded run is done", file=sys.stderr, flush=True)
             return 0
         print(
-            f"backfill: resuming run {record.run_id} ({unfinished.state.value})", file=sys.stderr, flush=True
+            f"backfill: resuming run {record.run_id} ({_how(unfinished, args.take_over)})",
+            file=sys.stderr,
+            flush=True,
         )
         summary = backfill.resume(record)
     else:
@@ -374,6 +389,25 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     if summary.failure:
         return _fail(summary.failure, FAILED)
     return exit_code(summary)
+
+
+def _looks_alive(error: RunBusyError) -> str:
+    return (
+        f"run {error.run_id} looks alive: it is running and made progress {error.idle_seconds:.0f} s ago "
+        f"(a run without progress for {LEASE_SECONDS:.0f} s is taken to have died). If its process is "
+        f"gone (killed, its machine restarted), `{PROG} backfill --resume --take-over` continues it now"
+    )
+
+
+def _how(unfinished: RunRecord, take_over: bool) -> str:
+    """How the run stood before this process claimed it: `failed`, `paused`, or `running, last progress
+    12 s ago` (its process died, or, with --take-over, is taken to be gone)."""
+    from clerk_sync.backfill.runs import State
+
+    if unfinished.state is not State.RUNNING:
+        return unfinished.state.value
+    idle = f"running, last progress {time.time() - unfinished.updated_at:.0f} s ago"
+    return f"{idle}, taken over" if take_over else idle
 
 
 def _fail(message: str, code: int = USAGE) -> int:
