@@ -82,7 +82,9 @@ def test_resources_selects_one_type_and_returns_properties():
     template = load_template()
 
     assert list(resources(template, "AWS::SQS::Queue")) == [
-        "SideEffectsQueue", "SideEffectsDeadLetterQueue", "ChangesFailedQueue"
+        "SideEffectsQueue",
+        "SideEffectsDeadLetterQueue",
+        "ChangesFailedQueue",
     ]
     assert set(resources(template, "AWS::DynamoDB::Table")) == {
         "UsersTable", "OrganizationsTable", "MembershipsTable", "SessionsTable", "InvitationsTable",
