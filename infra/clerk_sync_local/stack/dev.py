@@ -264,6 +264,7 @@ def provision_stack(endpoints: Engines, template: Template, region: str) -> Prov
             names=ResourceNames.from_env(os.environ),
             region=region,
             template=template,
+            environ=os.environ,
         )
     except (BotoCoreError, ClientError, ProvisionError) as error:
         raise DevError(
