@@ -106,3 +106,18 @@ def test_local_resources_resolve_a_parameter_by_its_own_variable_after_the_funct
         LocalResources(TEMPLATE, {}, {}).attribute(spec.events["Users"]["Properties"]["Stream"], "Users")
     stream = LocalResources(TEMPLATE, {}, {}, {"UsersTable.StreamArn": "arn:stream"})
     assert stream.attribute(spec.events["Users"]["Properties"]["Stream"], "Users") == "arn:stream"
+
+
+def test_the_local_stacks_run_changes_function_only_with_the_feed_on(monkeypatch: pytest.MonkeyPatch):
+    """What `clerk-sync dev` and `make sam-local` run: the Function URL's function, and those with SQS or
+    DynamoDB stream events that the template creates with the parameters set (CHANGE_FEED)."""
+    from clerk_sync_local.stack.dev import created, runs_locally
+
+    specs = function_specs(TEMPLATE, TEMPLATE_PATH.parent)
+    monkeypatch.delenv("CHANGE_FEED", raising=False)
+    run = {k for k, spec in specs.items() if runs_locally(spec) and created(TEMPLATE, spec)}
+    assert run == {"WebhookFunction", "SideEffectsFunction", "ChangesFunction"}
+    monkeypatch.setenv("CHANGE_FEED", "false")
+    run = {k for k, spec in specs.items() if runs_locally(spec) and created(TEMPLATE, spec)}
+    assert run == {"WebhookFunction", "SideEffectsFunction"}
+    assert not runs_locally(specs["ReconcileFunction"])  # scheduled: `clerk-sync backfill` runs its code

@@ -35,6 +35,7 @@ from clerk_sync.settings import (
 )
 
 from clerk_sync_local.emulator.engines import dynamodb_client, events_client, logs_client, sqs_client
+from clerk_sync_local.stack.state import DEFAULT_BUS_NAME, changes_log_group
 from clerk_sync_local.stack.template import (
     StackParameters,
     Template,
@@ -66,10 +67,8 @@ DEAD_LETTER_SUFFIX = "-dlq"
 BUS_ID = "ChangesBus"
 ARCHIVE_ID = "ChangesArchive"
 CHANGES_FAILED_QUEUE_ID = "ChangesFailedQueue"
-DEFAULT_BUS_NAME = "clerk-sync-changes"
 DEFAULT_CHANGES_FAILED_QUEUE = "clerk-sync-changes-failed"
 STREAM_ARN = "StreamArn"  # the !GetAtt attribute of a table's stream
-LOG_GROUP_PREFIX = "/clerk-sync/local/"  # + the bus name: the catch-all rule's log group
 CATCH_ALL_SUFFIX = "-keep-all"  # the bus name + this: the catch-all rule
 ARCHIVE_SUFFIX = "-archive"
 CATCH_ALL_TARGET = "log-group"
@@ -421,7 +420,7 @@ def _ensure_change_feed(
         properties = parameters.resolved(declared[ARCHIVE_ID].get("Properties") or {})
         archive = _fit(names.bus + ARCHIVE_SUFFIX, MAX_ARCHIVE_NAME)
         _ensure_archive(events, archive, bus_arn, properties, parameters)
-    log_group = LOG_GROUP_PREFIX + names.bus
+    log_group = changes_log_group(names.bus)
     rule = _fit(names.bus + CATCH_ALL_SUFFIX, MAX_RULE_NAME)
     _ensure_catch_all(events, logs_client(endpoint, region), names.bus, rule, log_group)
     return ChangeFeed(

@@ -44,7 +44,8 @@ from clerk_sync_local.stack.template import references
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-IDLE_SECONDS = 0.5  # between reads of a shard that had nothing new (Lambda polls 4 times a second)
+IDLE_SECONDS = 1.0  # between reads of a shard that had nothing new (Lambda's 4 a second, for 13 streams,
+# would keep a fifth of a core busy locally; the template's batching window is a second anyway)
 RETRY_PAUSE_SECONDS = 1.0  # before a failed batch is invoked again
 SHARD_REFRESH_SECONDS = 5.0  # DescribeStream again, at most this often, while a closed shard has no child
 MAX_GET_RECORDS = 1000  # GetRecords' limit per call
