@@ -327,9 +327,9 @@ class StreamWorker:
         if self._clock() < batch.not_before:
             return None
         expired = self._expired(batch.records)
-        if expired:
-            too_old, batch.records = batch.records[:expired], batch.records[expired:]
-            self._skip(shard, too_old, RECORD_AGE_EXCEEDED, batch.invocations, None)
+        if expired:  # sent before they are dropped: a failed send leaves them for the next poll
+            self._skip(shard, batch.records[:expired], RECORD_AGE_EXCEEDED, batch.invocations, None)
+            batch.records = batch.records[expired:]
             if not batch.records:
                 shard.pending.popleft()
             return StreamBatchResult(
