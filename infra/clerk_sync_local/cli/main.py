@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         parents=[state],
         help="run the receiver and the worker locally, on embedded AWS engines",
-        description="Run WebhookFunction behind a Function-URL-shaped HTTP server and SideEffectsFunction "
-        "on its queue, with the tables and queues of template.yaml provisioned on moto (or DynamoDB Local). "
+        description="Run WebhookFunction behind a Function-URL-shaped HTTP server, SideEffectsFunction "
+        "on its queue and, with the change feed on (CHANGE_FEED, the template's default), ChangesFunction on "
+        "the tables' streams, with the tables, queues and bus of template.yaml provisioned on moto (or "
+        "DynamoDB Local). "
         "Settings from the environment: CLERK_WEBHOOK_SIGNING_SECRET, SENDER_EMAIL (on moto, default "
         f"{LOCAL_SENDER}; empty turns e-mails off), POWERTOOLS_LOG_LEVEL, AWS_REGION, table names.",
         epilog="examples:\n  clerk-sync dev\n  clerk-sync dev --port 3001 --state-dir /tmp/other\n"
