@@ -7,10 +7,18 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine, dynamodb_client, sqs_client
+from clerk_sync_local.emulator.engines import (
+    DynamoDBLocalEngine,
+    MotoEngine,
+    dynamodb_client,
+    events_client,
+    logs_client,
+    sqs_client,
+    streams_client,
+)
 from clerk_sync_local.stack.provision import Provisioned, ResourceNames, provision
 from stacks import Stack, make_stack
 
@@ -20,6 +28,12 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 MAX_PREFIX = 40
+# The change feed's parameter as tests provision by default: off. Nothing reads the synced tables' streams
+# in most tests, and both engines keep every stream record for as long as they run (moto in memory, with
+# the item images): the chaos runs' hundreds of thousands of writes would all be kept. Tests of the feed
+# ask for it (`fresh(..., feed=True)`).
+FEED_OFF = {"CHANGE_FEED": "false"}
+FEED_ON = {"CHANGE_FEED": "true"}
 
 # Dummy credentials for the whole session, set before any test module creates a client, so that no test
 # can ever reach a real AWS account (and a developer's AWS_PROFILE cannot break client creation).
@@ -46,23 +60,38 @@ class Backend:
         readable = re.sub(r"[^A-Za-z0-9_-]+", "-", names_prefix)[:MAX_PREFIX]
         return ResourceNames.from_env({}).prefixed(f"{readable}-{uuid.uuid4().hex[:8]}-")
 
-    def provision(self, names: ResourceNames) -> Provisioned:
+    def provision(self, names: ResourceNames, environ: dict[str, str] | None = None) -> Provisioned:
+        """Provision `names`, the template's parameters set by `environ` (default: the feed off)."""
         return provision(
             dynamodb_endpoint=self.dynamodb_endpoint,
             sqs_endpoint=self.sqs_endpoint,
             names=names,
             region=self.region,
+            environ=FEED_OFF if environ is None else environ,
         )
 
-    def fresh(self, names_prefix: str = "test") -> Provisioned:
-        """A complete new set of the template's tables and queues."""
-        return self.provision(self.names(names_prefix))
+    def fresh(self, names_prefix: str = "test", feed: bool = False) -> Provisioned:
+        """A complete new set of the template's tables and queues; with `feed`, the change feed too
+        (streams on the synced tables, the bus, its archive and on-failure queue)."""
+        return self.provision(self.names(names_prefix), FEED_ON if feed else FEED_OFF)
 
     def dynamodb(self) -> DynamoDBClient:
         return dynamodb_client(self.dynamodb_endpoint, self.region)
 
     def sqs(self) -> SQSClient:
         return sqs_client(self.sqs_endpoint, self.region)
+
+    def streams(self) -> Any:
+        """DynamoDB Streams, on the DynamoDB engine."""
+        return streams_client(self.dynamodb_endpoint, self.region)
+
+    def events(self) -> Any:
+        """EventBridge (moto's, beside SQS)."""
+        return events_client(self.sqs_endpoint, self.region)
+
+    def logs(self) -> Any:
+        """CloudWatch Logs (moto's, beside SQS)."""
+        return logs_client(self.sqs_endpoint, self.region)
 
 
 @pytest.fixture(scope="session")

@@ -94,14 +94,19 @@ class DevStack:
         raise AssertionError(f"no line with {text!r} in:\n{self.output}")
 
 
-def start(tmp_path: Path, backend: str, sender: str | None = SENDER) -> DevStack:
-    """`clerk-sync dev` with SENDER_EMAIL=`sender` (None: unset, as under a plain `make dev`)."""
+def start(
+    tmp_path: Path, backend: str, sender: str | None = SENDER, environ: dict[str, str] | None = None
+) -> DevStack:
+    """`clerk-sync dev` with SENDER_EMAIL=`sender` (None: unset, as under a plain `make dev`), and
+    `environ` set (e.g. the template's parameters: CHANGE_FEED=false)."""
     state_dir = tmp_path / "state"
     env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
     env.pop("CLERK_WEBHOOK_SIGNING_SECRET", None)
     env.pop("SENDER_EMAIL", None)
+    env.pop("CHANGE_FEED", None)
     if sender is not None:
         env["SENDER_EMAIL"] = sender
+    env.update(environ or {})
     process = subprocess.Popen(
         [CLI, "dev", "--port", "0", "--backend", backend],
         stdout=subprocess.PIPE,

@@ -9,10 +9,12 @@ arm64 artifact runs on this x86 machine too (the test checks that no compiled mo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import subprocess
+import time
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -23,7 +25,12 @@ import boto3
 import pytest
 from benchmarks import package
 from builders import SECRET
+from clerk_sync.domain.complete import compress
+from clerk_sync_local.emulator.engines import logs_client, sqs_client, streams_client
+from clerk_sync_local.stack.functions import Invocation, LocalResources, function_specs
 from clerk_sync_local.stack.provision import ResourceNames, provision
+from clerk_sync_local.stack.stream_worker import StreamWorker, stream_event_source_mappings
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 from locks import exported_versions, locked_version, normalized
 
 REGION = "us-east-1"
@@ -78,7 +85,8 @@ def test_artifact_contents(build, function):
     assert function in built
     endpoints = json.loads((artifact / "botocore" / "data" / "endpoints.json").read_text())
     kept = {name for partition in endpoints["partitions"] for name in partition["services"]}
-    assert kept == {"dynamodb", "sqs", "email", "sns", "secretsmanager", "lambda"}  # trim_botocore.py ran
+    # trim_botocore.py ran
+    assert kept == {"dynamodb", "sqs", "email", "sns", "secretsmanager", "lambda", "events"}
     for library in artifact.rglob("*.so*"):
         header = library.read_bytes()[:20]
         machine = int.from_bytes(header[18:20], "little")
@@ -300,3 +308,104 @@ def test_built_code_is_compiled_ahead_of_time(build, served):
         assert cached.exists(), f"no bytecode for {source.relative_to(artifact)}"
         flags = int.from_bytes(cached.read_bytes()[4:8], "little")
         assert flags == 0b01, f"{cached.relative_to(artifact)} is not an unchecked-hash .pyc (flags {flags})"
+
+
+# --- the built ChangesFunction, fed by the local stream mapping -------------------------------------
+
+CHANGES_CHILD = r"""
+import json, os, sys
+import clerk_sync.handlers.changes as changes
+
+class Context:
+    function_name = "ChangesFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ChangesFunction"
+    aws_request_id = "req-1"
+    log_group_name = log_stream_name = "local"
+    def get_remaining_time_in_millis(self):
+        return 60000
+
+assert changes.__file__.startswith(os.environ["PYTHONPATH"]), changes.__file__  # the artifact alone
+print("RESULT " + json.dumps(changes.handler(json.load(sys.stdin), Context())))
+"""
+
+
+@dataclass
+class BuiltChanges:
+    """An Invoker: the built ChangesFunction in a fresh interpreter that sees only the artifact (a cold
+    start per invocation), as `make sam-local`'s container would run it."""
+
+    python: Path
+    environ: dict[str, str]
+    logical_id: str = "ChangesFunction"
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(self.python), "-S", "-c", CHANGES_CHILD],
+            input=json.dumps(event), env=self.environ, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        ms = (time.perf_counter() - started) * 1000
+        if done.returncode:
+            return Invocation(None, done.stderr[-2000:], ms)
+        [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        return Invocation(json.loads(line.removeprefix("RESULT ")), None, ms)
+
+
+def test_built_changes_function_publishes_what_the_stream_mapping_hands_it(build, moto_endpoint):
+    """The artifact's ChangesFunction, handed Lambda-shaped stream batches (binary attributes as base64
+    text) by the local stream mapping, publishes the user's change, complete object included."""
+    names = ResourceNames.from_env({}).prefixed(f"built-changes-{uuid.uuid4().hex[:8]}-")
+    provisioned = provision(dynamodb_endpoint=moto_endpoint, sqs_endpoint=moto_endpoint, names=names)
+    assert provisioned.changes is not None  # the feed is on by default
+    artifact = build.artifact("ChangesFunction")
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(artifact),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "POWERTOOLS_SERVICE_NAME": "clerk-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClerkSync",
+        "CHANGE_DETAIL": "full",
+        **provisioned.environment(),
+    }
+    complete = {"object": "user", "id": "user_built", "first_name": "Ann"}
+    boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION).put_item(
+        TableName=provisioned.tables["UsersTable"],
+        Item={
+            "id": {"S": "user_built"},
+            "first_name": {"S": "Ann"},
+            "version": {"N": "1732000000100"},
+            "svix_id": {"S": "msg_built_changes"},
+            "clerk": {"B": compress(complete)},
+        },
+    )
+    template = load_template(TEMPLATE_PATH)
+    spec = function_specs(template, TEMPLATE_PATH.parent)["ChangesFunction"]
+    refs = {**provisioned.tables, "ChangesFailedQueue": provisioned.changes.failed_queue_url}
+    local = LocalResources(template, {}, refs, provisioned.attributes)
+    users = next(m for m in stream_event_source_mappings(spec, local) if m.table_id == "UsersTable")
+    worker = StreamWorker(
+        streams_client(moto_endpoint, REGION), dataclasses.replace(users, window_seconds=0),
+        BuiltChanges(build.python, environ), REGION, sqs_client(moto_endpoint, REGION),
+        provisioned.changes.failed_queue_url, retry_pause=0.1,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120  # a cold start of the artifact per invocation, on a busy machine
+    result = None
+    while result is None and time.monotonic() < deadline:
+        result = worker.poll()
+    assert result is not None and result.invocation is not None, "no batch handed over"
+    assert (result.outcome, result.invocation.error) == ("done", None)
+    assert result.invocation.result == {"batchItemFailures": []}
+
+    logs = logs_client(moto_endpoint, REGION)
+    [kept] = logs.filter_log_events(logGroupName=provisioned.changes.log_group)["events"]
+    event = json.loads(kept["message"])
+    assert (event["source"], event["detail-type"]) == ("clerk-sync", "user.created")
+    detail = event["detail"]
+    assert detail["key"] == {"id": "user_built"} and detail["written_by"] == "msg_built_changes"
+    assert detail["new"]["clerk"] == complete and detail["new"]["first_name"] == "Ann"

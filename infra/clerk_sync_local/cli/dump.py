@@ -1,6 +1,7 @@
 """`clerk-sync dump`: the synced tables (every one of clerk_sync.domain.tables unless some are named) as
 text tables, or as one JSON object keyed by table name; `emails` and `sms`: the e-mails and text
-messages the functions sent, as moto captured them."""
+messages the functions sent, as moto captured them; `changes`: the events the change feed's bus received,
+as its local catch-all rule kept them in a CloudWatch Logs log group (one line, or one JSON object, each)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,21 @@ from clerk_sync.adapters.dynamodb.values import deserialize
 from clerk_sync.domain.complete import decompress
 from clerk_sync.domain.entities.subscription_items import item_version_parts
 from clerk_sync.domain.tables import CLERK, Table
+from clerk_sync.settings import CHANGES_BUS_ENV
 
 from clerk_sync_local.cli.exit_codes import FAILED
 from clerk_sync_local.cli.target import resolve_running
-from clerk_sync_local.stack.state import LOCAL_KEY
+from clerk_sync_local.stack.state import DEFAULT_BUS_NAME, LOCAL_KEY, changes_log_group
 
 TABLES = tuple(table.value for table in Table)
 EMAILS = "emails"  # not a table: the e-mails moto's SES captured (only when named)
 SMS = "sms"  # not a table: the text messages moto's SNS captured (only when named)
-CHOICES = (*TABLES, EMAILS, SMS)
+CHANGES = "changes"  # not a table: the events the change feed's bus received (only alone)
+CHOICES = (*TABLES, EMAILS, SMS, CHANGES)
+FEED_OFF = (
+    "the running `clerk-sync dev` has the change feed off (it started with CHANGE_FEED=false): no streams "
+    "are read and no bus receives anything; restart it without CHANGE_FEED=false"
+)
 MOTO_DATA_PATH = "/moto-api/data.json"  # moto's own API: every resource of its backends, as JSON
 NO_SENDER_NOTE = (
     "  (none: this stack runs with SENDER_EMAIL empty, so the worker skips every e-mail, outcome "
@@ -85,6 +92,7 @@ class Source:
     tables: Mapping[str, str]
     aws_endpoint: str
     sender_email: str | None = None  # the running stack's SENDER_EMAIL ("" off); None: not known
+    changes_log_group: str | None = None  # where the bus's events are kept; None: the feed is off
 
 
 def source(endpoint: str | None, region: str | None, state_dir: Path, environ: Mapping[str, str]) -> Source:
@@ -93,12 +101,17 @@ def source(endpoint: str | None, region: str | None, state_dir: Path, environ: M
     target = resolve_running(environ, endpoint, region, state_dir, "pass --endpoint")
     found = target.dynamodb_endpoint
     assert found is not None  # resolve_running: without --aws (dump has none), an endpoint or an error
+    if target.dev is not None:
+        log_group = target.dev.changes_log_group or None
+    else:  # a stack provisioned with these names, its bus named as `clerk-sync dev` names it
+        log_group = changes_log_group(environ.get(CHANGES_BUS_ENV) or DEFAULT_BUS_NAME)
     return Source(
         endpoint=found,
         region=target.region,
         tables={table: target.tables.named(table) for table in TABLES},
         aws_endpoint=target.aws_endpoint or found,
         sender_email=target.sender_email if target.dev is not None else None,
+        changes_log_group=log_group,
     )
 
 
@@ -162,6 +175,71 @@ def _captured(aws_endpoint: str, service: str, model: str, what: str) -> list[di
     backend = data.get(service) if isinstance(data, dict) else None
     found = backend.get(model) if isinstance(backend, dict) else None  # absent: nothing sent yet
     return [dict(instance) for instance in found or [] if isinstance(instance, dict)]
+
+
+def read_changes(where: Source) -> list[dict[str, Any]]:
+    """The events the change feed's bus received, oldest first, each as EventBridge delivered it to the
+    catch-all rule's log group (`source`, `detail-type`, `time`, `detail`, …)."""
+    if where.changes_log_group is None:
+        raise DumpError(FEED_OFF)
+    client = boto3.client(
+        "logs", endpoint_url=where.aws_endpoint, region_name=where.region, config=_CONFIG,
+        aws_access_key_id=LOCAL_KEY, aws_secret_access_key=LOCAL_KEY,
+    )  # fmt: skip
+    kept: list[dict[str, Any]] = []
+    try:
+        for page in client.get_paginator("filter_log_events").paginate(logGroupName=where.changes_log_group):
+            kept += page.get("events") or []
+    except client.exceptions.ResourceNotFoundException:
+        raise DumpError(
+            f"no change events are kept at {where.aws_endpoint}: its log group {where.changes_log_group} "
+            "does not exist (is the change feed on?)"
+        ) from None
+    except EndpointConnectionError:
+        raise DumpError(f"cannot reach {where.aws_endpoint}: is `clerk-sync dev` running?") from None
+    except (BotoCoreError, ClientError) as error:
+        raise DumpError(f"cannot read {where.changes_log_group} at {where.aws_endpoint}: {error}") from None
+    kept.sort(key=lambda event: float(event.get("timestamp") or 0))  # stable: equal times keep their order
+    events = []
+    for event in kept:
+        try:
+            events.append(json.loads(event["message"]))
+        except (KeyError, ValueError):
+            continue  # not an event (nothing else writes there)
+    return [event for event in events if isinstance(event, dict)]
+
+
+def render_changes(events: Sequence[Mapping[str, Any]]) -> str:
+    """One aligned line per event: when, what, which record, its version and which delivery wrote it."""
+    header = ["time (UTC)", "detail-type", "key", "version (UTC)", "written_by"]
+    rows = [_change_row(event) for event in events]
+    widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=False)]
+    lines = [f"{CHANGES} ({len(events)})"]
+    lines += [
+        "  " + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _change_row(event: Mapping[str, Any]) -> list[str]:
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    assert isinstance(detail, dict)
+    key = detail.get("key") if isinstance(detail.get("key"), dict) else {}
+    assert isinstance(key, dict)
+    version, table = detail.get("version"), detail.get("table")
+    shown_version = (
+        version_text(str(table), version)
+        if isinstance(version, int) and table in TABLES
+        else str(version or "")
+    )
+    return [
+        str(event.get("time") or "").replace("T", " ").removesuffix("Z"),
+        str(event.get("detail-type") or ""),
+        ", ".join(f"{name}={value}" for name, value in key.items()),
+        shown_version,
+        str(detail.get("written_by") or ""),
+    ]
 
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,6 +337,17 @@ def _first_line(message: Mapping[str, Any], field: str = "body") -> str:
         body = html.unescape(re.sub(r"<[^>]*>", "", body))
     line = next((line.strip() for line in body.splitlines() if line.strip()), "")
     return line if len(line) <= BODY_PREVIEW else line[: BODY_PREVIEW - 1] + "…"
+
+
+def run_changes(where: Source, *, as_json: bool = False) -> int:
+    """Print the events the change feed's bus received: aligned text, or one JSON object a line."""
+    events = read_changes(where)
+    if as_json:
+        for event in events:
+            print(json.dumps(event), flush=True)
+    else:
+        print(render_changes(events), flush=True)
+    return 0
 
 
 def run(names: Sequence[str], where: Source, *, as_json: bool = False) -> int:

@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         parents=[state],
         help="run the receiver and the worker locally, on embedded AWS engines",
-        description="Run WebhookFunction behind a Function-URL-shaped HTTP server and SideEffectsFunction "
-        "on its queue, with the tables and queues of template.yaml provisioned on moto (or DynamoDB Local). "
+        description="Run WebhookFunction behind a Function-URL-shaped HTTP server, SideEffectsFunction "
+        "on its queue and, with the change feed on (CHANGE_FEED, the template's default), ChangesFunction on "
+        "the tables' streams, with the tables, queues and bus of template.yaml provisioned on moto (or "
+        "DynamoDB Local). "
         "Settings from the environment: CLERK_WEBHOOK_SIGNING_SECRET, SENDER_EMAIL (on moto, default "
         f"{LOCAL_SENDER}; empty turns e-mails off), POWERTOOLS_LOG_LEVEL, AWS_REGION, table names.",
         epilog="examples:\n  clerk-sync dev\n  clerk-sync dev --port 3001 --state-dir /tmp/other\n"
@@ -142,13 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     dump = commands.add_parser(
         "dump",
         parents=[state],
-        help="print the synced tables, or the e-mails and SMS sent locally",
+        help="print the synced tables, the e-mails and SMS sent locally, or the change feed's events",
         description="Print the synced tables of the running `clerk-sync dev` (every one unless some are "
         "named); `emails` and `sms`: the e-mails and text messages its functions sent, as its embedded "
-        "moto captured them.",
+        "moto captured them; `changes` (alone): the events its change feed's bus received, oldest first, "
+        "one line each (with --json: one JSON object a line, each event as the bus received it).",
         epilog="examples:\n  clerk-sync dump\n  clerk-sync dump users sessions\n  clerk-sync dump emails\n"
         "  clerk-sync dump sms\n"
+        "  clerk-sync dump changes\n"
         "  clerk-sync dump --json users | jq '.users[].email'\n"
+        "  clerk-sync dump changes --json | jq -c '[.\"detail-type\", .detail.key]'\n"
         "  clerk-sync dump --endpoint http://127.0.0.1:8000 --region us-east-1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -157,9 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="TABLE",
         help=f"a synced table ({', '.join(table.value for table in Table)}; the default: every one), "
-        "or emails, or sms",
+        "or emails, or sms; or changes, alone",
     )
-    dump.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
+    dump.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object keyed by table name (changes: one JSON object a line, each event)",
+    )
     dump.add_argument(
         "--endpoint",
         metavar="URL",
@@ -230,7 +239,11 @@ def _dump(args: argparse.Namespace) -> int:
     unknown = [table for table in args.tables if table not in dump.CHOICES]
     if unknown:
         raise UsageError(f"unknown table {unknown[0]!r}: choose from {', '.join(dump.CHOICES)}")
+    if dump.CHANGES in args.tables and set(args.tables) != {dump.CHANGES}:
+        raise UsageError(f"`{dump.CHANGES}` is dumped alone: its events are not a table")
     where = dump.source(args.endpoint, args.region, state.state_dir(args.state_dir), os.environ)
+    if dump.CHANGES in args.tables:
+        return dump.run_changes(where, as_json=args.json)
     return dump.run(args.tables, where, as_json=args.json)
 
 

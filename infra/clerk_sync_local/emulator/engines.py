@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 import boto3
 from botocore.config import Config
@@ -109,6 +109,29 @@ def sqs_client(endpoint: str, region: str = "us-east-1") -> SQSClient:
     """An SQS client for a local engine (dummy credentials, short timeouts)."""
     return boto3.client(
         "sqs", endpoint_url=endpoint, region_name=region, config=_CONFIG,
+        aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
+    )  # fmt: skip
+
+
+def streams_client(endpoint: str, region: str = "us-east-1") -> Any:
+    """A DynamoDB Streams client for a local engine (moto and DynamoDB Local serve it on their DynamoDB
+    endpoint). Typed Any: the project installs no stubs for it."""
+    return _client("dynamodbstreams", endpoint, region)
+
+
+def events_client(endpoint: str, region: str = "us-east-1") -> Any:
+    """An EventBridge client for a local engine (moto's)."""
+    return _client("events", endpoint, region)
+
+
+def logs_client(endpoint: str, region: str = "us-east-1") -> Any:
+    """A CloudWatch Logs client for a local engine (moto's)."""
+    return _client("logs", endpoint, region)
+
+
+def _client(service: str, endpoint: str, region: str) -> Any:
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=region, config=_CONFIG,  # type: ignore[call-overload]
         aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
     )  # fmt: skip
 

@@ -6,8 +6,11 @@ sender, the state file that `send` and `dump` read); what differs is who runs th
   request (under emulation at start-up: SAM retries a container that does not answer yet for only
   ≈0.3 s, less than the emulated emulator takes to start);
 - SideEffectsFunction: `sam local start-lambda`, invoked by the local SQS event source (queue_worker)
-  with Lambda-shaped batches, as Lambda's event source mapping would.
-Both in containers of the Lambda-like image (image.py) on this stack's own bridge network (bridge.py).
+  with Lambda-shaped batches, as Lambda's event source mapping would;
+- ChangesFunction (with the change feed on, as in `clerk-sync dev`): `sam local start-lambda` too,
+  invoked by the local DynamoDB stream event sources (stream_worker), which read the tables' streams
+  here; its PutEvents reach moto's bus through the relay, like every other call of the containers.
+All in containers of the Lambda-like image (image.py) on this stack's own bridge network (bridge.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from clerk_sync.settings import DYNAMODB_ENDPOINT_ENV, ENDPOINT_ENV, SENDER_EMAIL_ENV
 
-from clerk_sync_local.emulator.engines import free_port, sqs_client
+from clerk_sync_local.emulator.engines import free_port, sqs_client, streams_client
 from clerk_sync_local.sam_local.bridge import bridge_network, relayed
 from clerk_sync_local.sam_local.docker_engine import Engine, docker_engine
 from clerk_sync_local.sam_local.emulation import TIMEOUT_FACTOR, ensure_emulation, host_architecture
@@ -41,6 +44,7 @@ from clerk_sync_local.stack.functions import FunctionSpec, LocalResources, funct
 from clerk_sync_local.stack.queue_worker import POLL_WAIT_SECONDS, QueueWorker, event_source_mappings
 from clerk_sync_local.stack.state import DEFAULT_STATE_DIR, ConnectionInfo, DevError, local_region, shown
 from clerk_sync_local.stack.state import signing_secret as find_signing_secret
+from clerk_sync_local.stack.stream_worker import StreamWorker, stream_event_source_mappings
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 
 log = logging.getLogger(__name__)
@@ -75,7 +79,11 @@ def run(options: SamLocalOptions) -> int:
     work_dir = repository / ".local" / "sam-local"
     logs = directory / "logs"
     template = load_template(options.template_path)
-    specs = {k: s for k, s in function_specs(template, repository).items() if dev.runs_locally(s)}
+    specs = {
+        k: s
+        for k, s in function_specs(template, repository).items()
+        if dev.runs_locally(s) and dev.created(template, s)
+    }
     http = [spec for spec in specs.values() if spec.has_function_url]
     if len(http) != 1:
         raise DevError(f"the template needs exactly one function with FunctionUrlConfig, not {len(http)}")
@@ -110,7 +118,8 @@ def run(options: SamLocalOptions) -> int:
         for logical_id in secret_arns:
             secret_origin += f"; in Secrets Manager as {dev.secret_name(logical_id)}"
         os.environ.setdefault(SENDER_EMAIL_ENV, dev.LOCAL_SENDER)
-        local = LocalResources(template, os.environ, {**dev.template_refs(provisioned), **secret_arns})
+        refs = {**dev.template_refs(provisioned), **secret_arns}
+        local = LocalResources(template, os.environ, refs, provisioned.attributes)
         dev.verify_sender()
         network = stack.enter_context(bridge_network(f"clerk-sync-sam-{os.getpid()}"))
         inside = stack.enter_context(
@@ -132,6 +141,7 @@ def run(options: SamLocalOptions) -> int:
         lambda_port = free_port()
         stack.enter_context(sam.serve("start-lambda", common, lambda_port, logs / "sam-start-lambda.log"))
         workers = _workers(specs.values(), local, lambda_port, endpoints.aws, region)
+        streams = _stream_workers(specs.values(), local, lambda_port, endpoints, region)
         url = f"http://127.0.0.1:{options.port}{path}"
         info = dev.publish(stack, directory, url, signing, region, endpoints, provisioned)
         stop = threading.Event()
@@ -139,10 +149,15 @@ def run(options: SamLocalOptions) -> int:
             threading.Thread(target=w.run, args=(stop, dev.say), name=w.mapping.function_id, daemon=True)
             for w in workers
         ]
+        threads += [
+            threading.Thread(target=w.run, args=(stop, dev.say), name=w.mapping.event_id, daemon=True)
+            for w in streams
+        ]
         stack.callback(_stop_workers, stop, threads)
         for thread in threads:
             thread.start()
-        _banner(info, secret_origin, engine, image, served, endpoints, network.name, workers, directory)
+        feed = dev.change_feed_line(provisioned, streams)
+        _banner(info, secret_origin, engine, image, served, endpoints, network.name, workers, feed, directory)
         dev.say(f"  Started in      {time.monotonic() - started:.0f} s")
         try:
             while True:
@@ -182,6 +197,25 @@ def _workers(
     return workers
 
 
+def _stream_workers(
+    specs: Iterable[FunctionSpec],
+    local: LocalResources,
+    lambda_port: int,
+    endpoints: dev.Engines,
+    region: str,
+) -> list[StreamWorker]:
+    """A worker per DynamoDB stream event, invoking its function through `sam local start-lambda`."""
+    workers = []
+    for spec in specs:
+        function = StartLambdaFunction(lambda_port, spec)
+        for mapping in stream_event_source_mappings(spec, local):
+            queue = local.refs[mapping.on_failure_queue_id] if mapping.on_failure_queue_id else None
+            reader = streams_client(endpoints.dynamodb, region)
+            sqs = sqs_client(endpoints.aws, region)
+            workers.append(StreamWorker(reader, mapping, function, region, sqs, queue))
+    return workers
+
+
 def _stop_workers(stop: threading.Event, threads: list[threading.Thread]) -> None:
     stop.set()
     for thread in threads:
@@ -197,6 +231,7 @@ def _banner(
     endpoints: dev.Engines,
     network: str,
     workers: list[QueueWorker],
+    change_feed: str,
     directory: Path,
 ) -> None:
     flag = "" if directory == DEFAULT_STATE_DIR.resolve() else f" --state-dir {shown(directory)}"
@@ -219,12 +254,14 @@ def _banner(
         "sam local start-lambda"
         for w in workers
     ]
+    lines.append(f"  Change feed     {change_feed}")
     lines += [
         f"  SAM logs        {shown(directory / 'logs')}/sam-start-api.log, sam-start-lambda.log",
         "",
         "Next, in another terminal:",
         f"  clerk-sync send user.created{flag}",
         f"  clerk-sync dump{flag}",
+        *([f"  clerk-sync dump changes{flag}"] if info.changes_bus else []),
         "",
         "Ctrl-C stops everything. One line per worker batch follows:",
     ]

@@ -7,7 +7,11 @@ In one process, like one warm Lambda container per function:
   answers with what the WebhookFunction handler returns (function_url.py);
 - for every SQS event of a function, a worker that behaves like Lambda's event source mapping
   (long-poll, batches, `batchItemFailures`, so the queue's redrive to the dead-letter queue applies;
-  queue_worker.py).
+  queue_worker.py);
+- with the change feed on (the template's ChangeFeed parameter; CHANGE_FEED=false turns it off), for
+  every DynamoDB event of a function, a worker reading that table's stream like Lambda's stream event
+  source mapping (stream_worker.py): ChangesFunction publishes to the local bus, where a catch-all rule
+  keeps every event for `clerk-sync dump changes`.
 
 What the functions print (Powertools JSON logs, EMF metrics) goes to `<state>/logs/<Function>.log`, as it
 would to CloudWatch (functions.py); the terminal gets one line per delivery and per batch. The stack
@@ -18,6 +22,7 @@ read. This module wires them together: options, start-up, and a clean shutdown.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -59,7 +64,16 @@ from clerk_sync_local.stack.state import (
     signing_secret,
     write_private,
 )
-from clerk_sync_local.stack.template import TEMPLATE_PATH, Template, load_template, resources
+from clerk_sync_local.stack.stream_worker import StreamWorker, stream_event_source_mappings
+from clerk_sync_local.stack.template import (
+    TEMPLATE_PATH,
+    StackParameters,
+    Template,
+    TemplateError,
+    load_template,
+    parameter_variable,
+    resources,
+)
 
 if TYPE_CHECKING:
     from clerk_sync_local.stack.provision import Provisioned
@@ -68,6 +82,7 @@ SAM_ENV_FILE = "sam-env.json"
 LOCAL_SENDER = "welcome@clerk-sync.local"  # SENDER_EMAIL on the embedded moto when it is not set
 BACKENDS = ("moto", "dynamodb-local")
 SECRET_TYPE = "AWS::SecretsManager::Secret"
+FEED_VARIABLE = parameter_variable("ChangeFeed")  # CHANGE_FEED
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,13 @@ def publish(
         pid=os.getpid(),
         sender_email=os.environ.get(SENDER_EMAIL_ENV, ""),
     )
+    if provisioned.changes is not None:
+        info = dataclasses.replace(
+            info,
+            changes_bus=provisioned.changes.bus_name,
+            changes_log_group=provisioned.changes.log_group,
+            changes_failed_queue_url=provisioned.changes.failed_queue_url,
+        )
     signing.keep()
     published = info.save(directory)
     stack.callback(published.unlink, missing_ok=True)
@@ -140,8 +162,8 @@ def run(options: DevOptions) -> int:
         )
     template = load_template(options.template_path)
     every = function_specs(template, options.template_path.parent)
-    specs = {k: spec for k, spec in every.items() if runs_locally(spec)}
-    not_run = sorted(set(every) - set(specs))
+    specs = {k: spec for k, spec in every.items() if runs_locally(spec) and created(template, spec)}
+    not_run = sorted(k for k, spec in every.items() if not runs_locally(spec))
     http_specs = [spec for spec in specs.values() if spec.has_function_url]
     if len(http_specs) != 1:
         raise DevError(
@@ -163,7 +185,8 @@ def run(options: DevOptions) -> int:
         if endpoints.embedded:  # moto's SES and SNS keep what is sent: e-mails and SMS on out of the box
             os.environ.setdefault(SENDER_EMAIL_ENV, LOCAL_SENDER)
             os.environ.setdefault(SMS_ENABLED_ENV, "true")
-        local = LocalResources(template, os.environ, {**template_refs(provisioned), **secret_arns})
+        refs = {**template_refs(provisioned), **secret_arns}
+        local = LocalResources(template, os.environ, refs, provisioned.attributes)
         _export_environment(local, specs.values())
         if endpoints.embedded:
             verify_sender()
@@ -171,7 +194,7 @@ def run(options: DevOptions) -> int:
         stack.enter_context(logs.installed())
         server.function = _load_http_function(http_specs[0], logs)
         stop = threading.Event()
-        workers, skipped = _workers(specs.values(), local, logs, endpoints, region)
+        workers, streams, skipped = _workers(specs.values(), local, logs, endpoints, region)
         skipped += [
             f"{name} not run locally (scheduled): clerk-sync backfill runs its code" for name in not_run
         ]
@@ -186,10 +209,14 @@ def run(options: DevOptions) -> int:
             threading.Thread(target=w.run, args=(stop, say), name=w.mapping.function_id, daemon=True)
             for w in workers
         ]
+        threads += [
+            threading.Thread(target=w.run, args=(stop, say), name=w.mapping.event_id, daemon=True)
+            for w in streams
+        ]
         stack.callback(_stop_threads, server, stop, threads)
         for thread in threads:
             thread.start()
-        _banner(options, info, secret_origin, endpoints, provisioned, workers, skipped, directory)
+        _banner(options, info, secret_origin, endpoints, provisioned, workers, streams, skipped, directory)
         try:
             while True:
                 time.sleep(3600)
@@ -264,6 +291,7 @@ def provision_stack(endpoints: Engines, template: Template, region: str) -> Prov
             names=ResourceNames.from_env(os.environ),
             region=region,
             template=template,
+            environ=os.environ,
         )
     except (BotoCoreError, ClientError, ProvisionError) as error:
         raise DevError(
@@ -272,10 +300,19 @@ def provision_stack(endpoints: Engines, template: Template, region: str) -> Prov
 
 
 def template_refs(provisioned: Provisioned) -> dict[str, str]:
-    """What `!Ref` returns for the provisioned tables (name) and queues (URL), by logical id."""
-    from clerk_sync_local.stack.provision import DEAD_LETTER_QUEUE_ID, QUEUE_ID
+    """What `!Ref` returns for the provisioned tables (name), queues (URL) and the change bus (name), by
+    logical id."""
+    from clerk_sync_local.stack.provision import (
+        BUS_ID,
+        CHANGES_FAILED_QUEUE_ID,
+        DEAD_LETTER_QUEUE_ID,
+        QUEUE_ID,
+    )
 
     queues = {QUEUE_ID: provisioned.queue_url, DEAD_LETTER_QUEUE_ID: provisioned.dead_letter_queue_url}
+    if provisioned.changes is not None:
+        queues[CHANGES_FAILED_QUEUE_ID] = provisioned.changes.failed_queue_url
+        queues[BUS_ID] = provisioned.changes.bus_name
     return {**provisioned.tables, **queues}
 
 
@@ -372,9 +409,21 @@ def _load_http_function(spec: FunctionSpec, logs: FunctionLogs) -> LocalFunction
 
 
 def runs_locally(spec: FunctionSpec) -> bool:
-    """dev serves the Function URL and runs SQS event sources; scheduled functions (ReconcileFunction,
-    conditional and off by default) are left out, with their environment unresolved."""
-    return spec.has_function_url or any(event.get("Type") == "SQS" for event in spec.events.values())
+    """dev serves the Function URL and runs SQS and DynamoDB stream event sources; scheduled functions
+    (ReconcileFunction, conditional and off by default) are left out, with their environment unresolved."""
+    sources = ("SQS", "DynamoDB")
+    return spec.has_function_url or any(event.get("Type") in sources for event in spec.events.values())
+
+
+def created(template: Template, spec: FunctionSpec) -> bool:
+    """Whether the template creates the function with the parameters set here (its Condition, e.g.
+    ChangesFunction's ChangeFeedEnabled: CHANGE_FEED=false)."""
+    if spec.condition is None:
+        return True
+    try:
+        return StackParameters(template, os.environ).condition(spec.condition)
+    except TemplateError as error:
+        raise DevError(f"{spec.logical_id}: {error}") from None
 
 
 def _workers(
@@ -383,27 +432,35 @@ def _workers(
     logs: FunctionLogs,
     endpoints: Engines,
     region: str,
-) -> tuple[list[QueueWorker], list[str]]:
-    """A worker per SQS event; functions that cannot load yet are reported, not fatal."""
-    from clerk_sync_local.emulator.engines import sqs_client
+) -> tuple[list[QueueWorker], list[StreamWorker], list[str]]:
+    """A worker per SQS event and per DynamoDB stream event; functions that cannot load yet are
+    reported, not fatal."""
+    from clerk_sync_local.emulator.engines import sqs_client, streams_client
 
     workers: list[QueueWorker] = []
+    streams: list[StreamWorker] = []
     skipped: list[str] = []
     for spec in specs:
         mappings = event_source_mappings(spec, local)
-        if not mappings:
+        stream_mappings = stream_event_source_mappings(spec, local)
+        if not mappings and not stream_mappings:
             continue
         try:
             function = LocalFunction(spec, logs)
         except Exception as error:
+            kept = "messages stay on the queue" if mappings else "changes stay in the tables' streams"
             skipped.append(
                 f"{spec.logical_id} not started: {spec.handler} cannot be loaded "
-                f"({type(error).__name__}: {error}); its messages stay on the queue"
+                f"({type(error).__name__}: {error}); its {kept}"
             )
             continue
         sqs = sqs_client(endpoints.aws, region)
         workers += [QueueWorker(sqs, local.refs[m.queue_id], m, function, region) for m in mappings]
-    return workers, skipped
+        for mapping in stream_mappings:
+            on_failure = local.refs[mapping.on_failure_queue_id] if mapping.on_failure_queue_id else None
+            reader = streams_client(endpoints.dynamodb, region)
+            streams.append(StreamWorker(reader, mapping, function, region, sqs, on_failure))
+    return workers, streams, skipped
 
 
 def _stop_threads(server: FunctionUrlServer, stop: threading.Event, threads: list[threading.Thread]) -> None:
@@ -445,6 +502,7 @@ def _banner(
     endpoints: Engines,
     provisioned: Provisioned,
     workers: list[QueueWorker],
+    streams: list[StreamWorker],
     skipped: list[str],
     directory: Path,
 ) -> None:
@@ -472,6 +530,7 @@ def _banner(
             f"(batches of up to {worker.mapping.batch_size}{redrive})"
         )
     lines += [f"  Worker          {line}" for line in skipped]
+    lines.append(f"  Change feed     {change_feed_line(provisioned, streams)}")
     lines += [
         f"  Function logs   {shown(directory / 'logs')}/",
         f"  SAM env file    {shown(directory / SAM_ENV_FILE)}  (for sam local start-api --env-vars)",
@@ -479,8 +538,33 @@ def _banner(
         "Next, in another terminal:",
         f"  clerk-sync send user.created{flag}",
         f"  clerk-sync dump{flag}",
+    ]
+    if provisioned.changes is not None:
+        lines.append(f"  clerk-sync dump changes{flag}")
+    lines += [
         f'  eval "$(clerk-sync env{flag})"      (then ClerkData.from_environment() reads this stack)',
         "",
         "Ctrl-C stops everything. One line per delivery follows:",
     ]
     say("\n".join(lines))
+
+
+def change_feed_line(provisioned: Provisioned, streams: list[StreamWorker]) -> str:
+    """Whether the change feed runs: the streams read, the retries, the bus and how to see its events."""
+    changes = provisioned.changes
+    if changes is None:
+        return (
+            f"off ({FEED_VARIABLE}={os.environ.get(FEED_VARIABLE, '')}): no streams, no bus, no "
+            f"ChangesFunction; unset {FEED_VARIABLE} to turn it on"
+        )
+    if not streams:
+        return f"on, bus {changes.bus_name}, but no stream is read (see the Worker lines)"
+    functions = sorted({worker.mapping.function_id for worker in streams})
+    mapping = streams[0].mapping
+    retries = "retried without end" if mapping.max_retries < 0 else f"retried {mapping.max_retries} times"
+    queue = changes.failed_queue_url.rsplit("/", 1)[-1]
+    return (
+        f"on: {', '.join(functions)} reading the streams of {len(streams)} tables (batches of up to "
+        f"{mapping.batch_size}, {retries}, then {queue}); events on bus {changes.bus_name}, kept by a "
+        "catch-all rule: clerk-sync dump changes"
+    )

@@ -1,7 +1,8 @@
 """The template's functions, run in this process: what `clerk-sync dev` calls instead of Lambda.
 
 - FunctionSpec: an AWS::Serverless::Function of template.yaml, with its Globals applied;
-- LocalResources: the values of `!Ref` for the local stack, to resolve the functions' environment;
+- LocalResources: the values of `!Ref` and `!GetAtt` for the local stack, to resolve the functions'
+  environment and event sources;
 - LocalFunction: a handler imported here and invoked with a LocalContext carrying the template's
   Timeout, its output captured by FunctionLogs into <state>/logs/<Function>.log, as CloudWatch would.
 """
@@ -16,13 +17,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from clerk_sync_local.stack.context import LocalContext
 from clerk_sync_local.stack.state import DevError
-from clerk_sync_local.stack.template import Template, resources
+from clerk_sync_local.stack.template import StackParameters, Template, TemplateError, resources
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 SAM_DEFAULT_TIMEOUT = 3
@@ -41,6 +42,7 @@ class FunctionSpec:
     variables: Mapping[str, Any]  # Environment.Variables, Globals first, unresolved
     events: Mapping[str, Any]
     has_function_url: bool
+    condition: str | None = None  # the resource's Condition: created only when it holds
 
 
 def function_specs(template: Template, template_dir: Path) -> dict[str, FunctionSpec]:
@@ -62,6 +64,7 @@ def function_specs(template: Template, template_dir: Path) -> dict[str, Function
             variables=variables,
             events=merged.get("Events") or {},
             has_function_url="FunctionUrlConfig" in merged,
+            condition=template["Resources"][logical_id].get("Condition"),
         )
     return specs
 
@@ -69,16 +72,19 @@ def function_specs(template: Template, template_dir: Path) -> dict[str, Function
 @dataclass(frozen=True)
 class LocalResources:
     """Values of `!Ref` for this stack: parameters, and what `!Ref` returns for the resources created
-    locally (a table's name, a queue's URL, a secret's ARN)."""
+    locally (a table's name, a queue's URL, a secret's ARN, a bus's name); and of `!GetAtt` for the
+    attributes the event sources need (a table's StreamArn)."""
 
     template: Template
     environ: Mapping[str, str]
     refs: Mapping[str, str]  # logical id -> value of !Ref
+    attributes: Mapping[str, str] = field(default_factory=dict)  # "LogicalId.Attribute" -> value
 
     def resolve(self, value: Any, variable: str | None = None) -> str:
         """A template value as a string. For a literal or a parameter, the environment variable
         `variable`, when set, wins (that is how SENDER_EMAIL or POWERTOOLS_LOG_LEVEL are changed
-        locally); resources are the local ones."""
+        locally); a parameter is then its own variable (ChangeRetryAttempts: CHANGE_RETRY_ATTEMPTS,
+        template.parameter_variable), else its Default; resources are the local ones."""
         target = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
         if isinstance(target, str) and target in self.refs:
             return self.refs[target]
@@ -88,15 +94,24 @@ class LocalResources:
             return str(value).lower()
         if isinstance(value, str | int | float):
             return str(value)
-        parameter = (self.template.get("Parameters") or {}).get(target) if isinstance(target, str) else None
-        if isinstance(parameter, dict) and "Default" in parameter:
-            return self.resolve(parameter["Default"])
-        if parameter is not None:
-            raise DevError(f"template parameter {target} has no Default: set {variable or target}")
+        if isinstance(target, str) and target in (self.template.get("Parameters") or {}):
+            try:
+                return StackParameters(self.template, self.environ).value(target)
+            except TemplateError as error:
+                raise DevError(f"{error}{f' (or {variable})' if variable else ''}") from None
         where = f" (for {variable})" if variable else ""
         raise DevError(
-            f"cannot resolve {value}{where} locally: only !Ref to parameters, tables, queues and secrets"
+            f"cannot resolve {value}{where} locally: only !Ref to parameters, tables, queues, secrets "
+            "and the change bus"
         )
+
+    def attribute(self, value: Any, where: str) -> str:
+        """The value of `!GetAtt Resource.Attribute` for a local resource (DevError otherwise)."""
+        target = value.get("Fn::GetAtt") if isinstance(value, dict) and len(value) == 1 else None
+        name = ".".join(str(part) for part in target) if isinstance(target, list) else None
+        if name is None or name not in self.attributes:
+            raise DevError(f"{where}: {value} is not an attribute of a local resource")
+        return self.attributes[name]
 
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The function's environment variables, resolved."""

@@ -47,6 +47,13 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_KEY = "test"  # access key id and secret for the local engines, which accept any
 # botocore variables that would take a process elsewhere than the local engines
 OVERRIDING_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+DEFAULT_BUS_NAME = "clerk-sync-changes"  # the change feed's bus, locally (CHANGES_BUS_NAME changes it)
+LOG_GROUP_PREFIX = "/clerk-sync/local/"  # + the bus's name: where its catch-all rule keeps the events
+
+
+def changes_log_group(bus: str) -> str:
+    """The log group in which the local catch-all rule of bus `bus` keeps every event it received."""
+    return LOG_GROUP_PREFIX + bus
 
 
 def local_region(environ: Mapping[str, str]) -> str:
@@ -94,6 +101,9 @@ class ConnectionInfo:
     dead_letter_queue_url: str
     pid: int
     sender_email: str = ""  # the worker's SENDER_EMAIL ("": e-mails are skipped)
+    changes_bus: str = ""  # the change feed's bus ("": the feed is off)
+    changes_log_group: str = ""  # where the local catch-all rule keeps the bus's events
+    changes_failed_queue_url: str = ""  # the stream mappings' on-failure queue
 
     def save(self, directory: Path) -> Path:
         """Write dev.json (readable by the owner only: it holds the signing secret)."""

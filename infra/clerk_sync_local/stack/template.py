@@ -2,12 +2,18 @@
 
 `!Ref X` becomes `{"Ref": "X"}`, `!GetAtt A.B` becomes `{"Fn::GetAtt": ["A", "B"]}`, `!Sub …` becomes
 `{"Fn::Sub": …}` and so on: the long form CloudFormation itself uses, so callers handle one shape.
+
+StackParameters gives the template's parameters their local values (an environment variable named
+after the parameter, else its Default) and evaluates its Conditions and `!If` with them, as
+CloudFormation does at deploy time.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +103,93 @@ def references(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for inner in value:
             yield from references(inner)
+
+
+# --- parameters and conditions, locally ---------------------------------------------------------------
+
+NO_VALUE = "AWS::NoValue"
+
+
+class TemplateError(ValueError):
+    """A parameter without a value, or a condition this module cannot evaluate."""
+
+
+def parameter_variable(name: str) -> str:
+    """The environment variable that sets a template parameter locally: its name in upper snake case
+    (ChangeFeed -> CHANGE_FEED, SesMaxSendRate -> SES_MAX_SEND_RATE)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).upper()
+
+
+def _text(value: Any) -> str:
+    """A parameter value as CloudFormation passes it: text ("true", not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True)
+class StackParameters:
+    """The template's parameters as the local stack sets them, and what follows from them: each
+    parameter is its variable in `environ` (`parameter_variable`) when set, else its Default."""
+
+    template: Template
+    environ: Mapping[str, str]
+
+    def value(self, name: str) -> str:
+        """A parameter's local value (TemplateError when it is not a parameter, or has no value)."""
+        parameter = (self.template.get("Parameters") or {}).get(name)
+        if not isinstance(parameter, dict):
+            raise TemplateError(f"{name} is not a parameter of the template")
+        variable = parameter_variable(name)
+        if variable in self.environ:
+            return self.environ[variable]
+        if "Default" not in parameter:
+            raise TemplateError(f"template parameter {name} has no Default: set {variable}")
+        return _text(parameter["Default"])
+
+    def condition(self, name: str) -> bool:
+        """Whether one of the template's Conditions holds."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"{name} is not a condition of the template")
+        return bool(self._evaluate(conditions[name]))
+
+    def applies(self, logical_id: str) -> bool:
+        """Whether a resource is created: it has no Condition, or its Condition holds."""
+        condition = self.template["Resources"][logical_id].get("Condition")
+        return condition is None or self.condition(str(condition))
+
+    def resolved(self, value: Any) -> Any:
+        """`value` with every `!If` replaced by the branch its condition chooses, and what is
+        `!Ref AWS::NoValue` left out (a property, or an item of a list); other intrinsics as they are."""
+        if isinstance(value, dict):
+            branches = value.get("Fn::If")
+            if len(value) == 1 and isinstance(branches, list) and len(branches) == 3:
+                return self.resolved(branches[1] if self.condition(str(branches[0])) else branches[2])
+            pairs = ((key, self.resolved(inner)) for key, inner in value.items())
+            return {key: inner for key, inner in pairs if not _no_value(inner)}
+        if isinstance(value, list):
+            return [inner for inner in (self.resolved(item) for item in value) if not _no_value(inner)]
+        return value
+
+    def _evaluate(self, expression: Any) -> Any:
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return _text(expression) if isinstance(expression, bool | int | float) else expression
+        [(function, argument)] = expression.items()
+        match function:
+            case "Ref":
+                return self.value(str(argument))
+            case "Condition":
+                return self.condition(str(argument))
+            case "Fn::Equals":
+                left, right = (self._evaluate(side) for side in argument)
+                return _text(left) == _text(right)
+            case "Fn::Not":
+                return not self._evaluate(argument[0])
+            case "Fn::And":
+                return all(self._evaluate(inner) for inner in argument)
+            case "Fn::Or":
+                return any(self._evaluate(inner) for inner in argument)
+        raise TemplateError(f"cannot evaluate {expression} locally")
+
+
+def _no_value(value: Any) -> bool:
+    return isinstance(value, dict) and value == {"Ref": NO_VALUE}
