@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any
 
 from builders import SECRET_KEY
+from chaos_feed import FeedChaos
 from clerk_sync.app import extensions
 from clerk_sync.app.batch import run_batch
 from clerk_sync.domain.tables import Table
@@ -42,6 +43,12 @@ def size(engine: str) -> int:
     """How many events to deliver on this engine."""
     own = os.environ.get(f"CHAOS_EVENTS_{engine.upper().replace('-', '_')}")
     return int(own or os.environ.get("CHAOS_EVENTS") or 2000)
+
+
+def feed_size(engine: str) -> int:
+    """How many events to deliver on this engine with the change feed on (`CHAOS_FEED_EVENTS`)."""
+    own = os.environ.get(f"CHAOS_FEED_EVENTS_{engine.upper().replace('-', '_')}")
+    return int(own or os.environ.get("CHAOS_FEED_EVENTS") or 1000)
 
 
 CONTAINERS = 4  # concurrent "Lambda containers" of each function
@@ -116,12 +123,16 @@ def drain(workers: list[QueueWorker], stack: Stack, deliveries_done: threading.E
             return
 
 
-def run_chaos(stack: Stack, engine: str) -> None:
-    """Deliver a seeded history under faults and check the end state (see the module docstring)."""
+def run_chaos(stack: Stack, engine: str, feed: bool = False) -> None:
+    """Deliver a seeded history under faults and check the end state (see the module docstring); with
+    `feed`, the change feed runs too, under faults of its own, and its events are checked
+    (chaos_feed.py)."""
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(2**32))
-    print(f"chaos seed {seed} ({size(engine)} events on {engine}): replay with CHAOS_SEED={seed}")
+    events_wanted = feed_size(engine) if feed else size(engine)
+    print(f"chaos seed {seed} ({events_wanted} events on {engine}): replay with CHAOS_SEED={seed}")
     faults = Faults(seed)
-    events = history(seed, size(engine))
+    events = history(seed, events_wanted)
+    changes = FeedChaos(stack, stack.provisioned, seed) if feed and stack.provisioned else None
     messages = [Message(f"msg_{seed}_{n}", json.dumps(e).encode()) for n, e in enumerate(events)]
 
     # A line per delivery and per moto request, held by pytest's log capture, is gigabytes at 50,000
@@ -156,6 +167,8 @@ def run_chaos(stack: Stack, engine: str) -> None:
         target=_progress, args=(engine, seed, len(events), report, faults, done), daemon=True
     )
     try:
+        if changes is not None:
+            changes.start()
         drainer.start()
         progress.start()
         deliver_all(endpoint.url, SECRET_KEY, messages, seed, report=report)
@@ -222,7 +235,8 @@ def run_chaos(stack: Stack, engine: str) -> None:
     assert cleanups == deletions, (
         f"clean-ups {cleanups - deletions} / missing {deletions - cleanups} ({context})"
     )
-    _summarize(engine, seed, len(events), time.monotonic() - started, faults, report.statuses)
+    published = changes.check(context) if changes is not None else None
+    _summarize(engine, seed, len(events), time.monotonic() - started, faults, report.statuses, published)
 
 
 def _progress(
@@ -241,19 +255,26 @@ def _progress(
 
 
 def _summarize(
-    engine: str, seed: int, events: int, seconds: float, faults: Faults, statuses: list[int]
+    engine: str,
+    seed: int,
+    events: int,
+    seconds: float,
+    faults: Faults,
+    statuses: list[int],
+    feed: dict[str, int] | None = None,
 ) -> None:
     """One JSON line per passed run (`make chaos` prints them)."""
-    append_summary(
-        {
-            "engine": engine,
-            "seed": seed,
-            "events": events,
-            "minutes": round(seconds / 60, 1),
-            "faults": dict(faults.injected),
-            "answers": dict(Counter(statuses)),
-        }
-    )
+    line: dict[str, Any] = {
+        "engine": engine,
+        "seed": seed,
+        "events": events,
+        "minutes": round(seconds / 60, 1),
+        "faults": dict(faults.injected),
+        "answers": dict(Counter(statuses)),
+    }
+    if feed is not None:
+        line["change_feed"] = feed
+    append_summary(line)
 
 
 def append_summary(line: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from clerk_sync.bootstrap.worker import build_worker
 from clerk_sync.domain.tables import TABLES
 from clerk_sync.settings import load_config, load_worker_config
 from clerk_sync_local.stack.context import LocalContext
-from clerk_sync_local.stack.provision import TABLE_ENV_VARS
+from clerk_sync_local.stack.provision import TABLE_ENV_VARS, Provisioned
 
 SYNCED = tuple(spec.template_id for spec in TABLES.values())
 _deserialize = TypeDeserializer().deserialize
@@ -48,6 +48,7 @@ class Stack:
     sqs: Any
     endpoints: Endpoints
     calls: Counter[str] = field(default_factory=Counter)
+    provisioned: Provisioned | None = None
 
     def another_receiver(self, secret: str = SECRET, hooks: Any = ()) -> HttpEdge:
         """A second container of the same function (its own clients and caches)."""
@@ -88,9 +89,10 @@ class Stack:
         return tables_empty and in_queue == 0
 
 
-def make_stack(backend: Any, name: str) -> Stack:
-    """Provision fresh resources on the backend and build a receiver over them."""
-    provisioned = backend.fresh(name)
+def make_stack(backend: Any, name: str, feed: bool = False) -> Stack:
+    """Provision fresh resources on the backend (with `feed`, the change feed's too) and build a receiver
+    over them."""
+    provisioned = backend.fresh(name, feed=feed)
     calls: Counter[str] = Counter()
 
     def count(model: Any, **_: Any) -> None:
@@ -108,6 +110,7 @@ def make_stack(backend: Any, name: str) -> Stack:
         sqs=boto3.client("sqs", endpoint_url=backend.sqs_endpoint, region_name=backend.region),
         endpoints=endpoints,
         calls=calls,
+        provisioned=provisioned,
     )
 
 

@@ -141,3 +141,47 @@ def test_ses_get_account_answers_a_sending_quota(moto_endpoint):
     ses = boto3.client("sesv2", endpoint_url=moto_endpoint, region_name="us-east-1")
     assert ses.get_account()["SendQuota"]["MaxSendRate"] == 14.0
     assert ses.list_email_identities()["ResponseMetadata"]["HTTPStatusCode"] == 200  # the rest is moto's
+
+
+def _stream_records(moto_endpoint: str, table: str) -> list[str]:
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, region_name=REGION)
+    arn = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION).describe_table(
+        TableName=table
+    )["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    return [record["dynamodb"]["NewImage"]["id"]["S"] for record in records]
+
+
+def test_a_cancelled_transaction_leaves_nothing_in_the_streams(moto_endpoint):
+    """What the change feed reads: only the writes that were applied."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
+    table = f"streamed-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "before"}})
+    cancelled = [
+        {"Put": {"TableName": table, "Item": {"id": {"S": "never"}}}},
+        {
+            "ConditionCheck": {
+                "TableName": table,
+                "Key": {"id": {"S": "absent"}},
+                "ConditionExpression": "attribute_exists(id)",
+            }
+        },
+    ]
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=cancelled)
+    dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": {"id": {"S": "after"}}}}]
+    )
+
+    assert _stream_records(moto_endpoint, table) == ["before", "after"]

@@ -5,7 +5,9 @@
 - Every model instance ever created is kept for moto's dashboard: memory grows with every write
   (`stop_tracking_churn`).
 - TransactWriteItems deep-copies every table it touches, to roll back on failure: each transaction
-  costs time in proportion to the tables' sizes (`roll_back_transactions_by_item`).
+  costs time in proportion to the tables' sizes; and a cancelled transaction's puts stay in the tables'
+  streams, so a stream reader (the change feed) sees writes that never happened
+  (`roll_back_transactions_by_item`).
 - SES v2's GetAccount is not implemented, so the worker could not learn a sending rate to pace to
   (`AnswersSesGetAccount`: the rate a new production SES account gets).
 """
@@ -46,8 +48,9 @@ class OneDynamoDBRequestAtATime:
     moto checks a write's condition and then stores the item without a lock, so two concurrent
     conditional writes to one item can both pass their checks (seen in the chaos test: a tombstone
     overwritten by an older update). DynamoDB applies each request atomically; serialising DynamoDB
-    requests gives moto that property. Other services are left concurrent: SQS long polls wait
-    inside a request.
+    requests gives moto that property. Streams requests take their turn too, so a stream reader never
+    sees a transaction's records before it is applied or taken back. Other services are left
+    concurrent: SQS long polls wait inside a request.
     """
 
     def __init__(self, app: Any) -> None:
@@ -55,7 +58,7 @@ class OneDynamoDBRequestAtATime:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(("DynamoDB_", "DynamoDBStreams_")):
             return self._app(environ, start_response)
         with self._lock:
             return list(self._app(environ, start_response))
@@ -147,8 +150,9 @@ def roll_back_transactions_by_item() -> None:
     moto deep-copies every table a transaction touches before running it, so that a cancelled
     transaction can be undone: with 2,500 users each membership transaction cost ≈0.3 s, and a long
     chaos run slowed down as its tables grew. The copies are now of the (at most
-    100) items the transaction names, restored when it fails; what it applies and when it cancels are
-    moto's own. Idempotent; applies to every moto DynamoDB backend in this process.
+    100) items the transaction names, restored when it fails, and the stream records it appended are
+    taken back with them (DynamoDB streams hold no write of a cancelled transaction); what it applies and
+    when it cancels are moto's own. Idempotent; applies to every moto DynamoDB backend in this process.
     """
     models: Any = importlib.import_module("moto.dynamodb.models")
     if isinstance(models.copy, _TablesNotCopied):
@@ -158,10 +162,13 @@ def roll_back_transactions_by_item() -> None:
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
         taken = _snapshot(self, transact_items)
+        streams = {id(t): (t.stream_shard, len(t.stream_shard.items)) for t, *_ in taken if t.stream_shard}
         try:
             by_table(self, transact_items)
         except Exception:
             _restore(taken)
+            for shard, length in streams.values():  # requests run one at a time: only this one's
+                del shard.items[length:]
             raise
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
