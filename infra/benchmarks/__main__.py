@@ -25,7 +25,7 @@ from clerk_sync_local.emulator.engines import DynamoDBLocalEngine, MotoEngine
 from clerk_sync_local.stack.provision import ResourceNames, provision
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 
-from benchmarks import cost, deliveries, imports, items, memory, package
+from benchmarks import cost, deliveries, feed, imports, items, memory, package
 from benchmarks.report import REPORT, machine, write_section
 
 ROOT = TEMPLATE_PATH.parent
@@ -116,6 +116,7 @@ def main() -> int:
     lines.append("")
     region = "us-east-1"
     memory_mb = memory_size()
+    latencies: list[feed.Latency] = []
     with MotoEngine() as moto, DynamoDBLocalEngine() as ddb_local:
         for backend, dynamodb in (("DynamoDB Local", ddb_local.endpoint), ("moto", moto.endpoint)):
             names = ResourceNames.from_env({}).prefixed(f"bench-{backend.split()[0].lower()}-")
@@ -124,6 +125,7 @@ def main() -> int:
             )
             endpoints = Endpoints(dynamodb=dynamodb, sqs=moto.endpoint, region=region)
             results, per_second = deliveries.measure(provisioned, endpoints)
+            latencies.append(feed.latency(backend, dynamodb, moto.endpoint, provisioned, region))
             lines += [
                 f"## Deliveries on {backend} (SQS on moto), 100 per type, sequential",
                 "",
@@ -161,6 +163,7 @@ def main() -> int:
                     "",
                 ]
                 cost_rows = results
+        feed_timings = feed.publish_timings(moto.endpoint, region)
     lines += items.size_lines(items.sample_sizes())
     lines += items.size_lines(items.example_sizes(), "Clerk's published example payloads")
     lines += [
@@ -179,6 +182,7 @@ def main() -> int:
             f"| {r.event_type} | ${c.lambda_usd:.2f} | ${c.dynamodb_usd:.2f} | ${c.sqs_usd:.2f} | "
             f"${c.total(cost.FUNCTION_URL_PER_MILLION):.2f} | ${c.total(cost.HTTP_API_PER_MILLION):.2f} |"
         )
+    lines += ["", *feed.lines(feed.event_sizes(), feed_timings, latencies)]
     lines += ["", *package_lines(sizes)]
     header = [
         "## Benchmarks (`make bench`)\n",

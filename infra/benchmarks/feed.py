@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,11 @@ from clerk_sync.domain.changes import SOURCE, ChangeDetail, change_of, detail, e
 from clerk_sync.domain.envelope import parse_event
 from clerk_sync.domain.event_types import changes_of
 from clerk_sync.domain.tables import Table
+from clerk_sync_local.stack.functions import LocalResources, function_specs
+from clerk_sync_local.stack.pool import ContainerPool
+from clerk_sync_local.stack.provision import Provisioned
+from clerk_sync_local.stack.stream_worker import StreamWorker, stream_event_source_mappings
+from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
 
 from benchmarks import cost
 from benchmarks.items import SPEC_EXAMPLES_DIR, SVIX_ID
@@ -32,6 +37,8 @@ ARCHIVE_PER_GB = 0.10  # archived (processed)
 ARCHIVE_PER_GB_MONTH = 0.023
 MEMORY_MB = 512  # the ChangesFunction's (template.yaml)
 REPEATS = 30
+WRITES = 50  # for the latency from a write to the bus
+LAMBDA_POLL = 0.25  # s between reads of an idle shard: Lambda reads a stream 4 times a second
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def per_million(size: int, batch: BatchTiming, archive: bool) -> dict[str, float
     }
 
 
-def lines(sizes: list[EventSize], timings: list[BatchTiming], latency: Callable[[], list[str]]) -> list[str]:
+def lines(sizes: list[EventSize], timings: list[BatchTiming], latencies: list[Latency]) -> list[str]:
     """The report's section."""
     out = [
         "## Change feed",
@@ -202,6 +209,97 @@ def lines(sizes: list[EventSize], timings: list[BatchTiming], latency: Callable[
         "",
         "A batch of 1 is the quiet case (each change alone); under load Lambda fills batches up to 100.",
         "",
-        *latency(),
+        *latency_lines(latencies),
     ]
     return out
+
+
+@dataclass(frozen=True)
+class Latency:
+    """From a write to its event on the bus, on one engine."""
+
+    engine: str
+    samples: int
+    median_ms: float
+    p99_ms: float
+
+
+def latency(engine: str, dynamodb: str, aws: str, provisioned: Provisioned, region: str) -> Latency:
+    """`WRITES` users written one after the other: each one's time from PutItem to its event arriving
+    at a queue the bus's rule feeds, the ChangesFunction run by the local stream mapping polling as
+    Lambda does (4 times a second) with the template's batching window."""
+    assert provisioned.changes is not None
+    feed = provisioned.changes
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name=region)
+    events = boto3.client("events", endpoint_url=aws, region_name=region)
+    queue = sqs.create_queue(QueueName=f"bench-latency-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="bench-latency", EventBusName=feed.bus_name, EventPattern=json.dumps({"source": [SOURCE]})
+    )
+    events.put_targets(Rule="bench-latency", EventBusName=feed.bus_name, Targets=[{"Id": "q", "Arn": arn}])
+    template = load_template()
+    spec = function_specs(template, TEMPLATE_PATH.parent)["ChangesFunction"]
+    refs = {**provisioned.tables, "ChangesFailedQueue": feed.failed_queue_url}
+    [mapping] = [
+        m
+        for m in stream_event_source_mappings(
+            spec, LocalResources(template, {}, refs, provisioned.attributes)
+        )
+        if m.table_id == "UsersTable"
+    ]
+    tables = {provisioned.tables["UsersTable"]: Table.USERS}
+    client = Clients(Endpoints(events=aws, region=region)).client("events")
+    publisher = ChangePublisher(EventBus(client, feed.bus_name), tables, ChangeDetail.FULL)
+    pool = ContainerPool("ChangesFunction", [publisher.handle], 60.0)
+    streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb, region_name=region)
+    worker = StreamWorker(
+        streams, mapping, pool, region, sqs, feed.failed_queue_url, idle_seconds=LAMBDA_POLL
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, lambda line: None), daemon=True)
+    thread.start()
+    table = boto3.client("dynamodb", endpoint_url=dynamodb, region_name=region)
+    samples = []
+    try:
+        for n in range(WRITES):
+            user_id = f"user_latency{n}"
+            started = time.perf_counter()
+            table.put_item(
+                TableName=provisioned.tables["UsersTable"],
+                Item={
+                    "id": {"S": user_id},
+                    "version": {"N": str(1_732_000_000_000 + n)},
+                    "svix_id": {"S": "b"},
+                },
+            )
+            while True:
+                got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+                if any(json.loads(m["Body"])["detail"]["key"]["id"] == user_id for m in got):
+                    samples.append((time.perf_counter() - started) * 1000)
+                    for message in got:
+                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                    break
+                assert time.perf_counter() - started < 30, "no event within 30 s"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    ordered = sorted(samples)
+    return Latency(engine, len(samples), statistics.median(samples), ordered[int(len(ordered) * 0.99) - 1])
+
+
+def latency_lines(measured: list[Latency]) -> list[str]:
+    """The report's latency section."""
+    out = [
+        "### From a write to the bus (local engines)",
+        "",
+        f"{WRITES} users written one after the other, each timed from its PutItem to its event arriving at a "
+        "queue a rule of the bus feeds: the local stream mapping reads the table's stream 4 times a second, "
+        "as Lambda does, with the template's batching window (0), then the ChangesFunction publishes. On "
+        "AWS, Lambda's own poll and PutEvents' latency take the local engines' place.",
+        "",
+        "| engine | writes | median | p99 |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {m.engine} | {m.samples} | {m.median_ms:.0f} ms | {m.p99_ms:.0f} ms |" for m in measured]
+    return [*out, ""]
