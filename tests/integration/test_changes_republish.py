@@ -378,3 +378,31 @@ def test_what_cannot_be_republished_is_reported_and_kept(backend, feed, tmp_path
     code, lines = republish(state, capsys)
     assert code == 1 and lines[-2] == "5 messages: 0 re-published and deleted, 5 kept"
     assert len(kept_events(backend, feed)) == 1
+
+
+def test_without_a_running_dev_the_environment_names_the_engines_queue_and_bus(
+    backend, feed, tmp_path, capsys, monkeypatch
+):
+    """The local endpoints as `clerk-sync env` exports them, the queue and the bus by their variables."""
+    assert feed.changes is not None
+    dynamodb = backend.dynamodb()
+    dynamodb.put_item(TableName=feed.tables["UsersTable"], Item=user_item("user_env", 1732000000100))
+    [record] = stream_records(backend, feed)
+    send(backend, feed, on_failure_record(feed, record, record))
+    for variable, name in feed.environment().items():
+        monkeypatch.setenv(variable, name)  # the tables' names, and CHANGES_BUS_NAME
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", backend.dynamodb_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", backend.sqs_endpoint)
+    monkeypatch.delenv("CHANGE_DETAIL", raising=False)  # locally: the template's default, full
+    state = tmp_path / "no-dev"
+
+    code = main(["changes", "republish", "--state-dir", str(state)])
+    assert code == 2 and "pass --queue-url or set CHANGES_FAILED_QUEUE_URL" in capsys.readouterr().err
+
+    monkeypatch.setenv("CHANGES_FAILED_QUEUE_URL", feed.changes.failed_queue_url)
+    code, lines = republish(state, capsys)
+    assert code == 0, lines
+    assert "(CHANGE_DETAIL full; from the environment)" in lines[0]
+    assert lines[1].endswith("1 record (user.created): published 1 event, message deleted")
+    [event] = kept_events(backend, feed)
+    assert event["detail"]["key"] == {"id": "user_env"} and event["detail"]["new"]["first_name"] == "Annabel"
