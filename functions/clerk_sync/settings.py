@@ -355,6 +355,9 @@ def telemetry_names(environ: Mapping[str, str] | None = None) -> tuple[str, str]
 
 CHANGES_BUS_ENV = "CHANGES_BUS_NAME"
 CHANGE_DETAIL_ENV = "CHANGE_DETAIL"  # the template's ChangeDetail
+# The tooling's: the stream mappings' on-failure queue (the stack's ChangesFailedQueueUrl output), which
+# `clerk-sync changes republish --aws` reads.
+CHANGES_FAILED_QUEUE_URL_ENV = "CHANGES_FAILED_QUEUE_URL"
 
 
 @dataclass(frozen=True)

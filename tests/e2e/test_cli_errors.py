@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import dev_state
 import pytest
 from clerk_sync.adapters.clerk.listings import LISTINGS, Absence
 from clerk_sync.domain.event_types import EVENT_TYPES
@@ -22,12 +23,13 @@ from clerk_sync_local.cli.send import sample_types
 from clerk_sync_local.emulator.engines import free_port
 
 CLI = str(Path(sys.executable).with_name("clerk-sync"))
+CHANGES_VARIABLES = ("CHANGES_FAILED_QUEUE_URL", "CHANGES_BUS_NAME", "CHANGE_DETAIL")
 SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 
 
 def clerk_sync(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLERK_SYNC_STATE_DIR": str(state_dir)}
-    for name in ("CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_SECRET_KEY", "AWS_ENDPOINT_URL"):
+    for name in ("CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_SECRET_KEY", "AWS_ENDPOINT_URL", *CHANGES_VARIABLES):
         env.pop(name, None)
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=60, check=False)
 
@@ -62,6 +64,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, f
         (["dump", "accounts"], 2, "unknown table 'accounts'"),
         (["dump", "changes"], 4, "no running `clerk-sync dev` found"),
         (["dump", "users", "changes"], 2, "`changes` is dumped alone"),
+        (["changes", "republish"], 4, "no running `clerk-sync dev` found"),
+        (["changes"], 2, "the following arguments are required: action"),
+        (["changes", "resend"], 2, "invalid choice: 'resend'"),
+        (["changes", "republish", "--retry-for", "0"], 2, "--retry-for 0: give a number of seconds above 0"),
+        (["changes", "republish", "--endpoint", "http://127.0.0.1:1"], 2, "pass --queue-url or set CHANGES_"),
+        (["changes", "republish", "--aws"], 2, "set CHANGES_FAILED_QUEUE_URL (the stack's output"),
+        (["changes", "republish", "--aws", "--queue-url", "https://sqs.x/1/q"], 2, "set CHANGES_BUS_NAME"),
         (["dev", "--backend", "moto", "--aws-endpoint", "http://127.0.0.1:1"], 2, "exclude each other"),
         (["dev", "--port", "70000"], 2, "not a port number"),
         (["deploy"], 2, "invalid choice: 'deploy'"),
@@ -72,10 +81,35 @@ def test_bad_input_gives_one_line_and_non_zero_exit(args, code, fragment, tmp_pa
     """main() in-process (the console script calls just that); the cases below run the real command."""
     (tmp_path / "not-json.json").write_text("user.created\n")
     monkeypatch.setenv("CLERK_SYNC_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("CLERK_WEBHOOK_SIGNING_SECRET", raising=False)
+    for name in ("CLERK_WEBHOOK_SIGNING_SECRET", *CHANGES_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
     returncode = main([arg.replace("{tmp}", str(tmp_path)) for arg in args])
     out, err = capsys.readouterr()
     assert_one_line_error(subprocess.CompletedProcess(args, returncode, out, err), code, fragment)
+
+
+def test_changes_republish_on_a_dev_stack_without_the_feed_says_so(tmp_path, capsys):
+    dev_state.publish(tmp_path)  # a running stack (this process) whose dev.json names no feed
+    returncode = main(["changes", "republish", "--state-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], returncode, out, err), 1, "the change feed off")
+    assert "restart it without CHANGE_FEED=false" in err
+
+
+def test_changes_republish_on_aws_needs_the_stacks_change_detail(capsys, monkeypatch, tmp_path):
+    """A guess could publish records to a bus the stack keeps free of them (ChangeDetail keys)."""
+    monkeypatch.setenv("CLERK_SYNC_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CHANGES_FAILED_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/q")
+    monkeypatch.setenv("CHANGES_BUS_NAME", "clerk-sync-changes")
+    monkeypatch.delenv("CHANGE_DETAIL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    returncode = main(["changes", "republish", "--aws"])
+    out, err = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], returncode, out, err), 2, "set CHANGE_DETAIL to")
+    monkeypatch.setenv("CHANGE_DETAIL", "keyz")
+    returncode = main(["changes", "republish", "--aws", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], returncode, out, err), 2, "CHANGE_DETAIL must be")
 
 
 def test_unknown_event_type(tmp_path):
@@ -131,8 +165,8 @@ def subcommands() -> list[str]:
     return sorted(commands.choices)  # type: ignore[arg-type]
 
 
-def test_the_subcommands_are_the_known_seven():
-    assert subcommands() == ["backfill", "dev", "dump", "emails", "env", "send", "sms"]
+def test_the_subcommands_are_the_known_eight():
+    assert subcommands() == ["backfill", "changes", "dev", "dump", "emails", "env", "send", "sms"]
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in subcommands())])
@@ -178,6 +212,11 @@ EXIT_CASES = [
     (["backfill", "--workers", "0"], USAGE),
     (["backfill", "--kinds", "users,accounts"], USAGE),
     (["backfill"], USAGE),  # CLERK_SECRET_KEY unset
+    (["changes", "republish"], NOT_RUNNING),
+    (["changes", "republish", "--dry-run"], NOT_RUNNING),
+    (["changes", "republish", "--endpoint", "{unreachable}", "--queue-url", "{unreachable}/0/q"], FAILED),
+    (["changes", "republish", "--aws"], USAGE),  # CHANGES_FAILED_QUEUE_URL unset
+    (["changes", "publish"], USAGE),
 ]
 
 

@@ -1,7 +1,9 @@
 """The change feed through `clerk-sync dev`, end to end on each backend: a delivery sent with
 `clerk-sync send` is written, read from the table's stream by the local stream mapping, published by
 the real ChangesFunction to the local bus, and listed by `clerk-sync dump changes` as the bus received it.
-With CHANGE_FEED=false the banner says the feed is off and `dump changes` refuses with one line."""
+ChangesFailedQueue is then empty: `clerk-sync changes republish` has nothing to do. With
+CHANGE_FEED=false the banner says the feed is off, and `dump changes` and `changes republish` refuse
+with one line."""
 
 from __future__ import annotations
 
@@ -63,6 +65,8 @@ def test_a_delivery_becomes_an_event_on_the_local_bus_and_dump_changes_lists_it(
         "clerk-sync-changes",
         "/clerk-sync/local/clerk-sync-changes",
     )
+    assert info["changes_failed_queue_url"].endswith("/clerk-sync-changes-failed")
+    assert info["change_detail"] == "full"  # what `changes republish` publishes with, as the function
 
     svix_id, answer = sent(dev, "user.created")
     user_id = answer["id"]
@@ -103,6 +107,10 @@ def test_a_delivery_becomes_an_event_on_the_local_bus_and_dump_changes_lists_it(
     assert "user.updated" in lines[3] and lines[3].endswith(update_id)
     mixed = dev.cli("dump", "changes", "users")
     assert mixed.returncode == 2 and "`changes` is dumped alone" in mixed.stderr
+    # everything was published: ChangesFailedQueue holds nothing to re-publish
+    republished = dev.cli("changes", "republish")
+    assert (republished.returncode, republished.stderr) == (0, ""), republished.stdout
+    assert republished.stdout.splitlines()[1:] == ["no messages: nothing to re-publish"]
 
 
 def test_with_the_feed_off_the_banner_says_so_and_dump_changes_refuses(tmp_path: Path):
@@ -122,6 +130,8 @@ def test_with_the_feed_off_the_banner_says_so_and_dump_changes_refuses(tmp_path:
         )
         assert len(refused.stderr.splitlines()) == 1
         assert stack.cli("dump", "users").returncode == 0
+        republish = stack.cli("changes", "republish")
+        assert republish.returncode == 1 and "has the change feed off" in republish.stderr
     finally:
         stack.process.kill()
         stack.process.wait()

@@ -15,15 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clerk_sync.adapters.dynamodb.streams import UnreadableRecordError, read_record
+from clerk_sync.adapters.dynamodb.streams import StreamRecord, UnreadableRecordError, read_record
 from clerk_sync.adapters.eventbridge import Entry, EventBus
-from clerk_sync.domain.changes import ChangeDetail, UnreadableImageError, change_of, detail, encode
+from clerk_sync.domain.changes import Change, ChangeDetail, UnreadableImageError, change_of, detail, encode
 from clerk_sync.domain.deadline import Deadline, LambdaContext
 from clerk_sync.domain.tables import Table
 from clerk_sync.observability import logger, metrics
 
 MARGIN_SECONDS = 5.0  # kept of the invocation to answer (at most a tenth of it)
 DEFAULT_SECONDS = 30.0  # the budget without a Lambda context (tools, tests)
+# What reading a record that is not a readable write of a synced table raises (ChangePublisher.change).
+UNREADABLE = (UnreadableRecordError, UnreadableImageError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ChangePublisher:
         for position, record in enumerate(records):
             try:
                 entry = self._entry(record)
-            except (UnreadableRecordError, UnreadableImageError, KeyError) as error:
+            except UNREADABLE as error:
                 logger.error("unreadable stream record", extra={"error": str(error), "position": position})
                 unreadable = position
                 break
@@ -79,11 +81,21 @@ class ChangePublisher:
         sequence = _sequence_number(records[first]) if first is not None else None
         return Published(records=len(records), events=published, failed_from=sequence)
 
-    def _entry(self, record: Mapping[str, Any]) -> Entry | None:
+    def change(self, record: Mapping[str, Any]) -> Change | None:
+        """The change a Lambda stream record makes (None: none), as `publish` would publish it; one of
+        UNREADABLE when the record is not a readable write of a synced table."""
+        written, table = self._read(record)
+        return change_of(table, written.old, written.new)
+
+    def _read(self, record: Mapping[str, Any]) -> tuple[StreamRecord, Table]:
         written = read_record(record)
         table = self._tables.get(written.table_name)
         if table is None:
             raise UnreadableRecordError("a stream of a table that is not synced")
+        return written, table
+
+    def _entry(self, record: Mapping[str, Any]) -> Entry | None:
+        written, table = self._read(record)
         change = change_of(table, written.old, written.new)
         if change is None:
             return None

@@ -1,5 +1,6 @@
 """The `clerk-sync` command: `dev` runs the local stack, `send` posts signed events, `dump` shows tables,
-e-mails and SMS, `env` prints the exports that point application code at the stack.
+e-mails and SMS, `env` prints the exports that point application code at the stack; `backfill`,
+`emails`/`sms` and `changes` are the operator's (docs/runbook.md).
 
 Every failure ends in one line on stderr, `clerk-sync: error: …`, with the exit codes of
 exit_codes.py (one table for every sub-command, docs/local-development.md). Sub-commands load their
@@ -19,6 +20,7 @@ from typing import NoReturn
 from clerk_sync.domain.tables import TABLES, Table
 
 from clerk_sync_local.cli import backfill as backfill_cli
+from clerk_sync_local.cli import changes as changes_cli
 from clerk_sync_local.cli import emails as emails_cli
 from clerk_sync_local.cli.exit_codes import FAILED, USAGE
 from clerk_sync_local.cli.overrides import VALUE_RULE, Override
@@ -191,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill_cli.add_parser(commands)
     emails_cli.add_parser(commands, [state])
+    changes_cli.add_parser(commands, [state])
     return parser
 
 
@@ -265,6 +268,7 @@ COMMANDS = {
     "backfill": _backfill,
     "emails": emails_cli.run,
     "sms": emails_cli.run,
+    "changes": changes_cli.run,
 }
 
 

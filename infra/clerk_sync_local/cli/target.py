@@ -143,18 +143,25 @@ def resolve_running(
 
 
 def require_write_access(
-    target: Target, allow_aws: bool, what: str, names: tuple[str, ...], stream: TextIO = sys.stderr
+    target: Target,
+    allow_aws: bool,
+    what: str,
+    names: tuple[str, ...],
+    stream: TextIO = sys.stderr,
+    where: str | None = None,
 ) -> None:
-    """Before the first write: on real AWS, refuse without `--aws`; with it, say where it goes."""
+    """Before the first write: on real AWS, refuse without `--aws`; with it, say where it goes (the
+    tables `names`, or `where` for a sub-command that writes elsewhere)."""
     if target.local:
         return
+    described = where or target.describe(names)
     if not allow_aws:
         raise TargetError(
             f"no running `clerk-sync dev` and no local endpoint: {what} would write to real AWS "
-            f"({target.describe(names)}); pass --aws to do that, or start `make dev`"
+            f"({described}); pass --aws to do that, or start `make dev`"
         )
     account = _account(target)
-    print(f"{what}: writing to AWS account {account}, {target.describe(names)}", file=stream, flush=True)
+    print(f"{what}: writing to AWS account {account}, {described}", file=stream, flush=True)
 
 
 def _account(target: Target) -> str:

@@ -167,11 +167,13 @@ class _Engine(ABC):
 class _AtomicMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer whose DynamoDB requests are atomic with respect to each other, whose memory
     does not grow with every item and message ever written, whose transactions cost the same
-    whatever the tables' sizes, and which answers SES's GetAccount (see `moto_fixes`)."""
+    whatever the tables' sizes, which answers SES's GetAccount, and whose streams refuse a shard or
+    position they do not have as DynamoDB does (see `moto_fixes`)."""
 
     def _server_entry(self) -> None:
         moto_fixes.stop_tracking_churn()
         moto_fixes.roll_back_transactions_by_item()
+        moto_fixes.answer_stream_positions()
         app = moto_fixes.AnswersSesGetAccount(
             moto_fixes.OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         )

@@ -10,6 +10,9 @@
   (`roll_back_transactions_by_item`).
 - SES v2's GetAccount is not implemented, so the worker could not learn a sending rate to pace to
   (`AnswersSesGetAccount`: the rate a new production SES account gets).
+- DynamoDB Streams' GetShardIterator fails with a bare 500 for a shard the stream does not have, or a
+  sequence number before the shard's first record, where DynamoDB (and DynamoDB Local) answer
+  ResourceNotFoundException and TrimmedDataAccessException (`answer_stream_positions`).
 """
 
 from __future__ import annotations
@@ -172,3 +175,42 @@ def roll_back_transactions_by_item() -> None:
             raise
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+SHARD_NOT_FOUND = "Shard does not exist"  # DynamoDB Local's words for it
+TRIMMED = "The operation attempted to read past the oldest stream record in a shard."  # DynamoDB's
+
+
+def answer_stream_positions() -> None:
+    """GetShardIterator refuses a position it cannot give with DynamoDB's errors, not an assertion.
+
+    moto's stream has one shard per table, holding every record since the stream was enabled: another
+    shard id is ResourceNotFoundException, and a sequence number before the shard's first is
+    TrimmedDataAccessException (what DynamoDB answers for records past the stream's 24 hours). What
+    moto did answer, it still does. Idempotent; applies to every moto backend in this process.
+    """
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+    if getattr(DynamoDBStreamsBackend.get_shard_iterator, "answers_positions", False):
+        return
+    original = DynamoDBStreamsBackend.get_shard_iterator
+
+    def get_shard_iterator(
+        self: DynamoDBStreamsBackend,
+        arn: str,
+        shard_id: str,
+        shard_iterator_type: str,
+        sequence_number: str | None = None,  # an int: moto's response parses it
+    ) -> ShardIterator:
+        shard = self._get_table_from_arn(arn).stream_shard
+        if shard is None or shard.id != shard_id:
+            raise JsonRESTError("ResourceNotFoundException", SHARD_NOT_FOUND)
+        positioned = shard_iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+        before = sequence_number is not None and int(sequence_number) < shard.starting_sequence_number
+        if positioned and before:
+            raise JsonRESTError("TrimmedDataAccessException", TRIMMED)
+        return original(self, arn, shard_id, shard_iterator_type, sequence_number)
+
+    get_shard_iterator.answers_positions = True  # type: ignore[attr-defined]
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]

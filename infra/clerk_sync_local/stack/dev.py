@@ -37,6 +37,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from clerk_sync.settings import (
+    CHANGE_DETAIL_ENV,
     DYNAMODB_ENDPOINT_ENV,
     ENDPOINT_ENV,
     SECRET_ARN_ENV,
@@ -136,6 +137,7 @@ def publish(
             changes_bus=provisioned.changes.bus_name,
             changes_log_group=provisioned.changes.log_group,
             changes_failed_queue_url=provisioned.changes.failed_queue_url,
+            change_detail=os.environ.get(CHANGE_DETAIL_ENV, ""),  # ChangesFunction's, set by now
         )
     signing.keep()
     published = info.save(directory)

@@ -104,6 +104,7 @@ class ConnectionInfo:
     changes_bus: str = ""  # the change feed's bus ("": the feed is off)
     changes_log_group: str = ""  # where the local catch-all rule keeps the bus's events
     changes_failed_queue_url: str = ""  # the stream mappings' on-failure queue
+    change_detail: str = ""  # the ChangesFunction's CHANGE_DETAIL (full or keys; "": the feed is off)
 
     def save(self, directory: Path) -> Path:
         """Write dev.json (readable by the owner only: it holds the signing secret)."""

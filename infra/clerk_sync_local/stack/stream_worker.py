@@ -434,30 +434,8 @@ class StreamWorker:
     # --- what Lambda sends --------------------------------------------------------------------------
 
     def lambda_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """A record of Lambda's DynamoDB event (JSON: numbers as text, binaries as base64, the creation
-        time in epoch seconds) from a record GetRecords returned."""
-        body = record["dynamodb"]
-        dynamodb: dict[str, Any] = {"ApproximateCreationDateTime": int(_created(record))}
-        for name in ("Keys", "NewImage", "OldImage"):
-            if name in body:
-                dynamodb[name] = {key: _json_value(value) for key, value in body[name].items()}
-        dynamodb.update(
-            SequenceNumber=str(body["SequenceNumber"]),
-            SizeBytes=int(body.get("SizeBytes", 0)),
-            StreamViewType=str(body.get("StreamViewType", "")),
-        )
-        lambda_record: dict[str, Any] = {
-            "eventID": str(record.get("eventID", "")),
-            "eventName": str(record.get("eventName", "")),
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            "awsRegion": self._region,
-            "dynamodb": dynamodb,
-            "eventSourceARN": self.mapping.stream_arn,
-        }
-        if "userIdentity" in record:  # a TTL deletion
-            lambda_record["userIdentity"] = dict(record["userIdentity"])
-        return lambda_record
+        """A record of Lambda's DynamoDB event from a record GetRecords returned (`lambda_record`)."""
+        return lambda_record(record, self.mapping.stream_arn, self._region)
 
     def on_failure_record(
         self,
@@ -493,6 +471,33 @@ class StreamWorker:
                 "streamArn": self.mapping.stream_arn,
             },
         }
+
+
+def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A record of Lambda's DynamoDB event (JSON: numbers as text, binaries as base64, the creation time
+    in epoch seconds) from a record GetRecords returned on the stream `stream_arn`."""
+    body = record["dynamodb"]
+    dynamodb: dict[str, Any] = {"ApproximateCreationDateTime": int(_created(record))}
+    for name in ("Keys", "NewImage", "OldImage"):
+        if name in body:
+            dynamodb[name] = {key: _json_value(value) for key, value in body[name].items()}
+    dynamodb.update(
+        SequenceNumber=str(body["SequenceNumber"]),
+        SizeBytes=int(body.get("SizeBytes", 0)),
+        StreamViewType=str(body.get("StreamViewType", "")),
+    )
+    shaped: dict[str, Any] = {
+        "eventID": str(record.get("eventID", "")),
+        "eventName": str(record.get("eventName", "")),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in record:  # a TTL deletion
+        shaped["userIdentity"] = dict(record["userIdentity"])
+    return shaped
 
 
 def _created(record: Mapping[str, Any]) -> float:
