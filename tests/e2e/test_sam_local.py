@@ -2,7 +2,8 @@
 
 Every bundled event type signed and posted to the `sam local start-api` URL (200, stored), a replay
 (200 duplicate), a forged signature (401), a user.created whose welcome e-mail the worker sends through
-`sam local start-lambda`, a user.deleted whose clean-up tombstones the user's membership; then Ctrl-C,
+`sam local start-lambda`, a user.deleted whose clean-up tombstones the user's membership, the change
+feed's events of both on the local bus (the built ChangesFunction through start-lambda); then Ctrl-C,
 after which no process, container or network of the stack is left (nor the dockerd it started).
 
 It needs a container engine, or root on Debian (where the stack installs and starts one): elsewhere it
@@ -230,6 +231,22 @@ def test_sam_local_serves_the_built_functions_and_stops_cleanly(sam_local: SamLo
     else:
         raise AssertionError(f"membership {joined['id']} still live after user.deleted:\n{sam_local.output}")
     assert "user_cleanup" in sam_local.wait_for("user_cleanup")
+
+    # the change feed, through the built ChangesFunction: the user's creation and its membership's
+    # clean-up tombstone on the local bus
+    wanted = {("user.created", user_id), ("organizationMembership.deleted", joined["id"])}
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        dumped = sam_local.cli("dump", "changes", "--json").stdout.splitlines()
+        seen = {
+            (e["detail-type"], (e["detail"]["old"] or e["detail"]["new"] or {}).get("id"))
+            for e in map(json.loads, dumped)
+        }
+        if wanted <= seen:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"no change events for {wanted}:\n{sam_local.output}")
 
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     figures = {

@@ -27,15 +27,25 @@ ACCEPTED_CFN_LINT: dict[str, str] = {}
 # resources they are suppressed on; a new suppression must be added here too, so that it gets reviewed.
 SUPPRESSED_CHECKOV = {
     "CKV_AWS_26": {"AlarmTopic"},  # SNS encryption: CloudWatch cannot publish with the AWS managed key
-    "CKV_AWS_27": {"SideEffectsQueue", "SideEffectsDeadLetterQueue"},  # sees KMS only, not SQS-managed SSE
-    "CKV_AWS_111": {"WebhookFunctionRole", "SideEffectsFunctionRole", "ReconcileFunctionRole"},  # X-Ray: "*"
-    "CKV_AWS_115": {"SideEffectsFunction"},  # capped by the event source's MaximumConcurrency instead
-    "CKV_AWS_116": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no async invocations
-    "CKV_AWS_117": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no VPC
+    # sees KMS only, not SQS-managed SSE
+    "CKV_AWS_27": {"SideEffectsQueue", "SideEffectsDeadLetterQueue", "ChangesFailedQueue"},
+    "CKV_AWS_111": {  # X-Ray: "*"
+        "WebhookFunctionRole",
+        "SideEffectsFunctionRole",
+        "ReconcileFunctionRole",
+        "ChangesFunctionRole",
+    },
+    "CKV_AWS_115": {"SideEffectsFunction", "ChangesFunction"},  # capped by its event sources instead
+    # no async invocations (116), no VPC (117), no secrets in the environment (173)
+    "CKV_AWS_116": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction", "ChangesFunction"},
+    "CKV_AWS_117": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction", "ChangesFunction"},
     "CKV_AWS_119": {*(spec.template_id for spec in TABLES.values()), "IdempotencyTable"},  # AWS managed key
     "CKV_AWS_149": {"SigningSecret", "ClerkSecretKey"},  # AWS managed key
-    "CKV_AWS_158": {"WebhookLogGroup", "SideEffectsLogGroup", "HttpApiAccessLogGroup", "ReconcileLogGroup"},
-    "CKV_AWS_173": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction"},  # no secrets in env
+    "CKV_AWS_158": {
+        *("WebhookLogGroup", "SideEffectsLogGroup", "HttpApiAccessLogGroup"),
+        *("ReconcileLogGroup", "ChangesLogGroup"),
+    },
+    "CKV_AWS_173": {"WebhookFunction", "SideEffectsFunction", "ReconcileFunction", "ChangesFunction"},
 }
 
 

@@ -44,8 +44,8 @@ def restates(text: str, figure: str) -> bool:
     """Whether the text quotes the figure as the same quantity: a ratio as a ratio (not a time or a
     size that happens to read the same), a package size where an artifact is named."""
     pattern = rf"(?<![\d.]){re.escape(figure)}(?![\d])"
-    if not re.search(r"[A-Za-z$]", figure):
-        pattern += r"(?!\s*(?:s|ms|MB|%)\b)"
+    if not re.search(r"[A-Za-z$]", figure):  # a ratio: not a time, a size, a share or a price
+        pattern = r"(?<!\$)" + pattern + r"(?!\s*(?:s|ms|MB|%)\b)"
     lines = [line for line in text.splitlines() if re.search(pattern, line)]
     if figure.endswith(" MB"):
         lines = [line for line in lines if "Function" in line or "artifact" in line.lower()]
@@ -54,6 +54,7 @@ def restates(text: str, figure: str) -> bool:
 
 def test_a_figure_counts_as_restated_only_as_the_same_quantity():
     assert restates("cold import 0.37 × the naive set", "0.37")
+    assert not restates("Fixed: 13 alarms $1.30 a month", "1.30")
     assert not restates("| `clerk_sync.handlers.webhook` | 0.90 s | **0.37 s** |", "0.37")
     assert restates("| WebhookFunction | 32.4 MB | 21.1 MB |", "21.1 MB")
     assert not restates("| of which botocore | 21.2 MB | 16.8 MB |", "21.2 MB")

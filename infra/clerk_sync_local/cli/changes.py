@@ -14,7 +14,7 @@ Where: as every sub-command (cli/target.py). By default the running `clerk-sync 
 names the queue, the bus and CHANGE_DETAIL. `--endpoint` (or the environment's local endpoints) needs
 the queue URL. `--aws` works on the deployed stack named by the environment: CHANGES_FAILED_QUEUE_URL
 (or --queue-url), CHANGES_BUS_NAME and CHANGE_DETAIL, with the values of the stack's outputs and its
-ChangeDetail parameter, and the table variables (USERS_TABLE, …).
+ChangeDetail parameter, and the table variables (one per synced table: `clerk-sync env` lists them).
 """
 
 from __future__ import annotations
