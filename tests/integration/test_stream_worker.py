@@ -144,7 +144,7 @@ def test_every_synced_table_has_a_mapping_configured_as_the_template_says(backen
         stream_arn=provisioned.streams["UsersTable"],
         starting_position="TRIM_HORIZON",
         batch_size=100,
-        window_seconds=1.0,
+        window_seconds=0.0,  # a change goes out as soon as it is read
         bisect=True,
         max_retries=100,
         max_record_age=86400,

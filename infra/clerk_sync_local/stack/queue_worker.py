@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from clerk_sync_local.stack.functions import FunctionSpec, Invocation, Invoker, LocalResources
+from clerk_sync_local.stack.polling import poll_until_stopped
 from clerk_sync_local.stack.state import DevError
 from clerk_sync_local.stack.template import references
 
@@ -126,21 +127,8 @@ class QueueWorker:
 
     def run(self, stop: threading.Event, say: Callable[[str], None]) -> None:
         """Poll until `stop` is set, printing one line per batch."""
-        last_error = ""
-        while not stop.is_set():
-            try:
-                result = self.poll()
-            except Exception as error:  # an engine going away, a throttled call: keep polling
-                if stop.is_set():
-                    return
-                if str(error) != last_error:
-                    say(f"{datetime.now():%H:%M:%S}  worker {self.mapping.function_id}: {error}; retrying")
-                last_error = str(error)
-                stop.wait(1)
-                continue
-            last_error = ""
-            if result is not None:
-                say(self.describe(result))
+        name = f"worker {self.mapping.function_id}"
+        poll_until_stopped(stop, say, name, self.poll, self.describe)
 
     def describe(self, result: BatchResult) -> str:
         """One readable line for a batch."""

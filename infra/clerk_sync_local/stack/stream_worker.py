@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from clerk_sync_local.stack.functions import FunctionSpec, Invocation, Invoker, LocalResources
+from clerk_sync_local.stack.polling import poll_until_stopped
 from clerk_sync_local.stack.state import DevError
 from clerk_sync_local.stack.template import references
 
@@ -202,23 +203,8 @@ class StreamWorker:
     def run(self, stop: threading.Event, say: Callable[[str], None]) -> None:
         """Poll until `stop` is set (within about a second, unless an invocation is under way), printing
         one line per batch."""
-        last_error = ""
-        while not stop.is_set():
-            try:
-                result = self.poll()
-            except Exception as error:  # an engine going away, an expired iterator: keep reading
-                if stop.is_set():
-                    return
-                if str(error) != last_error:
-                    say(f"{datetime.now():%H:%M:%S}  stream {self.mapping.event_id}: {error}; retrying")
-                last_error = str(error)
-                stop.wait(1)
-                continue
-            last_error = ""
-            if result is not None:
-                say(self.describe(result))
-            else:
-                stop.wait(self._wait())
+        name = f"stream {self.mapping.event_id}"
+        poll_until_stopped(stop, say, name, self.poll, self.describe, self._wait)
 
     def _wait(self) -> float:
         """Seconds until a shard may have something to do: the idle pause, or less when a retry is due."""
