@@ -2,19 +2,14 @@
 receiver, the tables' DynamoDB streams are read as Lambda would read them, ChangesFunction's publisher
 puts their changes on an EventBridge bus of moto's server, a rule sends every clerk-sync event to an
 SQS queue, and `clerk_sync.read.parse` of each message gives the record the read library makes of the
-item the table holds (field by field, Clerk's complete object as a mapping).
-
-The local provisioning does not make the change feed's resources yet (template.yaml's ChangesFailedQueue,
-and its streams behind `Fn::If`): this test provisions the template's tables with their streams on and
-leaves out the queues the local names do not cover."""
+item the table holds (field by field, Clerk's complete object as a mapping)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import boto3
@@ -22,50 +17,23 @@ import pytest
 from builders import signed
 from clerk_sync.adapters.aws_clients import Endpoints
 from clerk_sync.bootstrap.changes import build_publisher
+from clerk_sync.domain.changes import ChangeDetail
 from clerk_sync.domain.tables import CLERK, TABLES, Table
 from clerk_sync.read import Change, parse
 from clerk_sync.read.changes import RECORDS
-from clerk_sync.settings import ChangeDetail, ChangesConfig, read_tables
+from clerk_sync.settings import ChangesConfig, read_tables
 from clerk_sync_local.cli.send import SAMPLES_DIR, sample_types
-from clerk_sync_local.stack.provision import QUEUE_TYPE, Provisioned, ResourceNames, provision
-from clerk_sync_local.stack.template import load_template, resources
 from conftest import REGION, Backend
 from stacks import Stack, make_stack
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def feed_template(names: ResourceNames) -> dict[str, Any]:
-    """template.yaml with every synced table's stream on, without the queues `names` do not cover."""
-    template = copy.deepcopy(load_template())
-    for logical_id in set(resources(template, QUEUE_TYPE)) - set(names.queues):
-        del template["Resources"][logical_id]
-    for spec in TABLES.values():
-        properties = template["Resources"][spec.template_id]["Properties"]
-        if "Fn::If" in properties.get("StreamSpecification", {}):
-            properties["StreamSpecification"] = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
-    return template
-
-
-@dataclass(frozen=True)
-class FeedBackend(Backend):
-    """The backend, provisioning `feed_template`."""
-
-    def provision(self, names: ResourceNames) -> Provisioned:
-        return provision(
-            dynamodb_endpoint=self.dynamodb_endpoint,
-            sqs_endpoint=self.sqs_endpoint,
-            names=names,
-            region=self.region,
-            template=feed_template(names),
-        )
-
-
 @pytest.fixture
 def stack(backend: Backend, request: pytest.FixtureRequest) -> Stack:
-    """A webhook receiver over fresh tables whose streams are on, on each backend."""
-    feed = FeedBackend(backend.name, backend.dynamodb_endpoint, backend.sqs_endpoint, backend.region)
-    return make_stack(feed, request.node.name)
+    """A webhook receiver over fresh tables whose streams are on (the change feed provisioned), on each
+    backend."""
+    return make_stack(backend, request.node.name, feed=True)
 
 
 def live_samples() -> list[str]:
