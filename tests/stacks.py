@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -232,3 +234,22 @@ def sqs_event(bodies: list[str], receive_count: int = 1) -> dict[str, Any]:
             for index, body in enumerate(bodies)
         ]
     }
+
+
+def changes_function_environment(backend: Any, feed: Provisioned, bus: str | None = None) -> dict[str, str]:
+    """ChangesFunction's environment as the template gives it over `feed` (its bus replaced by `bus`), for
+    a function run in a process of its own: its code on the path, moto as its EventBridge."""
+    root = Path(__file__).resolve().parents[1]
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(str(root / folder) for folder in ("functions", "infra")),
+        "AWS_REGION": backend.region,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ENDPOINT_URL": backend.sqs_endpoint,  # moto: EventBridge
+        "POWERTOOLS_SERVICE_NAME": "clerk-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClerkSync",
+        "CHANGE_DETAIL": "full",
+        **feed.environment(),  # the tables' names and CHANGES_BUS_NAME
+    }
+    return {**environ, "CHANGES_BUS_NAME": bus} if bus is not None else environ

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,8 @@ from clerk_sync_local.stack.provision import Provisioned
 from clerk_sync_local.stack.stream_worker import RETRIES_EXHAUSTED, StreamBatchResult, StreamWorker
 from clerk_sync_local.stack.stream_worker import stream_event_source_mappings as mappings_of
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
+from stacks import changes_function_environment
 
-ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "clerk_sync.handlers.changes.handler"
 PATIENCE = 60.0  # seconds without a batch handed over: a cold start of the function on a busy machine
 
@@ -36,18 +35,7 @@ def feed(backend: Any, request: pytest.FixtureRequest) -> Provisioned:
 @pytest.fixture
 def changes_function(backend: Any, feed: Provisioned, tmp_path: Path) -> Iterator[ProcessFunction]:
     """ChangesFunction in its own process, with the environment the template gives it over `feed`."""
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(str(ROOT / folder) for folder in ("functions", "infra")),
-        "AWS_REGION": backend.region,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_ENDPOINT_URL": backend.sqs_endpoint,  # moto: EventBridge
-        "POWERTOOLS_SERVICE_NAME": "clerk-sync",
-        "POWERTOOLS_METRICS_NAMESPACE": "ClerkSync",
-        "CHANGE_DETAIL": "full",
-        **feed.environment(),  # the tables' names and CHANGES_BUS_NAME
-    }
+    environ = changes_function_environment(backend, feed)
     function = ProcessFunction("ChangesFunction", HANDLER, environ, 60.0, tmp_path / "ChangesFunction.log")
     yield function
     function.stop()

@@ -31,8 +31,8 @@ from clerk_sync_local.stack.state import ConnectionInfo
 from clerk_sync_local.stack.stream_worker import StreamBatchResult, StreamWorker
 from clerk_sync_local.stack.stream_worker import stream_event_source_mappings as mappings_of
 from clerk_sync_local.stack.template import TEMPLATE_PATH, load_template
+from stacks import changes_function_environment
 
-ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "clerk_sync.handlers.changes.handler"
 PATIENCE = 60.0  # seconds without a batch handed over: a cold start of the function on a busy machine
 NO_BUS = "no-such-bus"
@@ -42,23 +42,6 @@ UNKNOWN_SHARD = "shardId-00000001700000000000-0badf00d"
 @pytest.fixture
 def feed(backend: Any, request: pytest.FixtureRequest) -> Provisioned:
     return backend.fresh(request.node.name, feed=True)
-
-
-def function_environment(backend: Any, feed: Provisioned, bus: str) -> dict[str, str]:
-    """ChangesFunction's environment as the template gives it over `feed`, its bus replaced by `bus`."""
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(str(ROOT / folder) for folder in ("functions", "infra")),
-        "AWS_REGION": backend.region,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_ENDPOINT_URL": backend.sqs_endpoint,  # moto: EventBridge
-        "POWERTOOLS_SERVICE_NAME": "clerk-sync",
-        "POWERTOOLS_METRICS_NAMESPACE": "ClerkSync",
-        "CHANGE_DETAIL": "full",
-        **feed.environment(),
-        "CHANGES_BUS_NAME": bus,
-    }
 
 
 class Switch:
@@ -78,12 +61,12 @@ class Switch:
 def functions(backend: Any, feed: Provisioned, tmp_path: Path) -> Iterator[Switch]:
     assert feed.changes is not None
     right = ProcessFunction(
-        "ChangesFunction", HANDLER, function_environment(backend, feed, feed.changes.bus_name), 60.0,
+        "ChangesFunction", HANDLER, changes_function_environment(backend, feed, feed.changes.bus_name), 60.0,
         tmp_path / "ChangesFunction.log",
     )  # fmt: skip
     # Its publisher resends the refused events for all but a tenth of its 3 s, then reports the batch
     wrong = ProcessFunction(
-        "ChangesFunction", HANDLER, function_environment(backend, feed, NO_BUS), 3.0,
+        "ChangesFunction", HANDLER, changes_function_environment(backend, feed, NO_BUS), 3.0,
         tmp_path / "ChangesFunction-wrong-bus.log",
     )  # fmt: skip
     yield Switch(right, wrong)

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from clerk_sync.domain.changes import MAX_ENTRY_BYTES, SOURCE, TIME_BYTES
+from clerk_sync.domain.changes import MAX_ENTRY_BYTES, SOURCE, entry_bytes
 from clerk_sync.domain.deadline import Deadline
 from clerk_sync.observability import logger
 
@@ -31,7 +31,7 @@ class Entry:
     @property
     def size(self) -> int:
         """EventBridge's measure of the entry."""
-        return TIME_BYTES + len(SOURCE.encode()) + len(self.detail_type.encode()) + len(self.detail.encode())
+        return entry_bytes(self.detail_type, self.detail)
 
 
 class EventBus:

@@ -170,9 +170,13 @@ def detail(change: Change, contents: ChangeDetail, limit: int = MAX_ENTRY_BYTES)
 
 
 def entry_size(detail_type: str, body: Mapping[str, Any]) -> int:
-    """EventBridge's size of the entry (source, detail-type, detail and a time)."""
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    return TIME_BYTES + len(SOURCE.encode()) + len(detail_type.encode()) + len(text.encode())
+    """EventBridge's size of the entry the detail `body` makes."""
+    return entry_bytes(detail_type, encode(body))
+
+
+def entry_bytes(detail_type: str, detail_text: str) -> int:
+    """EventBridge's size of an entry: its source, detail-type, detail and a time."""
+    return TIME_BYTES + len(SOURCE.encode()) + len(detail_type.encode()) + len(detail_text.encode())
 
 
 def encode(body: Mapping[str, Any]) -> str:
